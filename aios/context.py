@@ -1,0 +1,75 @@
+"""Context: `knowledge/*.md` and `memory/*.md` assembled into the same instructions for every provider.
+
+Order is stable (knowledge before memory, files by name) so every model sees the same text. The
+size guard refuses oversized knowledge (a human must trim it) and trims memory oldest-first (it grows
+by itself, and a run must not fail because the system learned too much).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from aios.errors import ConfigError
+
+
+class Context(BaseModel):
+    text: str
+    files: list[str]
+    trimmed_memory_lines: int = 0
+
+
+def _read_all(folder: Path) -> list[tuple[str, str]]:
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.glob("*.md")):
+        try:
+            out.append((f"{folder.name}/{path.name}", path.read_text(encoding="utf-8").strip()))
+        except UnicodeDecodeError:
+            raise ConfigError(path, "not UTF-8 text") from None
+    return out
+
+
+def assemble_context(home: Path, max_chars: int) -> Context:
+    knowledge = _read_all(home / "knowledge")
+    memory = _read_all(home / "memory")
+    sections = [f"<!-- {name} -->\n{text}" for name, text in knowledge]
+    used = sum(len(s) for s in sections)
+    if used > max_chars:
+        biggest = max(knowledge, key=lambda kv: len(kv[1]))[0]
+        raise ConfigError(
+            home / "knowledge",
+            f"{used} characters exceed the context budget of {max_chars} (AIOS_CONTEXT_MAX_CHARS); largest file: {biggest}",
+        )
+    trimmed = 0
+    for name, text in memory:
+        lines = text.splitlines()
+        while lines and used + len("\n".join(lines)) + len(name) + 10 > max_chars:
+            # Drop the oldest fact (first bullet after any heading) until memory fits.
+            idx = next((i for i, line in enumerate(lines) if line.startswith("- ")), 0)
+            lines.pop(idx)
+            trimmed += 1
+        if lines:
+            section = f"<!-- {name} -->\n" + "\n".join(lines)
+            sections.append(section)
+            used += len(section)
+    return Context(
+        text="\n\n".join(sections),
+        files=[name for name, _ in knowledge + memory],
+        trimmed_memory_lines=trimmed,
+    )
+
+
+def build_prompt(instructions: str, context: Context, inputs: dict[str, Any]) -> tuple[str, str]:
+    """(system, user) messages: the same for Anthropic, OpenAI and any other model."""
+    system = (
+        "You run one skill of an AI operating system for a business. The business context follows, "
+        "then the skill's instructions. Answer only with a JSON object that satisfies the output contract.\n\n"
+        f"# Business context\n\n{context.text}\n\n# Skill instructions\n\n{instructions}"
+    )
+    user = "Inputs for this run (JSON):\n\n" + json.dumps(inputs, ensure_ascii=False, indent=2, sort_keys=True)
+    return system, user

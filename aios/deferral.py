@@ -1,0 +1,95 @@
+"""The deferred queue: parked runs wait in the paused work queue `deferred` of the pool `aios`.
+
+A paused queue keeps its runs SCHEDULED (shown as Late) and a worker picks them up once the
+queue is resumed, so runs parked before a server or worker restart survive it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    WorkQueueFilter,
+    WorkQueueFilterName,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectNotFound
+
+from aios.errors import AiosError
+from aios.runtime import get_runtime
+from aios.skills import Skill
+
+
+class ParkError(AiosError):
+    """A run that should wait could not be parked (so it is recorded as failed, never lost silently)."""
+
+
+def deployment_name(skill: str) -> str:
+    return f"{skill}/{skill}"
+
+
+def idempotency_key(skill: str, ctx: FlowRunContext | None) -> str | None:
+    """One parked run per scheduled occurrence (or per ad-hoc run), however often it is retried."""
+    if ctx is None or ctx.flow_run is None:
+        return None
+    fr = ctx.flow_run
+    if fr.deployment_id and fr.expected_start_time and fr.auto_scheduled:
+        return f"aios-defer:{skill}:{fr.deployment_id}:{fr.expected_start_time.isoformat()}"
+    return f"aios-defer:{skill}:{fr.id}"
+
+
+async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | None) -> str:
+    """Create a new run of the skill's deployment, same parameters, straight into the deferred queue."""
+    settings = get_runtime().settings
+    async with get_client() as client:
+        try:
+            deployment = await client.read_deployment_by_name(deployment_name(skill.name))
+        except ObjectNotFound:
+            raise ParkError(
+                f"cannot park {skill.name}: deployment {deployment_name(skill.name)} not found (run `aios deploy`)"
+            ) from None
+        flow_run = await client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters={"inputs": inputs},
+            idempotency_key=idempotency_key(skill.name, ctx),
+            work_queue_name=settings.deferred_queue,
+            tags=["aios-deferred"],
+        )
+    return str(flow_run.id)
+
+
+async def set_paused(paused: bool) -> bool:
+    """Pause or resume the deferred queue; returns whether anything changed."""
+    settings = get_runtime().settings
+    async with get_client() as client:
+        queue = await client.read_work_queue_by_name(settings.deferred_queue, work_pool_name=settings.work_pool)
+        if queue.is_paused == paused:
+            return False
+        await client.update_work_queue(queue.id, is_paused=paused)
+        return True
+
+
+async def is_paused() -> bool:
+    settings = get_runtime().settings
+    async with get_client() as client:
+        queue = await client.read_work_queue_by_name(settings.deferred_queue, work_pool_name=settings.work_pool)
+        return bool(queue.is_paused)
+
+
+async def parked_runs() -> list[FlowRun]:
+    """Runs waiting in the deferred queue (scheduled or pending, not yet started)."""
+    settings = get_runtime().settings
+    async with get_client() as client:
+        return await client.read_flow_runs(
+            work_pool_filter=None,
+            work_queue_filter=WorkQueueFilter(name=WorkQueueFilterName(any_=[settings.deferred_queue])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))
+            ),
+            limit=1000,
+        )

@@ -1,0 +1,45 @@
+"""What a finished run leaves behind: its state record and its Prefect artifact."""
+
+from __future__ import annotations
+
+import logging
+
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
+
+from aios.runs import RUNS_TABLE, SkillRun
+from aios.state import open_store
+
+log = logging.getLogger("aios.run")
+
+
+def record_run(run: SkillRun) -> None:
+    open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, run.model_dump(mode="json", exclude_none=True))
+    if FlowRunContext.get() is not None:
+        create_markdown_artifact(
+            key=f"{run.skill}-run",
+            markdown=run_markdown(run),
+            description=f"{run.skill}: {run.status.value}",
+        )
+    log.info("%s %s via %s:%s", run.skill, run.status.value, run.provider, run.model)
+
+
+def run_markdown(run: SkillRun) -> str:
+    """The attempt chain as a table: who answered, each failure and why, how long each took."""
+    answered = f"**{run.provider}:{run.model}**" if run.provider else "nobody"
+    lines = [
+        f"# {run.skill} — {run.status.value}",
+        "",
+        f"Triage: `{run.triage.value}` · answered by {answered}",
+        "",
+        f"{run.reason}" if run.reason else "",
+        "",
+        "| # | target | outcome | error | ms |",
+        "|---|---|---|---|---|",
+    ]
+    for i, a in enumerate(run.attempts, 1):
+        error = a.error_class.value if a.error_class else ""
+        lines.append(f"| {i} | {a.provider}:{a.model} | {a.outcome.value} | {error} | {a.ms:.0f} |")
+    if run.parked_run_id:
+        lines += ["", f"Parked as flow run `{run.parked_run_id}` in the paused `deferred` queue."]
+    return "\n".join(lines)

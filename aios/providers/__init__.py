@@ -1,0 +1,38 @@
+"""Thin adapters from the fallback loop to the official SDKs."""
+
+from __future__ import annotations
+
+from aios.core.fallback import Reply
+from aios.core.policy import Target, Timeouts
+from aios.errors import ConfigError
+from aios.providers.anthropic_provider import AnthropicProvider
+from aios.providers.base import ModelRequest, Provider
+from aios.providers.openai_provider import OpenAIProvider
+from aios.settings import Settings
+
+
+class Providers:
+    """One adapter per configured endpoint, built lazily and shared by all runs of a process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._adapters: dict[str, Provider] = {}
+
+    def adapter(self, name: str) -> Provider:
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            endpoint = self.settings.endpoints.get(name)
+            if endpoint is None:
+                raise ConfigError("AIOS_TARGETS", f"no endpoint named '{name}'")
+            if endpoint.kind == "anthropic":
+                adapter = AnthropicProvider(endpoint, output=self.settings.anthropic_output)
+            else:
+                adapter = OpenAIProvider(endpoint)
+            self._adapters[name] = adapter
+        return adapter
+
+    async def complete(self, target: Target, request: ModelRequest, feedback: str | None, timeouts: Timeouts) -> Reply:
+        return await self.adapter(target.provider).complete(target, request, feedback, timeouts)
+
+
+__all__ = ["ModelRequest", "Provider", "Providers"]

@@ -1,0 +1,66 @@
+"""The record every skill run leaves behind, whatever its ending."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from aios.core.fallback import Attempt, Usage
+from aios.core.triage import Triage
+
+RUNS_TABLE = "runs"
+
+
+class RunStatus(StrEnum):
+    completed = "completed"  # a valid output exists
+    deferred = "deferred"  # parked in the paused queue; a later run will do the work
+    dropped = "dropped"  # skipped on purpose during an outage
+    failed = "failed"  # no valid output and nothing will retry it
+
+
+class SkillRun(BaseModel):
+    run_id: str
+    skill: str
+    triage: Triage
+    status: RunStatus
+    provider: str | None = None
+    model: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    output: dict[str, Any] | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    usage: Usage = Usage()
+    reason: str = ""
+    parked_run_id: str | None = None
+    misconfigured: list[str] = Field(default_factory=list)
+    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.completed
+
+    def summary(self) -> dict[str, Any]:
+        """The `aios run --json` shape."""
+        return {
+            "skill": self.skill,
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "provider": self.provider,
+            "model": self.model,
+            "attempts": [
+                {
+                    "provider": a.provider,
+                    "model": a.model,
+                    "outcome": a.outcome.value,
+                    "error_class": a.error_class.value if a.error_class else None,
+                    "ms": a.ms,
+                }
+                for a in self.attempts
+            ],
+            "output": self.output,
+            "reason": self.reason,
+            "parked_run_id": self.parked_run_id,
+        }

@@ -1,0 +1,278 @@
+"""Skills: `skills/<name>/SKILL.md` in the Agent Skills format, plus an output contract.
+
+The front matter keeps to the rules Claude Code and Codex both check (`name`, `description`,
+`metadata` as a string-to-string map), so the same folder works unchanged in either tool. Our own
+keys live under `metadata`:
+
+    triage:   critical | defer | drop          (default critical)
+    schedule: a cron expression                (optional)
+    models:   "anthropic:claude-sonnet-4-5, openai:gpt-5-mini"  (optional; overrides the policy)
+    contract: output.schema.json | python:pkg.module:Model    (default output.schema.json)
+    memory:   "true" to extract durable facts after a run     (default false)
+    compare:  comparison rule for cross-model validation      (optional)
+
+Sample inputs (so every skill runs with none given) sit in `inputs.json` beside SKILL.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aios.core.triage import Triage
+from aios.errors import ConfigError
+
+SKILL_FILE = "SKILL.md"
+INPUTS_FILE = "inputs.json"
+NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class TargetSpec(BaseModel):
+    """One `provider:model` entry of a skill's model preference."""
+
+    model_config = ConfigDict(frozen=True)
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, text: str) -> TargetSpec:
+        provider, sep, model = text.strip().partition(":")
+        if not sep or not provider or not model:
+            raise ValueError(f"'{text.strip()}' is not of the form provider:model")
+        return cls(provider=provider.strip(), model=model.strip())
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+class SkillMetadata(BaseModel):
+    """Our keys under the front matter's `metadata` (all strings there, typed here)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    triage: Triage = Triage.critical
+    schedule: str | None = None
+    models: list[TargetSpec] = Field(default_factory=list)
+    contract: str = "output.schema.json"
+    memory: bool = False
+    compare: str | None = None
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [TargetSpec.parse(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=value)
+        except (ValueError, ValidationError) as exc:
+            raise ValueError(f"'{value}' is not a valid cron expression") from exc
+        return value
+
+
+class FrontMatter(BaseModel):
+    """The Agent Skills front matter, with the limits both tools enforce."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(max_length=64)
+    description: str = Field(min_length=1, max_length=1024)
+    license: str | None = None
+    compatibility: str | None = Field(default=None, max_length=500)
+    allowed_tools: str | list[str] | None = Field(default=None, alias="allowed-tools")
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError("must be lowercase letters, digits and single hyphens")
+        return value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        # YAML turns `memory: true` into a bool; the format wants strings, so store them as such.
+        if isinstance(value, dict):
+            return {str(k): _as_string(v) for k, v in value.items()}
+        return value
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+class Skill(BaseModel):
+    """A loaded, validated skill: everything a run needs, nothing provider-specific."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    metadata: SkillMetadata
+    front_matter: FrontMatter
+    instructions: str
+    folder: Path
+    output_schema: dict[str, Any]
+    default_inputs: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def triage(self) -> Triage:
+        return self.metadata.triage
+
+    @property
+    def path(self) -> Path:
+        return self.folder / SKILL_FILE
+
+    def inputs(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Sample inputs with the caller's values on top."""
+        return {**self.default_inputs, **(overrides or {})}
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
+    """Return (front matter mapping, markdown body) or raise a one-line ConfigError."""
+    if not text.startswith("---"):
+        raise ConfigError(path, "missing YAML front matter (the file must start with '---')")
+    parts = text.split("\n---", 1)
+    if len(parts) != 2:
+        raise ConfigError(path, "front matter is not closed by a '---' line")
+    head, body = parts[0][3:], parts[1]
+    try:
+        data = yaml.safe_load(head) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 2}" if mark else ""
+        raise ConfigError(path, f"front matter is not valid YAML{line}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, "front matter must be a YAML mapping")
+    return data, body.lstrip("\n").removeprefix("-").lstrip("\n")
+
+
+def _first_error(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "(root)"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{prefix}{field}", message
+
+
+def load_skill(folder: Path | str) -> Skill:
+    """Load and validate one skill folder; every problem is one line naming file and field."""
+    folder = Path(folder)
+    path = folder / SKILL_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not UTF-8 text") from None
+    data, body = split_front_matter(text, path)
+    try:
+        front = FrontMatter.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, *reversed(_first_error(exc))) from None
+    if front.name != folder.name:
+        raise ConfigError(path, f"'{front.name}' must equal its folder name '{folder.name}'", "name")
+    try:
+        meta = SkillMetadata.model_validate(front.metadata)
+    except ValidationError as exc:
+        raise ConfigError(path, *reversed(_first_error(exc, "metadata."))) from None
+    return Skill(
+        name=front.name,
+        description=front.description,
+        metadata=meta,
+        front_matter=front,
+        instructions=body.strip(),
+        folder=folder,
+        output_schema=load_contract(folder, meta.contract),
+        default_inputs=_load_inputs(folder),
+    )
+
+
+def load_contract(folder: Path, contract: str) -> dict[str, Any]:
+    """The output contract as a JSON Schema, from a file or a Pydantic model."""
+    if contract.startswith("python:"):
+        target = contract.removeprefix("python:")
+        module_name, _, attr = target.partition(":")
+        try:
+            model = getattr(importlib.import_module(module_name), attr)
+            return model.model_json_schema()
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(folder / SKILL_FILE, f"cannot load Pydantic model '{target}': {exc}", "metadata.contract") from None
+    path = folder / contract
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "output contract not found (set metadata.contract in SKILL.md)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(schema, dict):
+        raise ConfigError(path, "a JSON Schema must be an object")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise ConfigError(path, f"not a valid JSON Schema at {where}: {exc.message}") from None
+    if schema.get("type") != "object":
+        raise ConfigError(path, "the output contract must describe a JSON object (type: object)")
+    return schema
+
+
+def _load_inputs(folder: Path) -> dict[str, Any]:
+    path = folder / INPUTS_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(path, f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, "sample inputs must be a JSON object")
+    return data
+
+
+def load_skills(root: Path | str) -> list[Skill]:
+    """Every skill under `root`, sorted by name (a broken one raises its one-line error)."""
+    root = Path(root)
+    return [load_skill(p.parent) for p in sorted(root.glob(f"*/{SKILL_FILE}"))]
+
+
+def find_skill(root: Path | str, name: str) -> Skill:
+    folder = Path(root) / name
+    if not (folder / SKILL_FILE).exists():
+        known = ", ".join(p.parent.name for p in sorted(Path(root).glob(f"*/{SKILL_FILE}"))) or "none"
+        raise ConfigError(Path(root), f"no skill named '{name}' (known: {known})")
+    return load_skill(folder)
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    """`--input key=value` pairs; values that parse as JSON (numbers, lists) keep their type."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError("--input", f"'{pair}' is not of the form key=value")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out

@@ -1,0 +1,104 @@
+"""State settings (env prefix ``AIOS_STATE_``).
+
+Paths are relative to the project root: ``$AIOS_HOME`` if set, else the
+current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .retry import RetryPolicy
+
+Backend = Literal["json", "sheets", "airtable"]
+BACKENDS: tuple[str, ...] = ("json", "sheets", "airtable")
+
+
+def project_root() -> Path:
+    home = os.environ.get("AIOS_HOME")
+    return Path(home).expanduser() if home else Path.cwd()
+
+
+class StateSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AIOS_STATE_", extra="ignore", populate_by_name=True
+    )
+
+    # -- which backend ----------------------------------------------------------------
+    backend: Backend = "json"
+    #: per-skill override, e.g. AIOS_STATE_SKILL_BACKENDS='{"research-lead":"airtable"}'
+    skill_backends: dict[str, Backend] = Field(default_factory=dict)
+
+    # -- JSON (embedded default) --------------------------------------------------------
+    path: Path | None = None  # default <root>/state/aios.json
+
+    # -- journal for writes made while a remote backend is down ------------------------
+    journal_path: Path | None = None  # default <root>/state/journal.jsonl
+    #: after a backend is found down, skip it (journal directly) for this many seconds
+    probe_interval: float = Field(default=5.0, ge=0)
+
+    # -- retries on 429 / 5xx / connection errors ----------------------------------------
+    retry_attempts: int = Field(default=5, ge=1)
+    retry_initial_delay: float = Field(default=0.5, ge=0)
+    retry_max_delay: float = Field(default=8.0, ge=0)
+    retry_max_total: float = Field(default=30.0, ge=0)  # the bound, in seconds
+    retry_jitter: float = Field(default=0.5, ge=0)
+    http_timeout: float = Field(default=30.0, gt=0)
+
+    # -- Google Sheets ------------------------------------------------------------------
+    #: spreadsheet key or full URL
+    sheets_spreadsheet: str | None = None
+    #: service-account JSON or OAuth authorized-user JSON
+    sheets_credentials_file: Path | None = None
+    #: a ready OAuth access token (alternative to the credentials file)
+    sheets_token: SecretStr | None = None
+    #: override https://sheets.googleapis.com (emulator)
+    sheets_api_url: str | None = None
+
+    # -- Airtable -----------------------------------------------------------------------
+    airtable_base_id: str | None = None
+    airtable_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AIOS_STATE_AIRTABLE_TOKEN", "AIRTABLE_API_KEY", "airtable_token"),
+    )
+    #: override https://api.airtable.com (emulator)
+    airtable_api_url: str | None = None
+
+    @field_validator("sheets_api_url", "airtable_api_url")
+    @classmethod
+    def _strip_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else v
+
+    # -- derived ------------------------------------------------------------------------
+    def json_path(self) -> Path:
+        return _rooted(self.path, Path("state") / "aios.json")
+
+    def journal_file(self) -> Path:
+        return _rooted(self.journal_path, Path("state") / "journal.jsonl")
+
+    def lock_dir(self) -> Path:
+        return self.journal_file().parent / "locks"
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            initial=self.retry_initial_delay,
+            max_delay=self.retry_max_delay,
+            max_total=self.retry_max_total,
+            jitter=self.retry_jitter,
+        )
+
+    def backend_for(self, skill: str | None) -> str:
+        if skill and skill in self.skill_backends:
+            return self.skill_backends[skill]
+        return self.backend
+
+
+def _rooted(value: Path | None, default: Path) -> Path:
+    p = Path(value).expanduser() if value else default
+    return p if p.is_absolute() else project_root() / p

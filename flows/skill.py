@@ -1,0 +1,135 @@
+"""Each skill is a Prefect flow named after it; its model call is a Prefect task.
+
+The flow reads like the process it runs: load the skill, triage it against the health snapshot,
+call the models through the fallback policy, record what happened.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from prefect import Flow, flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.states import Completed, Failed, State
+
+from aios.context import assemble_context, build_prompt
+from aios.core.contract import contract_validator
+from aios.core.fallback import ChainAborted, ChainFailed, ChainResult, run_chain
+from aios.core.policy import FallbackPolicy
+from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
+from aios.providers import ModelRequest
+from aios.runs import RUNS_TABLE, RunStatus, SkillRun
+from aios.runtime import get_runtime
+from aios.skills import Skill, find_skill, load_skills
+
+
+@task(name="call-model", cache_policy=NO_CACHE, persist_result=False)
+async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResult:
+    """Walk the fallback chain until a target returns an answer that satisfies the contract."""
+    runtime = get_runtime()
+
+    async def call(target, feedback):
+        return await runtime.providers.complete(target, request, feedback, policy.timeouts)
+
+    return await run_chain(policy, call, contract_validator(request.output_schema), runtime.breakers)
+
+
+async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
+    """The body of every skill flow (also callable outside Prefect, e.g. from a benchmark)."""
+    from aios import deferral, health_store, observe
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    inputs = skill.inputs(inputs)
+    ctx = FlowRunContext.get()
+    run = SkillRun(
+        run_id=str(ctx.flow_run.id) if ctx and ctx.flow_run else uuid4().hex,
+        skill=skill.name,
+        triage=skill.triage,
+        status=RunStatus.failed,
+        inputs=inputs,
+    )
+    policy = settings.policy(skill.metadata.models)
+    plan = plan_run(skill.triage, policy, health_store.read_snapshot())
+    run.reason = plan.reason
+
+    if plan.decision is Decision.run:
+        context = assemble_context(settings.home, settings.context_max_chars)
+        system, prompt = build_prompt(skill.instructions, context, inputs)
+        request = ModelRequest(
+            system=system,
+            prompt=prompt,
+            schema_name=skill.name.replace("-", "_"),
+            output_schema=skill.output_schema,
+            max_tokens=settings.max_tokens,
+        )
+        try:
+            result = await call_model(request, plan.policy)
+        except ChainFailed as exc:
+            run.attempts = exc.attempts
+            run.misconfigured = exc.misconfigured
+            run.reason = str(exc)
+            decision = None if isinstance(exc, ChainAborted) else after_chain_failed(skill.triage)
+        else:
+            answer = result.answer
+            run.status = RunStatus.completed
+            run.attempts = result.attempts
+            run.misconfigured = result.misconfigured
+            run.provider, run.model, run.output, run.usage = answer.provider, answer.model, answer.output, answer.usage
+            decision = None
+    else:
+        decision = plan.decision
+
+    if decision is Decision.defer:
+        try:
+            run.parked_run_id = await deferral.park_run(skill, inputs, ctx)
+            run.status = RunStatus.deferred
+        except deferral.ParkError as exc:
+            run.status, run.reason = RunStatus.failed, str(exc)
+    elif decision is Decision.drop:
+        run.status = RunStatus.dropped
+
+    run.finished_at = datetime.now(UTC)
+    observe.record_run(run)
+    return run
+
+
+def final_state(run: SkillRun) -> State:
+    """Deferred and Dropped are named Completed states: nothing failed, and the UI says why."""
+    data = run.model_dump(mode="json")
+    if run.status is RunStatus.completed:
+        return Completed(data=data, message=f"answered by {run.provider}:{run.model}")
+    if run.status is RunStatus.deferred:
+        return Completed(name="Deferred", data=data, message=f"parked as run {run.parked_run_id}: {run.reason}")
+    if run.status is RunStatus.dropped:
+        return Completed(name="Dropped", data=data, message=f"dropped: {run.reason}")
+    return Failed(data=data, message=run.reason or "no valid output")
+
+
+def build_skill_flow(name: str) -> Flow:
+    """A Prefect flow for one skill; the flow's name is the skill's name."""
+
+    @flow(name=name, persist_result=False, validate_parameters=False, log_prints=True)
+    async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
+        skill = find_skill(get_runtime().settings.skills_dir, name)
+        run = await run_skill(skill, inputs)
+        return final_state(run)
+
+    skill_flow.__doc__ = f"Run the `{name}` skill through the fallback policy."
+    return skill_flow
+
+
+def skill_flows() -> dict[str, Flow]:
+    """One flow per skill folder, built once per process."""
+    global _FLOWS
+    if _FLOWS is None:
+        _FLOWS = {s.name: build_skill_flow(s.name) for s in load_skills(get_runtime().settings.skills_dir)}
+    return _FLOWS
+
+
+_FLOWS: dict[str, Flow] | None = None
+
+__all__ = ["RUNS_TABLE", "Triage", "build_skill_flow", "call_model", "final_state", "run_skill", "skill_flows"]
