@@ -190,14 +190,16 @@ class _Filler:
         branches = [self.resolve(b, 0) for b in s[key]]
         if depth >= _MAX_DEPTH:  # prefer a branch that ends the recursion
             branches.sort(key=lambda b: 0 if b.get("type") == "null" else 1)
-        first: Any = None
-        for i, branch in enumerate(branches):
-            candidate = self.fill(_merge(base, branch), path, depth, variant)
-            if i == 0:
-                first = candidate
-            if self._valid(whole if isinstance(whole, dict) else s, candidate):
-                return candidate
-        return first
+        target = whole if isinstance(whole, dict) else s
+        tried: list[Any] = []
+        # oneOf may need a value that only one branch accepts: nudge with variants.
+        for bump in range(16 if key == "oneOf" else 1):
+            for branch in branches:
+                candidate = self.fill(_merge(base, branch), path, depth, variant + bump)
+                if self._valid(target, candidate):
+                    return candidate
+                tried.append(candidate)
+        return tried[0] if tried else None
 
     def _type_of(self, s: dict[str, Any], depth: int) -> str:
         kind = s.get("type")
@@ -242,67 +244,64 @@ class _Filler:
         for candidate in candidates:
             if fits(candidate):
                 return candidate
-        # Adjust the plain text to the length bounds (pattern, if any, is best effort).
+        # Stretch or cut the first candidate to the length bounds (a pattern is best effort).
         out = candidates[0]
-        filler = " ".join(self.words) or "x"
         while len(out) < lo:
-            out = f"{out} {filler}"
-        return out[: hi if hi is not None else len(out)] if len(out) > lo else out
+            out = f"{out} {' '.join(self.words)}"
+        return out if hi is None else out[: int(hi)]
 
     def _number(self, s: dict[str, Any], integer: bool, path: str, variant: int) -> int | float:
-        lo, hi = s.get("minimum"), s.get("maximum")
-        xlo, xhi = s.get("exclusiveMinimum"), s.get("exclusiveMaximum")
-        if isinstance(xlo, bool):  # draft-04 style boolean flags
-            xlo, lo = (lo, None) if xlo else (None, lo)
-        if isinstance(xhi, bool):
-            xhi, hi = (hi, None) if xhi else (None, hi)
-        step = s.get("multipleOf")
-        low = max((v for v in (lo, (xlo + (1 if integer else 1e-9)) if xlo is not None else None) if v is not None),
-                  default=None)
-        high = min((v for v in (hi, (xhi - (1 if integer else 1e-9)) if xhi is not None else None) if v is not None),
-                   default=None)
-        target: float = (self._hash(path) % 9) + 1 + variant + (0 if integer else 0.5)
-        if low is not None and target < low:
-            target = low + variant
-        if high is not None and target > high:
-            target = high - variant if low is None else max(low, high - variant)
+        keys = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+        rules = {k: s[k] for k in keys if k in s}
+        for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            if isinstance(rules.get(flag), bool):  # draft-04 boolean flags
+                if rules.pop(flag) and bound in rules:
+                    rules[flag] = rules.pop(bound)
+        rules["type"] = "integer" if integer else "number"
+        lows = [rules[k] for k in ("minimum", "exclusiveMinimum") if k in rules]
+        highs = [rules[k] for k in ("maximum", "exclusiveMaximum") if k in rules]
+        low, high = (max(lows) if lows else None), (min(highs) if highs else None)
+        target = (self._hash(path) % 9) + 1 + variant + (0 if integer else 0.5)
+        candidates: list[float] = [target]
+        if low is not None and high is not None:
+            candidates.append((low + high) / 2)
+        for edge in (low, high):
+            if edge is not None:
+                candidates += [edge, edge + 1, edge - 1, edge + 0.5, edge - 0.5]
+        step = rules.get("multipleOf")
         if step:
-            target = _snap(target, step, low, high)
-        if integer:
-            value: int | float = math.ceil(target) if low is not None and target < math.ceil(low) else round(target)
-            if high is not None and value > high:
-                value = math.floor(high)
-            if low is not None and value < low:
-                value = math.ceil(low)
-            return int(value)
-        return float(target)
+            candidates = [k * step for c in candidates for k in (math.ceil(c / step), math.floor(c / step))]
+        for candidate in candidates:
+            value = _as_number(candidate, integer)
+            if value is not None and is_valid(rules, value):
+                return value
+        return _as_number(target, integer) or 0
 
     # -- containers ------------------------------------------------------------
     def _array(self, s: dict[str, Any], path: str, depth: int) -> list[Any]:
-        prefix = s.get("prefixItems")
+        prefix = s.get("prefixItems") or []
         items = s.get("items", {})
         if isinstance(items, list):  # draft-07 tuple form
             prefix, items = items, s.get("additionalItems", {})
-        prefix = prefix or []
         lo, hi = int(s.get("minItems", 0)), s.get("maxItems")
-        wanted = lo if depth >= _MAX_DEPTH else max(lo, 2)
+        count = lo if depth >= _MAX_DEPTH else max(lo, 2)
         if hi is not None:
-            wanted = min(wanted, int(hi))
+            count = min(count, int(hi))
         if items is False:
-            wanted = min(wanted, len(prefix)) if wanted > len(prefix) else wanted
+            count = min(count, len(prefix))
         out: list[Any] = []
-        for i in range(max(wanted, min(len(prefix), hi if hi is not None else len(prefix)))):
+        for i in range(count):
             sub = prefix[i] if i < len(prefix) else items
             value = self.fill(sub, f"{path}[{i}]", depth + 1, variant=i)
-            if s.get("uniqueItems") and value in out:
-                value = next((v for j in range(1, 8) if (v := self.fill(sub, f"{path}[{i}]", depth + 1, i + j))
-                              not in out), value)
-                if value in out and len(out) >= lo:
-                    continue
+            for bump in range(1, 8):  # uniqueItems: look for a distinct variant
+                if not s.get("uniqueItems") or value not in out:
+                    break
+                value = self.fill(sub, f"{path}[{i}]", depth + 1, variant=i + bump)
+            if s.get("uniqueItems") and value in out and len(out) >= lo:
+                continue
             out.append(value)
         if "contains" in s and not any(self._valid(s["contains"], v) for v in out):
-            item = self.fill(s["contains"], f"{path}[contains]", depth + 1)
-            out = [item, *out][: hi if hi is not None else None]
+            out = [self.fill(s["contains"], f"{path}[contains]", depth + 1), *out][: hi]
         return out
 
     def _object(self, s: dict[str, Any], path: str, depth: int) -> dict[str, Any]:
@@ -368,26 +367,12 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _snap(target: float, step: float, low: float | None, high: float | None) -> float:
-    """Move `target` onto a multiple of `step` inside [low, high] (float-safe)."""
-    k = math.ceil((low if low is not None and target < low else target) / step)
-    for candidate in (k, k + 1, k - 1, math.floor((high or 0) / step)):
-        value = candidate * step
-        value = round(value) if float(value).is_integer() else value
-        if (low is None or value >= low) and (high is None or value <= high) and _multiple(value, step):
-            return value
-    return k * step
-
-
-def _multiple(value: float, step: float) -> bool:
-    """The same test jsonschema applies, so a snapped value really passes."""
-    if isinstance(step, float):
-        quotient = value / step
-        try:
-            return int(quotient) == quotient
-        except OverflowError:
-            return False
-    return value % step == 0
+def _as_number(value: float, integer: bool) -> int | float | None:
+    if not math.isfinite(value):
+        return None
+    if integer:
+        return int(round(value)) if float(value).is_integer() else None
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
 
 
 def _search(pattern: str, value: str) -> bool:
