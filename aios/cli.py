@@ -118,6 +118,95 @@ def emulate_command(
     serve(host=host, port=port)
 
 
+@app.command("deploy")
+def deploy_command(
+    write: Annotated[bool, typer.Option("--write", help="Regenerate prefect.yaml from the skills first.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Only check prefect.yaml against the skills.")] = False,
+) -> None:
+    """Create the work pool `aios` (queues default, health, deferred) and deploy prefect.yaml."""
+    from deployments import apply, prefect_yaml
+
+    home = get_settings().home
+    if write:
+        prefect_yaml.write(home)
+    problems = prefect_yaml.check(home)
+    if problems:
+        for line in problems:
+            err_console.print(line, highlight=False)
+        fail("prefect.yaml is out of step with the skills (run `aios deploy --write`)", 1)
+    if check:
+        console.print("prefect.yaml is in step with the skills")
+        return
+    settings = get_settings()
+    asyncio.run(apply.ensure_pool(settings.work_pool, settings.deferred_queue))
+    apply.deploy_all(home)
+    console.print(f"deployed prefect.yaml to work pool '{settings.work_pool}'")
+
+
+@app.command("status")
+def status_command(
+    check: Annotated[bool, typer.Option("--check", help="Run the status-check flow now first.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Provider and model health, breaker states, and the deferred queue."""
+    from aios import deferral, health_store
+
+    if check:
+        from flows.status_check import status_check
+
+        asyncio.run(status_check())
+    snapshot = health_store.read_snapshot()
+    try:
+        paused = asyncio.run(deferral.is_paused())
+        parked = len(asyncio.run(deferral.parked_runs()))
+    except Exception:  # noqa: BLE001 - no server or no pool yet
+        paused, parked = None, None
+    data = {
+        "checked_at": snapshot.checked_at.isoformat(),
+        "providers": {k: v.value for k, v in snapshot.providers.items()},
+        "models": {k: v.value for k, v in snapshot.models.items()},
+        "deferred_queue_paused": paused,
+        "parked_runs": parked,
+    }
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table("subject", "health", title=f"health at {data['checked_at']}")
+    for subject, health in {**data["providers"], **data["models"]}.items():
+        table.add_row(subject, health)
+    console.print(table)
+    queue = "unknown (no Prefect server)" if paused is None else ("paused" if paused else "running")
+    console.print(f"deferred queue: {queue}; parked runs: {parked if parked is not None else '-'}")
+
+
+@app.command("deferred")
+def deferred_command(as_json: JsonFlag = False) -> None:
+    """List runs parked in the deferred queue."""
+    from aios import deferral
+
+    runs = asyncio.run(deferral.parked_runs())
+    rows = [
+        {"id": str(r.id), "name": r.name, "state": r.state_name, "parameters": r.parameters, "created": r.created.isoformat() if r.created else None}
+        for r in runs
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table("flow run", "name", "state", "created", title=f"{len(rows)} parked run(s)")
+    for r in rows:
+        table.add_row(r["id"], r["name"], r["state"], r["created"] or "")
+    console.print(table)
+
+
+@app.command("resume")
+def resume_command() -> None:
+    """Resume the deferred queue by hand (the status-check flow does it when Claude is healthy)."""
+    from aios import deferral
+
+    changed = asyncio.run(deferral.set_paused(False))
+    console.print("deferred queue resumed" if changed else "deferred queue was already running")
+
+
 def main() -> None:
     """Entry point: run the app, turning our errors into one line."""
     try:

@@ -85,6 +85,17 @@ class Settings(BaseSettings):
     deferred_queue: str = "deferred"
     default_queue: str = "default"
     json_logs: bool = False
+    # health checks and alerts
+    status_claude_url: str = "https://status.claude.com"
+    status_openai_url: str | None = "https://status.openai.com"
+    status_claude_component: str = r"Claude API"
+    status_openai_component: str = r"Chat Completions|Responses"
+    status_timeout: float = 5.0
+    probe: bool = True
+    probe_timeout: float = 5.0
+    health_recover_after: int = 2
+    alert_urls: str | None = None
+    alert_burst_seconds: float = 600.0
 
     @field_validator("home")
     @classmethod

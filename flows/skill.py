@@ -17,6 +17,7 @@ from prefect.states import Completed, Failed, State
 
 from aios.context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
+from aios.core.health import Health
 from aios.core.fallback import ChainAborted, ChainFailed, ChainResult, run_chain
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
@@ -39,7 +40,7 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResu
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
     """The body of every skill flow (also callable outside Prefect, e.g. from a benchmark)."""
-    from aios import deferral, health_store, observe
+    from aios import alerts, deferral, health_store, observe
 
     runtime = get_runtime()
     settings = runtime.settings
@@ -53,7 +54,8 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         inputs=inputs,
     )
     policy = settings.policy(skill.metadata.models)
-    plan = plan_run(skill.triage, policy, health_store.read_snapshot())
+    health = health_store.read_snapshot()
+    plan = plan_run(skill.triage, policy, health)
     run.reason = plan.reason
 
     if plan.decision is Decision.run:
@@ -80,6 +82,10 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
             run.misconfigured = result.misconfigured
             run.provider, run.model, run.output, run.usage = answer.provider, answer.model, answer.output, answer.usage
             decision = None
+            primary = policy.primary_provider
+            if answer.provider != primary and health.provider(primary) is not Health.down:
+                # A failover the status checks have not explained yet: tell the user (once per burst).
+                alerts.failover_alert(primary, skill.name, f"{answer.provider}:{answer.model}", run.attempts[0].message or "")
     else:
         decision = plan.decision
 

@@ -1,0 +1,81 @@
+"""Alerts through Apprise (Telegram `tgram://`, Slack, email `mailto://`, `json://` webhooks, …).
+
+URLs come from `AIOS_ALERT_URLS` (space or comma separated) or, when unset, from the Prefect
+Secret block `aios-alert-urls`. One alert per health check that changed something, and at most one
+per failover burst per provider (shared across processes through the state store).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+
+from aios.core.health import Change, Health
+from aios.settings import get_settings
+from aios.state import VersionConflict, open_store
+
+log = logging.getLogger("aios.alerts")
+ALERTS_TABLE = "alerts"
+SECRET_BLOCK = "aios-alert-urls"
+
+
+def alert_urls() -> list[str]:
+    raw = get_settings().alert_urls
+    if not raw:
+        try:
+            from prefect.blocks.system import Secret
+
+            raw = str(Secret.load(SECRET_BLOCK, _sync=True).get())
+        except Exception:  # no block, or no server: alerts are simply off
+            raw = ""
+    return [u for u in re.split(r"[\s,]+", raw or "") if u]
+
+
+def send(title: str, body: str, kind: str = "warning") -> bool:
+    """Deliver one alert to every configured channel; never raises (alerting must not break a run)."""
+    urls = alert_urls()
+    if not urls:
+        return False
+    import apprise
+
+    client = apprise.Apprise()
+    for url in urls:
+        client.add(url)
+    notify_type = {"info": apprise.NotifyType.INFO, "success": apprise.NotifyType.SUCCESS}.get(
+        kind, apprise.NotifyType.WARNING
+    )
+    try:
+        ok = bool(client.notify(title=title, body=body, notify_type=notify_type))
+    except Exception as exc:  # noqa: BLE001 - a broken channel is logged, not raised
+        log.warning("alert delivery failed: %s", type(exc).__name__)
+        return False
+    if not ok:
+        log.warning("alert delivery failed for at least one channel")
+    return ok
+
+
+def health_alert(changes: list[Change]) -> bool:
+    """One alert for every status check that changed something (recoveries included)."""
+    if not changes:
+        return False
+    recovered = all(c.new is Health.healthy for c in changes)
+    title = "aios: recovered" if recovered else "aios: provider health changed"
+    lines = [f"{c.subject}: {c.old.value} -> {c.new.value}" + (f" ({c.detail})" if c.detail else "") for c in changes]
+    return send(title, "\n".join(lines), "success" if recovered else "warning")
+
+
+def failover_alert(provider: str, skill: str, answered_by: str, reason: str) -> bool:
+    """At most one alert per failover burst: skipped while the burst window of this provider is open."""
+    window = timedelta(seconds=get_settings().alert_burst_seconds)
+    store = open_store()
+    key = f"failover:{provider}"
+    now = datetime.now(UTC)
+    record = store.get(ALERTS_TABLE, key)
+    if record is not None and now - datetime.fromisoformat(record.data["sent_at"]) < window:
+        return False
+    try:
+        store.upsert(ALERTS_TABLE, key, {"sent_at": now.isoformat()}, expected_version=record.version if record else 0)
+    except VersionConflict:
+        return False  # another run claimed this burst first
+    return send(f"aios: failing over from {provider}", f"{skill} answered by {answered_by}: {reason}")

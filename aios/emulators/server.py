@@ -1,0 +1,119 @@
+"""Run the emulator: `serve()` in-process, `python -m aios.emulators.server`, or
+`running_emulator()` which starts it in a subprocess for tests."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import uvicorn
+
+from aios.emulators.app import build_app
+from aios.emulators.control import EmulatorControl
+
+DEFAULT_PORT = 8765
+
+
+class _DropCutNoise(logging.Filter):
+    """The `cut` fault returns mid-body on purpose; uvicorn would log that as an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
+def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    """Serve the emulator until interrupted (blocking)."""
+    logging.getLogger("uvicorn.error").addFilter(_DropCutNoise())
+    # A short graceful-shutdown timeout cancels requests parked in the `hang` fault.
+    uvicorn.run(build_app(), host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EmulatorHandle:
+    """A running emulator: its URLs and a control client."""
+
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+    log_path: str | None = None
+    _control: EmulatorControl | None = field(default=None, repr=False)
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"{self.url}/anthropic"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/openai/v1"
+
+    def status_url(self, page: str) -> str:
+        """Base of a Statuspage v2 API: append /api/v2/summary.json etc."""
+        return f"{self.url}/status/{page}"
+
+    @cached_property
+    def control(self) -> EmulatorControl:
+        return EmulatorControl(self.url)
+
+
+@contextmanager
+def running_emulator(port: int = 0, *, startup_timeout: float = 20.0) -> Iterator[EmulatorHandle]:
+    """Start the emulator in a subprocess, wait until it is healthy, stop it on exit."""
+    port = port or free_port()
+    log = tempfile.NamedTemporaryFile(prefix="aios-emulator-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aios.emulators.server", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    handle = EmulatorHandle(url=f"http://127.0.0.1:{port}", process=proc, log_path=log.name)
+    ok = False
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while not handle.control.health():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"emulator did not start on port {port}:\n{_tail(log.name)}")
+            time.sleep(0.05)
+        yield handle
+        ok = True
+    finally:
+        handle.control.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if ok:
+            os.unlink(log.name)
+
+
+def _tail(path: str, limit: int = 4000) -> str:
+    with open(path, errors="replace") as fh:
+        return fh.read()[-limit:]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="aios local emulators (Anthropic, OpenAI, status pages)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

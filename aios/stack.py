@@ -1,0 +1,220 @@
+"""A local stack of real processes: emulators, a Prefect server (SQLite or PostgreSQL) and process workers.
+
+The offline demo (`aios drill`), the end-to-end tests and the benchmarks all start the same stack,
+so what the tests prove is what users run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+EMULATOR_KEY = "emulator-key"  # the emulators accept any non-empty key; this one is not a secret
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-2000:] if log and log.exists() else ""
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered:\n{tail}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@dataclass
+class Process:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], cwd: Path, logdir: Path) -> Process:
+    log = logdir / f"{name}.log"
+    handle = log.open("ab")
+    proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    return Process(name, proc, log)
+
+
+def create_postgres_database(name: str, dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> str:
+    """A fresh database for one stack; returns the SQLAlchemy URL Prefect wants."""
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    host = dsn.split("@", 1)[1].rsplit("/", 1)[0]
+    user = dsn.split("//", 1)[1].split("@", 1)[0]
+    return f"postgresql+asyncpg://{user}@{host}/{name}"
+
+
+@dataclass
+class LocalStack:
+    """Start with `with LocalStack(...) as stack:`; `stack.env` is what a client process needs."""
+
+    project: Path
+    database_url: str | None = None  # None: SQLite in the stack's own PREFECT_HOME
+    workers: int = 1
+    worker_query_seconds: float = 1.0
+    with_prefect: bool = True
+    ui: bool = False
+    workdir: Path | None = None
+    processes: list[Process] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    emulator_url: str = ""
+    api_url: str = ""
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix="aios-stack-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ANTHROPIC_", "OPENAI_"))}
+        emu_port = free_port()
+        self.emulator_url = f"http://127.0.0.1:{emu_port}"
+        self.env = {
+            **base_env,
+            "AIOS_HOME": str(self.project),
+            "ANTHROPIC_BASE_URL": f"{self.emulator_url}/anthropic",
+            "ANTHROPIC_API_KEY": EMULATOR_KEY,
+            "OPENAI_BASE_URL": f"{self.emulator_url}/openai/v1",
+            "OPENAI_API_KEY": EMULATOR_KEY,
+            "AIOS_STATUS_CLAUDE_URL": f"{self.emulator_url}/status/claude",
+            "AIOS_STATUS_OPENAI_URL": f"{self.emulator_url}/status/openai",
+            "PREFECT_HOME": str(self.workdir / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+            "DO_NOT_TRACK": "1",
+            "PYTHONUNBUFFERED": "1",
+            "AIOS_STATE_PATH": str(self.workdir / "state" / "aios.json"),
+            "AIOS_STATE_JOURNAL_PATH": str(self.workdir / "state" / "journal.jsonl"),
+        }
+        emulator = spawn(
+            "emulator",
+            [sys.executable, "-m", "aios.emulators.server", "--port", str(emu_port)],
+            self.env,
+            self.project,
+            self.workdir,
+        )
+        self.processes.append(emulator)
+        if self.with_prefect:
+            self._start_prefect()
+        wait_http(f"{self.emulator_url}/_control/health", 30, emulator.proc, emulator.log)
+
+    def _start_prefect(self) -> None:
+        port = free_port()
+        self.api_url = f"http://127.0.0.1:{port}/api"
+        server_env = {**self.env, "PREFECT_UI_ENABLED": "true" if self.ui else "false"}
+        if self.database_url:
+            server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.database_url
+        server = spawn(
+            "prefect-server",
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            server_env,
+            self.workdir,
+            self.workdir,
+        )
+        self.processes.append(server)
+        self.env["PREFECT_API_URL"] = self.api_url
+        wait_http(f"{self.api_url}/health", 120, server.proc, server.log)
+
+    def start_workers(self, count: int | None = None, pool: str = "aios") -> None:
+        worker_env = {**self.env, "PREFECT_WORKER_QUERY_SECONDS": str(self.worker_query_seconds)}
+        for i in range(count if count is not None else self.workers):
+            self.processes.append(
+                spawn(
+                    f"worker-{len(self.processes)}-{i}",
+                    [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
+                    worker_env,
+                    self.project,
+                    self.workdir,
+                )
+            )
+
+    def stop_workers(self) -> None:
+        for p in [p for p in self.processes if p.name.startswith("worker")]:
+            p.stop()
+            self.processes.remove(p)
+
+    def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the `aios` CLI in a fresh process against this stack."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "aios.cli", *args],
+            env=self.env,
+            cwd=self.project,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"aios {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def stop(self) -> None:
+        for p in reversed(self.processes):
+            p.stop()
+        self.processes.clear()
+
+    @contextlib.contextmanager
+    def environment(self) -> Iterator[None]:
+        """Point this process at the stack (for in-process clients in tests)."""
+        saved = dict(os.environ)
+        os.environ.update(self.env)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def cleanup(self) -> None:
+        if self.workdir and self.workdir.name.startswith("aios-stack-"):
+            shutil.rmtree(self.workdir, ignore_errors=True)

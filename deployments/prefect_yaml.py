@@ -1,0 +1,103 @@
+"""Keep `prefect.yaml` in step with the skills: one deployment per skill with its cron schedule,
+plus the status-check and the (inactive) weekly fire-drill deployments.
+
+    python -m deployments.prefect_yaml           # rewrite prefect.yaml
+    python -m deployments.prefect_yaml --check   # exit 1 when prefect.yaml has drifted
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aios.skills import Skill, load_skills
+
+HEADER = """\
+# Generated from skills/*/SKILL.md by `aios deploy --write` (deployments/prefect_yaml.py).
+# Edit the skills, not this file: `aios deploy --check` fails when the two drift apart.
+"""
+POOL = "aios"
+
+
+def _work_pool(queue: str = "default") -> dict[str, Any]:
+    return {"name": POOL, "work_queue_name": queue, "job_variables": {}}
+
+
+def skill_deployment(skill: Skill) -> dict[str, Any]:
+    return {
+        "name": skill.name,
+        "description": skill.description,
+        "entrypoint": f"flows/skills.py:{skill.name.replace('-', '_')}",
+        "tags": ["aios", f"triage:{skill.triage.value}"],
+        "parameters": {},
+        "schedules": [{"cron": skill.metadata.schedule, "timezone": "UTC", "active": True}] if skill.metadata.schedule else [],
+        "work_pool": _work_pool(),
+    }
+
+
+def render(skills: list[Skill]) -> dict[str, Any]:
+    deployments = [skill_deployment(s) for s in skills]
+    deployments.append(
+        {
+            "name": "status-check",
+            "description": "Decide provider health, alert on change, pause/resume the deferred queue.",
+            "entrypoint": "flows/status_check.py:status_check",
+            "tags": ["aios", "health"],
+            "parameters": {},
+            "schedules": [{"cron": "* * * * *", "timezone": "UTC", "active": True}],
+            "work_pool": _work_pool("health"),
+        }
+    )
+    deployments.append(
+        {
+            "name": "fire-drill",
+            "description": "Weekly fire drill: simulate a Claude outage and check every skill's failover (off by default).",
+            "entrypoint": "flows/drill.py:fire_drill",
+            "tags": ["aios", "drill"],
+            "parameters": {"scenarios": ["api-down", "recovery"]},
+            "schedules": [{"cron": "0 6 * * 1", "timezone": "UTC", "active": False}],
+            "work_pool": _work_pool("health"),
+        }
+    )
+    return {"name": "aios", "prefect-version": "3.8.8", "build": None, "push": None, "deployments": deployments}
+
+
+def render_text(root: Path) -> str:
+    return HEADER + yaml.safe_dump(render(load_skills(root / "skills")), sort_keys=False, width=120)
+
+
+def check(root: Path) -> list[str]:
+    """Human-readable differences between prefect.yaml and the skills (empty when in step)."""
+    path = root / "prefect.yaml"
+    if not path.exists():
+        return ["prefect.yaml is missing (run `aios deploy --write`)"]
+    current = yaml.safe_load(path.read_text()) or {}
+    wanted = render(load_skills(root / "skills"))
+    have = {d["name"]: d for d in current.get("deployments", [])}
+    want = {d["name"]: d for d in wanted["deployments"]}
+    problems = [f"prefect.yaml: deployment '{n}' has no skill folder" for n in sorted(set(have) - set(want))]
+    problems += [f"prefect.yaml: skill '{n}' has no deployment" for n in sorted(set(want) - set(have))]
+    for name in sorted(set(have) & set(want)):
+        for key in ("entrypoint", "schedules", "work_pool", "description"):
+            if have[name].get(key) != want[name].get(key):
+                problems.append(f"prefect.yaml: deployment '{name}': {key} differs from skills/{name}/SKILL.md")
+    return problems
+
+
+def write(root: Path) -> None:
+    path = root / "prefect.yaml"
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(render_text(root))
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    root = Path.cwd()
+    if "--check" in sys.argv:
+        issues = check(root)
+        print("\n".join(issues) or "prefect.yaml is in step with the skills")
+        sys.exit(1 if issues else 0)
+    write(root)

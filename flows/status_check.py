@@ -1,0 +1,154 @@
+"""The status-check flow: read the status pages, probe every target, look at real calls, decide health,
+tell the user what changed, and pause or resume the deferred queue.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from aios import alerts, deferral, health_store
+from aios.core.errors import ErrorClass, ProviderFailure, classify
+from aios.core.health import Health, HealthState, Hysteresis, Signal, aggregate
+from aios.core.policy import Target, Timeouts
+from aios.core.statuspage import signals_from_summary
+from aios.providers import ModelRequest
+from aios.runs import RUNS_TABLE
+from aios.runtime import get_runtime
+from aios.state import open_store
+
+STATE_KEY = "state"
+PROBE = ModelRequest(
+    system="Health probe.",
+    prompt='Reply with {"ok": true}.',
+    schema_name="probe",
+    output_schema={"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False},
+    max_tokens=16,
+)
+
+
+@task(name="read-status-pages", cache_policy=NO_CACHE)
+async def read_status_pages(targets: list[Target]) -> list[Signal]:
+    settings = get_runtime().settings
+    pages = [("anthropic", settings.status_claude_url, settings.status_claude_component)]
+    if settings.status_openai_url:
+        pages.append(("openai", settings.status_openai_url, settings.status_openai_component))
+    signals: list[Signal] = []
+    async with httpx.AsyncClient(timeout=settings.status_timeout) as client:
+        for provider, url, component in pages:
+            try:
+                response = await client.get(f"{url.rstrip('/')}/api/v2/summary.json")
+                response.raise_for_status()
+                summary = response.json()
+            except (httpx.HTTPError, ValueError):
+                continue  # an unreachable status page is no evidence either way
+            signals += signals_from_summary(summary, provider, component, targets)
+    return signals
+
+
+@task(name="probe-targets", cache_policy=NO_CACHE)
+async def probe_targets(targets: list[Target]) -> list[Signal]:
+    """One minimal request per target, outside the breakers (a probe must see the truth)."""
+    runtime = get_runtime()
+    timeouts = Timeouts(connect=runtime.settings.probe_timeout, read=runtime.settings.probe_timeout)
+    signals = []
+    for target in targets:
+        try:
+            await runtime.providers.complete(target, PROBE, None, timeouts)
+        except ProviderFailure as failure:
+            verdict = classify(failure, max_retry_after=0)
+            if verdict.unhealthy:
+                signals.append(Signal(subject=target.key, source="probe", health=Health.down, detail=f"probe: {verdict.error_class.value}"))
+            continue
+        signals.append(Signal(subject=target.key, source="probe", health=Health.healthy, detail="probe ok"))
+        signals.append(Signal(subject=target.provider, source="probe", health=Health.healthy, detail="probe ok"))
+    for provider in {t.provider for t in targets}:
+        probed = [s for s in signals if s.subject.startswith(f"{provider}:")]
+        if probed and all(s.health is Health.down for s in probed) and len(probed) == sum(t.provider == provider for t in targets):
+            signals.append(Signal(subject=provider, source="probe", health=Health.down, detail="probe: every model failed"))
+    return signals
+
+
+def call_signals(since: datetime | None) -> list[Signal]:
+    """Error rates of real calls made since the last check, from the run records every process writes."""
+    counts: dict[str, list[int]] = {}
+    for record in open_store().list(RUNS_TABLE):
+        finished = record.data.get("finished_at")
+        if since and (not finished or datetime.fromisoformat(finished) <= since):
+            continue
+        for a in record.data.get("attempts", []):
+            if a.get("outcome") == "skipped":
+                continue
+            key = f"{a['provider']}:{a['model']}"
+            bad = a.get("outcome") == "failed" and a.get("error_class") not in _NOT_HEALTH
+            ok_bad = counts.setdefault(key, [0, 0])
+            ok_bad[1 if bad else 0] += 1
+    signals = []
+    for key, (ok, bad) in counts.items():
+        rate = bad / (ok + bad)
+        health = Health.down if rate >= 0.5 and bad >= 2 else Health.degraded if rate >= 0.2 else Health.healthy
+        signals.append(Signal(subject=key, source="calls", health=health, detail=f"calls: {bad}/{ok + bad} failed"))
+    return signals
+
+
+_NOT_HEALTH = {ErrorClass.invalid_answer.value, ErrorClass.bad_request.value, ErrorClass.context_length.value, ErrorClass.missing_key.value}
+
+
+def primary_usable(state: HealthState, targets: list[Target], primary: str) -> bool:
+    snapshot = state.snapshot()
+    return any(snapshot.usable(t) for t in targets if t.provider == primary)
+
+
+@flow(name="status-check", persist_result=False)
+async def status_check(probe: bool | None = None) -> dict[str, Any]:
+    """Decide health per provider and model, alert on change, pause/resume the deferred queue."""
+    runtime = get_runtime()
+    settings = runtime.settings
+    policy = settings.policy()
+    targets = list(policy.targets)
+    store = open_store()
+    saved = store.get(health_store.HEALTH_TABLE, STATE_KEY)
+    previous = HealthState.model_validate(saved.data["state"]) if saved else HealthState()
+    since = datetime.fromisoformat(saved.data["checked_at"]) if saved else None
+    now = datetime.now(UTC)
+
+    signals = await read_status_pages(targets)
+    if settings.probe if probe is None else probe:
+        signals += await probe_targets(targets)
+    signals += call_signals(since)
+
+    state, changes = aggregate(previous, signals, Hysteresis(recover_after=settings.health_recover_after))
+    store.upsert(health_store.HEALTH_TABLE, STATE_KEY, {"state": state.model_dump(mode="json"), "checked_at": now.isoformat()})
+    health_store.write_snapshot(state.snapshot())
+
+    for change in changes:
+        emit_event(
+            event="aios.health.changed",
+            resource={"prefect.resource.id": f"aios.target.{change.subject}", "prefect.resource.name": change.subject},
+            payload={"subject": change.subject, "old": change.old.value, "new": change.new.value, "detail": change.detail},
+        )
+    alerts.health_alert(changes)
+
+    healthy = primary_usable(state, targets, policy.primary_provider)
+    queue_changed = await deferral.set_paused(not healthy)
+    create_table_artifact(
+        key="provider-health",
+        table=[
+            {"subject": k, "health": v.health.value, "detail": v.detail, "healthy_streak": v.healthy_streak}
+            for k, v in sorted(state.subjects.items())
+        ],
+        description=f"Provider health at {now:%Y-%m-%d %H:%M:%S} UTC; deferred queue {'running' if healthy else 'paused'}",
+    )
+    return {
+        "claude_healthy": healthy,
+        "queue_paused": not healthy,
+        "queue_changed": queue_changed,
+        "changes": [c.model_dump(mode="json") for c in changes],
+        "health": {k: v.health.value for k, v in state.subjects.items()},
+    }
