@@ -1,0 +1,414 @@
+"""Google Sheets backend through the real ``gspread`` client.
+
+One worksheet per table. Row 1 is the header: ``key``, ``version``,
+``updated_at``, then one column per data field (added on first use, to the
+right). Cells hold :mod:`aios.state.codec` text, written with
+``valueInputOption=RAW`` (no formula evaluation of user data).
+
+Endpoint override: gspread builds every URL from the constant
+``https://sheets.googleapis.com`` (``gspread.urls``), so we give
+``gspread.Client`` our own ``http_client`` class -- a subclass of
+``gspread.http_client.HTTPClient`` that rewrites that prefix to
+``AIOS_STATE_SHEETS_API_URL`` in ``request()``. No monkeypatching; every other
+part of gspread (sessions, auth, error handling) is the real thing.
+
+Auth (settings): ``AIOS_STATE_SHEETS_CREDENTIALS_FILE`` -- a service-account
+JSON or an OAuth authorized-user JSON (its ``token_uri`` is used for the
+token exchange, so pointing it at the emulator's ``/token`` works offline) --
+or ``AIOS_STATE_SHEETS_TOKEN``, a ready access token.
+
+Requests per operation: get/list 1 (+1 metadata on first use), upsert 2,
+upsert_many 2-4 whatever the batch size, delete 2.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+import gspread
+import requests
+from gspread.exceptions import APIError
+from gspread.http_client import HTTPClient
+
+from . import codec
+from .base import BackendUnavailable, Record, StateError, parse_time
+from .config import StateSettings
+from .remote import Current, PartialWrite, RemoteStore, Write
+from .retry import RetryPolicy, TransientError, parse_retry_after
+
+GOOGLE_SHEETS = "https://sheets.googleapis.com"
+SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
+META = ("key", "version", "updated_at")
+
+
+def _http_client_for(api_url: str | None) -> type[HTTPClient]:
+    """An ``HTTPClient`` class that sends gspread's requests to ``api_url``."""
+    if not api_url:
+        return HTTPClient
+    base = api_url.rstrip("/")
+
+    class RedirectingHTTPClient(HTTPClient):
+        def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
+            if endpoint.startswith(GOOGLE_SHEETS):
+                endpoint = base + endpoint[len(GOOGLE_SHEETS) :]
+            return super().request(method, endpoint, *args, **kwargs)
+
+    return RedirectingHTTPClient
+
+
+def load_credentials(settings: StateSettings) -> Any:
+    """google-auth credentials from settings; errors never include secret material."""
+    from google.oauth2 import credentials as user_creds
+    from google.oauth2 import service_account
+
+    if settings.sheets_token is not None:
+        return user_creds.Credentials(token=settings.sheets_token.get_secret_value())
+    path = settings.sheets_credentials_file
+    if path is None:
+        raise StateError(
+            "state settings: the sheets backend needs AIOS_STATE_SHEETS_CREDENTIALS_FILE "
+            "(service-account or authorized-user JSON) or AIOS_STATE_SHEETS_TOKEN"
+        )
+    path = Path(path).expanduser()
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read credentials file: {exc.strerror or exc}") from None
+    except ValueError:
+        raise StateError(f"{path}: credentials file is not valid JSON") from None
+    if not isinstance(info, dict):
+        raise StateError(f"{path}: credentials file must be a JSON object")
+    kind = info.get("type")
+    try:
+        if kind == "service_account":
+            return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        if kind == "authorized_user":
+            return user_creds.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+    except (ValueError, KeyError, TypeError) as exc:
+        # google-auth messages name missing fields; never the values. Keep only the field list.
+        detail = "missing or invalid fields"
+        m = re.search(r"missing fields? ([\w, ]+)", str(exc))
+        if m:
+            detail = f"missing fields {m.group(1).strip()}"
+        raise StateError(f"{path}: invalid {kind} credentials ({detail})") from None
+    raise StateError(
+        f"{path}: unsupported credentials type {kind!r} (expected 'service_account' or 'authorized_user')"
+    )
+
+
+def spreadsheet_id(value: str) -> str:
+    value = value.strip()
+    if "/" in value:
+        try:
+            return gspread.utils.extract_id_from_url(value)
+        except gspread.exceptions.NoValidUrlKeyFound:
+            raise StateError(f"state settings: AIOS_STATE_SHEETS_SPREADSHEET: no spreadsheet id in {value!r}") from None
+    return value
+
+
+def _quote(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"
+
+
+def _col(i: int) -> str:
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _cell_str(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return "" if v is None else str(v)
+
+
+class SheetsStore(RemoteStore):
+    backend = "sheets"
+
+    def __init__(
+        self,
+        spreadsheet: str,
+        credentials: Any,
+        *,
+        api_url: str | None = None,
+        policy: RetryPolicy | None = None,
+        lock_dir: Path,
+        timeout: float = 30.0,
+    ) -> None:
+        self.spreadsheet_id = spreadsheet_id(spreadsheet)
+        self.identity = f"sheets:{self.spreadsheet_id}"
+        self.where = f"spreadsheet {self.spreadsheet_id}"
+        super().__init__(policy or RetryPolicy(), lock_dir)
+        client = gspread.Client(credentials, http_client=_http_client_for(api_url))
+        client.set_timeout(timeout)
+        self._http: HTTPClient = client.http_client
+        self._meta: dict[str, dict[str, int]] | None = None
+        self._headers: dict[str, list[str]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: StateSettings) -> SheetsStore:
+        if not settings.sheets_spreadsheet:
+            raise StateError("state settings: the sheets backend needs AIOS_STATE_SHEETS_SPREADSHEET (key or URL)")
+        return cls(
+            settings.sheets_spreadsheet,
+            load_credentials(settings),
+            api_url=settings.sheets_api_url,
+            policy=settings.retry_policy(),
+            lock_dir=settings.lock_dir(),
+            timeout=settings.http_timeout,
+        )
+
+    def close(self) -> None:
+        try:
+            self._http.session.close()
+        except Exception:  # pragma: no cover
+            pass
+
+    # -- error mapping ------------------------------------------------------------------
+    def _translate(self, exc: BaseException, what: str) -> BaseException:
+        from google.auth import exceptions as gexc
+
+        if isinstance(exc, APIError):
+            status = exc.response.status_code
+            try:
+                message = str(exc.error.get("message", "")).splitlines()[0][:200]
+            except Exception:  # noqa: BLE001
+                message = ""
+            if status == 429 or status >= 500:
+                return TransientError(
+                    f"HTTP {status}", retry_after=parse_retry_after(exc.response.headers.get("Retry-After"))
+                )
+            if status in (401, 403):
+                return StateError(
+                    f"{self.where}: {what}: access denied (HTTP {status}); check the credentials "
+                    "and that the spreadsheet is shared with them"
+                )
+            if status == 404:
+                return StateError(f"{self.where}: spreadsheet not found (HTTP 404); check AIOS_STATE_SHEETS_SPREADSHEET")
+            return StateError(f"{self.where}: {what}: HTTP {status}: {message}")
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+            return TransientError(f"{type(exc).__name__}")
+        if isinstance(exc, gexc.RefreshError):
+            if getattr(exc, "retryable", False):
+                return TransientError("token endpoint unavailable")
+            return StateError(
+                f"{self.where}: {what}: authentication failed: could not obtain an access token "
+                "(check AIOS_STATE_SHEETS_CREDENTIALS_FILE / AIOS_STATE_SHEETS_TOKEN)"
+            )
+        if isinstance(exc, gexc.TransportError):
+            return TransientError("token endpoint unreachable")
+        if isinstance(exc, gexc.GoogleAuthError):
+            return StateError(f"{self.where}: {what}: authentication error ({type(exc).__name__})")
+        return StateError(f"{self.where}: {what}: unexpected {type(exc).__name__}")
+
+    # -- metadata -----------------------------------------------------------------------
+    def _sheets(self, refresh: bool = False) -> dict[str, dict[str, int]]:
+        if self._meta is None or refresh:
+            meta = self.call("read spreadsheet metadata", lambda: self._http.fetch_sheet_metadata(self.spreadsheet_id))
+            title = meta.get("properties", {}).get("title")
+            if title:
+                self.where = f"spreadsheet {title!r} ({self.spreadsheet_id})"
+            self._meta = {
+                s["properties"]["title"]: {
+                    "sheetId": s["properties"]["sheetId"],
+                    "rows": s["properties"].get("gridProperties", {}).get("rowCount", 1000),
+                    "cols": s["properties"].get("gridProperties", {}).get("columnCount", 26),
+                }
+                for s in meta.get("sheets", [])
+            }
+        return self._meta
+
+    def _ws(self, table: str) -> str:
+        return f"{self.where} worksheet {table!r}"
+
+    # -- primitives ---------------------------------------------------------------------
+    def _fetch(self, table: str, keys: Collection[str] | None) -> dict[str, Current]:
+        sheets = self._sheets()
+        if table not in sheets:
+            sheets = self._sheets(refresh=True)  # another process may have created it
+            if table not in sheets:
+                self._headers.pop(table, None)
+                return {}
+        try:
+            resp = self.call(
+                f"worksheet {table!r}: read",
+                lambda: self._http.values_get(
+                    self.spreadsheet_id, _quote(table), params={"valueRenderOption": "UNFORMATTED_VALUE"}
+                ),
+            )
+        except StateError as exc:
+            if "Unable to parse range" in str(exc):  # deleted meanwhile
+                self._sheets(refresh=True)
+                self._headers.pop(table, None)
+                return {}
+            raise
+        return self._parse(table, resp.get("values", []), None if keys is None else set(keys))
+
+    def _parse(self, table: str, values: list[list[Any]], keys: set[str] | None) -> dict[str, Current]:
+        ws = self._ws(table)
+        if not values:
+            self._headers[table] = []  # empty worksheet: we will write the header
+            return {}
+        header = [_cell_str(c).strip() for c in values[0]]
+        if not any(header):
+            raise StateError(f"{ws}: missing header row (row 1 is empty; expected {', '.join(META)}, then data fields)")
+        seen: dict[str, int] = {}
+        for i, name in enumerate(header):
+            if not name:
+                continue
+            if name in seen:
+                raise StateError(f"{ws}: duplicate column {name!r} in the header row (columns {_col(seen[name])} and {_col(i)})")
+            seen[name] = i
+        for name in META:
+            if name not in seen:
+                raise StateError(f"{ws}: header row has no {name!r} column (expected {', '.join(META)}, then data fields)")
+        self._headers[table] = header
+        kcol, vcol, tcol = seen["key"], seen["version"], seen["updated_at"]
+        fields = [(i, n) for i, n in enumerate(header) if n and n not in META]
+        out: dict[str, Current] = {}
+        rows_of: dict[str, int] = {}
+        for r, row in enumerate(values[1:], start=2):
+            cells = list(row) + [""] * (len(header) - len(row))
+            key = _cell_str(cells[kcol]).strip()
+            if not key:
+                if any(_cell_str(c).strip() for c in cells):
+                    raise StateError(f"{ws}: row {r} has data but no key")
+                continue
+            if key in rows_of:
+                raise StateError(f"{ws}: duplicate key {key!r} (rows {rows_of[key]} and {r})")
+            rows_of[key] = r
+            if keys is not None and key not in keys:
+                continue
+            try:
+                version = int(_cell_str(cells[vcol]))
+                updated = parse_time(_cell_str(cells[tcol]))
+                data = {n: codec.decode(cells[i]) for i, n in fields if cells[i] != "" and cells[i] is not None}
+                rec = Record(table=table, key=key, version=version, updated_at=updated, data=data)
+            except (ValueError, TypeError) as exc:
+                msg = str(exc).splitlines()[0][:120]
+                raise StateError(f"{ws}: row {r} (key {key!r}) is malformed: {msg}") from None
+            out[key] = Current(rec, r)
+        return out
+
+    def _row(self, header: list[str], w: Write) -> list[Any]:
+        assert w.data is not None
+        row: list[Any] = []
+        for name in header:
+            if name == "key":
+                row.append(w.key)
+            elif name == "version":
+                row.append(w.version)
+            elif name == "updated_at":
+                row.append(w.updated_at.isoformat())
+            elif name and name in w.data:
+                row.append(codec.encode(w.data[name]))
+            else:
+                row.append("")
+        return row
+
+    def _apply(self, table: str, writes: Sequence[Write], current: dict[str, Current]) -> None:
+        applied: set[str] = set()
+        try:
+            self._apply_inner(table, writes, current, applied)
+        except PartialWrite:
+            raise
+        except BackendUnavailable as exc:
+            raise PartialWrite(str(exc), applied) from None
+
+    def _apply_inner(self, table: str, writes: Sequence[Write], current: dict[str, Current], applied: set[str]) -> None:
+        sid = self.spreadsheet_id
+        upserts = [w for w in writes if w.data is not None]
+        deletes = [w for w in writes if w.data is None and w.key in current]
+        sheets = self._sheets()
+        header = list(self._headers.get(table) or [])
+        header_changed = False
+        if table not in sheets:
+            if not upserts:
+                return
+            body = {"requests": [{"addSheet": {"properties": {"title": table, "gridProperties": {"rowCount": 1000, "columnCount": 26}}}}]}
+            try:
+                self.call(f"worksheet {table!r}: create", lambda: self._http.batch_update(sid, body))
+            except StateError as exc:
+                if "already exists" not in str(exc):
+                    raise
+            sheets = self._sheets(refresh=True)
+            header = []
+        if not header:
+            header, header_changed = list(META), True
+        known = set(header)
+        for w in upserts:
+            for name in w.data or {}:
+                if name not in known:
+                    header.append(name)
+                    known.add(name)
+                    header_changed = True
+        info = sheets[table]
+        if len(header) > info["cols"]:
+            extra = len(header) - info["cols"]
+            body = {"requests": [{"appendDimension": {"sheetId": info["sheetId"], "dimension": "COLUMNS", "length": extra}}]}
+            self.call(f"worksheet {table!r}: add columns", lambda: self._http.batch_update(sid, body))
+            info["cols"] = len(header)
+        last = _col(len(header) - 1)
+        q = _quote(table)
+        # 1) header + rewrites of existing rows: one values.batchUpdate
+        data = []
+        if header_changed:
+            data.append({"range": f"{q}!A1:{last}1", "values": [header]})
+        updates = [w for w in upserts if w.key in current]
+        for w in updates:
+            r = current[w.key].handle
+            data.append({"range": f"{q}!A{r}:{last}{r}", "values": [self._row(header, w)]})
+        if data:
+            body = {"valueInputOption": "RAW", "data": data}
+            self.call(f"worksheet {table!r}: write rows", lambda: self._http.values_batch_update(sid, body=body))
+            self._headers[table] = header
+            for w in updates:
+                current[w.key] = Current(self._record(table, w), current[w.key].handle)
+                applied.add(w.key)
+        # 2) new rows: one values.append
+        new = [w for w in upserts if w.key not in current]
+        if new:
+            rows = [self._row(header, w) for w in new]
+            resp = self.call(
+                f"worksheet {table!r}: append rows",
+                lambda: self._http.values_append(
+                    sid, f"{q}!A1", params={"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}, body={"values": rows}
+                ),
+            )
+            start = _first_row(resp.get("updates", {}).get("updatedRange", ""))
+            for i, w in enumerate(new):
+                current[w.key] = Current(self._record(table, w), None if start is None else start + i)
+                applied.add(w.key)
+            if start is None:  # pragma: no cover - real API always reports the range
+                current.update(self._fetch(table, None))
+        # 3) deletions: one batchUpdate, bottom-up so row numbers stay valid
+        if deletes:
+            gone = sorted((current[w.key].handle for w in deletes), reverse=True)
+            reqs = [
+                {"deleteDimension": {"range": {"sheetId": info["sheetId"], "dimension": "ROWS", "startIndex": r - 1, "endIndex": r}}}
+                for r in gone
+            ]
+            self.call(f"worksheet {table!r}: delete rows", lambda: self._http.batch_update(sid, {"requests": reqs}))
+            for w in deletes:
+                current.pop(w.key, None)
+                applied.add(w.key)
+            for k, c in list(current.items()):
+                shift = sum(1 for r in gone if r < c.handle)
+                if shift:
+                    current[k] = Current(c.record, c.handle - shift)
+
+    @staticmethod
+    def _record(table: str, w: Write) -> Record:
+        return Record(table=table, key=w.key, version=w.version, updated_at=w.updated_at, data=w.data or {})
+
+
+def _first_row(a1: str) -> int | None:
+    m = re.search(r"!\$?[A-Z]+\$?(\d+)", a1 or "")
+    return int(m.group(1)) if m else None
