@@ -73,14 +73,18 @@ def run_command(
     from aios.skills import find_skill, parse_inputs
     from flows.skill import build_skill_flow
 
-    find_skill(get_settings().skills_dir, skill)  # one clear line if the skill is broken
-    overrides = parse_inputs(inputs)
-    state = asyncio.run(build_skill_flow(skill)(inputs=overrides, return_state=True))
-    data = state.data if isinstance(state.data, dict) else None
-    if data is None:
-        fail(f"{skill}: the flow ended {state.name} without a result: {state.message}")
     from aios.runs import SkillRun
 
+    find_skill(get_settings().skills_dir, skill)  # one clear line if the skill is broken
+    overrides = parse_inputs(inputs)
+
+    async def go():
+        state = await build_skill_flow(skill)(inputs=overrides, return_state=True)
+        return state, await state.result(raise_on_failure=False)
+
+    state, data = asyncio.run(go())
+    if not isinstance(data, dict):
+        fail(f"{skill}: the flow ended {state.name} without a result: {state.message}")
     run = SkillRun.model_validate(data)
     if as_json:
         print(json.dumps(run.summary(), indent=2, default=str))
@@ -210,7 +214,8 @@ def resume_command() -> None:
 def main() -> None:
     """Entry point: run the app, turning our errors into one line."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except AiosError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import FlowRunContext
 
 from aios.runs import RUNS_TABLE, SkillRun
@@ -13,10 +13,10 @@ from aios.state import open_store
 log = logging.getLogger("aios.run")
 
 
-def record_run(run: SkillRun) -> None:
+async def record_run(run: SkillRun) -> None:
     open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, run.model_dump(mode="json", exclude_none=True))
     if FlowRunContext.get() is not None:
-        create_markdown_artifact(
+        await acreate_markdown_artifact(
             key=f"{run.skill}-run",
             markdown=run_markdown(run),
             description=f"{run.skill}: {run.status.value}",

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import uuid4
 
 from prefect import Flow, flow, task
+from pydantic import BaseModel
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
@@ -18,7 +19,7 @@ from prefect.states import Completed, Failed, State
 from aios.context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
 from aios.core.health import Health
-from aios.core.fallback import ChainAborted, ChainFailed, ChainResult, run_chain
+from aios.core.fallback import Attempt, ChainAborted, ChainFailed, ChainResult, run_chain
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
 from aios.providers import ModelRequest
@@ -27,15 +28,30 @@ from aios.runtime import get_runtime
 from aios.skills import Skill, find_skill, load_skills
 
 
+class ChainFailure(BaseModel):
+    """A chain with no answer, as data: an expected outcome of an outage, not a crash to log a traceback for."""
+
+    message: str
+    aborted: bool  # a bad request: nobody else was called
+    attempts: list[Attempt]
+    misconfigured: list[str]
+
+
 @task(name="call-model", cache_policy=NO_CACHE, persist_result=False)
-async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResult:
+async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResult | State:
     """Walk the fallback chain until a target returns an answer that satisfies the contract."""
     runtime = get_runtime()
 
     async def call(target, feedback):
         return await runtime.providers.complete(target, request, feedback, policy.timeouts)
 
-    return await run_chain(policy, call, contract_validator(request.output_schema), runtime.breakers)
+    try:
+        return await run_chain(policy, call, contract_validator(request.output_schema), runtime.breakers)
+    except ChainFailed as exc:
+        failure = ChainFailure(
+            message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
+        )
+        return Failed(message=failure.message, data=failure)
 
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
@@ -68,13 +84,13 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
             output_schema=skill.output_schema,
             max_tokens=settings.max_tokens,
         )
-        try:
-            result = await call_model(request, plan.policy)
-        except ChainFailed as exc:
-            run.attempts = exc.attempts
-            run.misconfigured = exc.misconfigured
-            run.reason = str(exc)
-            decision = None if isinstance(exc, ChainAborted) else after_chain_failed(skill.triage)
+        state = await call_model(request, plan.policy, return_state=True)
+        result = await state.result(raise_on_failure=False)
+        if isinstance(result, ChainFailure):
+            run.attempts, run.misconfigured, run.reason = result.attempts, result.misconfigured, result.message
+            decision = None if result.aborted else after_chain_failed(skill.triage)
+        elif isinstance(result, BaseException):
+            raise result  # a bug, not an outage: let Prefect show it
         else:
             answer = result.answer
             run.status = RunStatus.completed
@@ -99,7 +115,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         run.status = RunStatus.dropped
 
     run.finished_at = datetime.now(UTC)
-    observe.record_run(run)
+    await observe.record_run(run)
     return run
 
 

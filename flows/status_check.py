@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from prefect import flow, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
@@ -137,7 +137,7 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
 
     healthy = primary_usable(state, targets, policy.primary_provider)
     queue_changed = await deferral.set_paused(not healthy)
-    create_table_artifact(
+    await acreate_table_artifact(
         key="provider-health",
         table=[
             {"subject": k, "health": v.health.value, "detail": v.detail, "healthy_streak": v.healthy_streak}

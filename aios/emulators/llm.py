@@ -476,8 +476,9 @@ class OpenAIResponsesWire(OpenAIWire):
 class HangResponse(Response):
     """Holds the request open without a byte of answer until the client gives up.
 
-    Returns as soon as the client disconnects (or the server shuts down and cancels
-    us); after `seconds` it gives up and sends `fallback`.
+    Returns as soon as the client disconnects; after `seconds` it gives up and sends
+    `fallback`. When the server shuts down and cancels it, it drops the connection
+    (as a dying server would) rather than letting uvicorn answer a 500.
     """
 
     def __init__(self, seconds: float, fallback: Response) -> None:
@@ -486,10 +487,16 @@ class HangResponse(Response):
         self.fallback = fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with anyio.move_on_after(self.seconds):
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            return
+        try:
+            with anyio.move_on_after(self.seconds):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                return
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"2")]})
+                await send({"type": "http.response.body", "body": b"{", "more_body": True})
+            return  # unfinished body: uvicorn closes the transport
         await self.fallback(scope, receive, send)
 
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import uvicorn
@@ -51,7 +51,6 @@ class EmulatorHandle:
     url: str
     process: subprocess.Popen[bytes] | None = None
     log_path: str | None = None
-    _control: EmulatorControl | None = field(default=None, repr=False)
 
     @property
     def anthropic_base_url(self) -> str:

@@ -11,7 +11,7 @@ Exit codes: 0 fine; 1 drift found by --check, or a literal secret refused; 2 a b
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -75,7 +75,7 @@ def _one_line_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _report(warnings: list[str], problems: list[str] = ()) -> None:  # type: ignore[assignment]
+def _report(warnings: Sequence[str], problems: Sequence[str] = ()) -> None:
     for warning in warnings:
         _out(f"warning: {warning}", "yellow", err=True)
     for problem in problems:

@@ -531,7 +531,12 @@ def to_codex_toml(servers: list[McpServer]) -> tuple[str, list[str], list[str]]:
         problems += p
         if entry is not None:
             _add_server_table(doc, server.name, entry)
-    return tomlkit.dumps(doc), warnings, problems
+    return _tidy(tomlkit.dumps(doc)), warnings, problems
+
+
+def _tidy(text: str) -> str:
+    """One newline at the end of the file (new tables carry a blank line after them)."""
+    return text.rstrip("\n") + "\n" if text.strip() else ""
 
 
 def dump_json(data: Any) -> str:
@@ -668,7 +673,7 @@ def _claude_to_codex(claude_path: Path, codex_path: Path, check: bool) -> McpSyn
             del doc["mcp_servers"][change.name]
     if "mcp_servers" in doc and not doc["mcp_servers"]:
         del doc["mcp_servers"]
-    atomic_write_text(codex_path, tomlkit.dumps(doc))
+    atomic_write_text(codex_path, _tidy(tomlkit.dumps(doc)))
     result.written = True
     return result
 

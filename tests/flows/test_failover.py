@@ -22,7 +22,7 @@ OPUS, SONNET = "claude-opus-5-5", "claude-sonnet-5-5"
 
 async def run_flow(name: str, inputs: dict | None = None):
     state = await build_skill_flow(name)(inputs=inputs, return_state=True)
-    return state, SkillRun.model_validate(state.data)
+    return state, SkillRun.model_validate(await state.result(raise_on_failure=False))
 
 
 def valid_for(skill_name: str, output: dict) -> bool:

@@ -1,0 +1,115 @@
+"""``aios state ...``: inspect and replay the write journal.
+
+The lead registers it with ``app.add_typer(state_app, name="state")``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .base import StateError
+from .config import StateSettings
+
+state_app = typer.Typer(
+    name="state",
+    help="Skill state: journal status and replay (writes queued while Sheets/Airtable was down).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_out = Console()
+_err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> StateSettings:
+    try:
+        return StateSettings()
+    except Exception as exc:  # pydantic ValidationError -> one line
+        first = str(exc).splitlines()
+        _fail(f"state settings: {' '.join(first[:3])}")
+        raise  # pragma: no cover
+
+
+@state_app.command("status")
+def status_command(as_json: JsonFlag = False) -> None:
+    """Show the backend in use and the writes waiting in the journal."""
+    from .journal import conflicts, pending
+
+    settings = _settings()
+    try:
+        entries = pending(settings)
+        conflicted = conflicts(settings)
+    except StateError as exc:
+        _fail(str(exc))
+        return
+    counts = Counter((e.store, e.table) for e in entries)
+    info = {
+        "backend": settings.backend,
+        "skill_backends": settings.skill_backends,
+        "journal": str(settings.journal_file()),
+        "pending": len(entries),
+        "by_table": [{"store": s, "table": t, "pending": n} for (s, t), n in sorted(counts.items())],
+        "oldest": min((e.journaled_at for e in entries), default=None),
+        "conflicts": len(conflicted),
+    }
+    if as_json:
+        print(json.dumps(info, default=str, indent=2))
+        return
+    _out.print(f"backend: {settings.backend}  journal: {info['journal']}", highlight=False)
+    if not entries:
+        _out.print("journal: empty (nothing pending)")
+    else:
+        table = Table("store", "table", "pending")
+        for row in info["by_table"]:
+            table.add_row(row["store"], row["table"], str(row["pending"]))
+        _out.print(table)
+        _out.print(f"{len(entries)} pending write(s), oldest {info['oldest']}", highlight=False)
+    if conflicted:
+        _out.print(
+            f"[yellow]{len(conflicted)} conflicting write(s)[/yellow] not applied; see "
+            f"{settings.journal_file().with_name(settings.journal_file().stem + '.conflicts.jsonl')}",
+            highlight=False,
+        )
+
+
+@state_app.command("sync")
+def sync_command(
+    backend: Annotated[str | None, typer.Option("--backend", help="Only replay this backend (sheets or airtable).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay the journal now: apply queued writes in order, skipping ones already applied."""
+    from .journal import sync
+
+    settings = _settings()
+    try:
+        report = sync(settings, backend=backend)
+    except StateError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        _out.print(
+            f"applied {report.applied}, already applied {report.skipped}, conflicts {len(report.conflicts)}, "
+            f"still pending {report.remaining}",
+            highlight=False,
+        )
+        for line in report.conflicts:
+            _out.print(f"conflict: {line}", highlight=False)
+    if report.errors:
+        for line in report.errors[:-1]:
+            _err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        _fail(report.errors[-1], code=1)

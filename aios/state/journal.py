@@ -1,0 +1,519 @@
+"""Write journal for remote backends: writes survive a backend outage.
+
+When Sheets/Airtable stays down past the retry bound, :class:`JournaledStore`
+appends the write to ``state/journal.jsonl`` (JSON lines, fsynced; path
+``AIOS_STATE_JOURNAL_PATH``) and returns the record it *will* become. The
+journal is replayed in order -- automatically before the next operation once
+the backend answers again (at most every ``AIOS_STATE_PROBE_INTERVAL``
+seconds while it is down), or by hand with :func:`sync` / ``aios state sync``.
+
+Replay is idempotent by key and version: each entry carries the ``version``
+and ``updated_at`` the record gets when the entry is applied; an entry whose
+write is already in the backend (same key, version and ``updated_at`` -- e.g.
+a crash between writing and trimming the journal) is skipped, so nothing is
+applied twice. An entry written with ``expected_version`` that no longer
+matches (someone else wrote meanwhile) is not applied: it moves to
+``journal.conflicts.jsonl`` and shows in ``aios state status``.
+
+Read-your-writes: while entries are pending, ``get``/``list`` on the same
+store overlay them on what the backend returns (``get`` of a key with a
+pending entry answers from the journal without a round trip), so a skill sees
+its own writes during an outage. The versions of records returned for
+journaled writes are provisional when the backend's current version was not
+known at the time; replay assigns the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .base import (
+    BackendUnavailable,
+    Record,
+    StateError,
+    Store,
+    VersionConflict,
+    matches,
+    utcnow,
+    validate_key,
+    validate_table,
+)
+from .config import StateSettings
+from .json_store import atomic_write_text
+from .remote import Current, PartialWrite, Plan, RemoteStore, Req, Write
+
+
+class JournalEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    store: str  # RemoteStore.identity, e.g. "sheets:<id>" / "airtable:<base>"
+    table: str
+    key: str
+    op: Literal["upsert", "delete"]
+    data: dict[str, Any] | None = None
+    expected_version: int | None = None
+    version: int  # the version the record gets (provisional if the base was unknown)
+    updated_at: datetime
+    journaled_at: datetime
+    reason: str | None = None  # set on conflict entries
+
+    @property
+    def backend(self) -> str:
+        return self.store.split(":", 1)[0]
+
+
+class Journal:
+    """An append-only JSON-lines file guarded by a ``FileLock`` (always the innermost lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.conflicts_path = self.path.with_name(self.path.stem + ".conflicts.jsonl")
+        self._lock = FileLock(str(self.path) + ".lock", timeout=120)
+        self._tlock = threading.RLock()
+
+    def _locked(self):  # noqa: ANN202
+        return _Both(self._tlock, self._lock)
+
+    def has_entries(self) -> bool:
+        try:
+            return self.path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def _read(self, path: Path) -> list[JournalEntry]:
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read journal: {exc.strerror or exc}") from None
+        lines = raw.split("\n")
+        if lines and lines[-1] != "":
+            lines = lines[:-1]  # torn final line from a crash mid-append: never acknowledged
+        out = []
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(JournalEntry.model_validate_json(line))
+            except ValidationError:
+                raise StateError(f"{path}: line {n} is corrupt; fix or remove that line") from None
+        return out
+
+    def _append(self, path: Path, entries: Sequence[JournalEntry]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+b") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            if size:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":  # drop a torn tail before appending after it
+                    fh.seek(0)
+                    body = fh.read()
+                    fh.truncate(body.rfind(b"\n") + 1)
+                    fh.seek(0, os.SEEK_END)
+            fh.write(b"".join(e.model_dump_json().encode() + b"\n" for e in entries))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def entries(self, store: str | None = None) -> list[JournalEntry]:
+        if not self.has_entries():
+            return []
+        with self._locked():
+            items = self._read(self.path)
+        return [e for e in items if store is None or e.store == store]
+
+    def append(self, entries: Sequence[JournalEntry]) -> None:
+        if not entries:
+            return
+        with self._locked():
+            try:
+                self._append(self.path, entries)
+            except OSError as exc:
+                raise StateError(f"{self.path}: cannot write journal: {exc.strerror or exc}") from None
+
+    def remove(self, ids: set[str]) -> None:
+        if not ids:
+            return
+        with self._locked():
+            keep = [e for e in self._read(self.path) if e.id not in ids]
+            text = "".join(e.model_dump_json() + "\n" for e in keep)
+            atomic_write_text(self.path, text)
+
+    def add_conflicts(self, entries: Sequence[JournalEntry]) -> None:
+        if entries:
+            with self._locked():
+                self._append(self.conflicts_path, entries)
+
+    def conflicts(self) -> list[JournalEntry]:
+        with self._locked():
+            return self._read(self.conflicts_path)
+
+
+class _Both:
+    def __init__(self, tlock: threading.RLock, flock: FileLock) -> None:
+        self.t, self.f = tlock, flock
+
+    def __enter__(self) -> None:
+        self.t.acquire()
+        try:
+            self.f.acquire()
+        except BaseException:
+            self.t.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.f.release()
+        self.t.release()
+
+
+@dataclass
+class SyncReport:
+    applied: int = 0
+    skipped: int = 0  # already applied (idempotent replay)
+    conflicts: list[str] = field(default_factory=list)
+    remaining: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: SyncReport) -> None:
+        self.applied += other.applied
+        self.skipped += other.skipped
+        self.conflicts += other.conflicts
+        self.remaining += other.remaining
+        self.errors += other.errors
+
+
+def replay(store: RemoteStore, journal: Journal) -> SyncReport:
+    """Apply the journal's entries for ``store`` in order. Raises BackendUnavailable if it is still down."""
+    report = SyncReport()
+    with store.lock():
+        entries = journal.entries(store.identity)
+        done: set[str] = set()
+        conflicts: list[JournalEntry] = []
+        try:
+            i = 0
+            while i < len(entries):
+                j = i
+                while j < len(entries) and entries[j].table == entries[i].table:
+                    j += 1
+                _replay_run(store, entries[i:j], done, conflicts, report)
+                i = j
+        finally:
+            journal.add_conflicts(conflicts)
+            journal.remove(done | {c.id for c in conflicts})
+            report.remaining = len(journal.entries(store.identity))
+    return report
+
+
+def _replay_run(
+    store: RemoteStore,
+    run: list[JournalEntry],
+    done: set[str],
+    conflicts: list[JournalEntry],
+    report: SyncReport,
+) -> None:
+    table = run[0].table
+    current: dict[str, Current] = store._fetch(table, sorted({e.key for e in run}))
+    remap: dict[str, tuple[int, int]] = {}  # key -> (provisional version, real version)
+    batch: list[tuple[JournalEntry, Write]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        try:
+            store._apply(table, [w for _, w in batch], current)
+        except PartialWrite as exc:
+            for e, w in batch:
+                if w.key in exc.applied:
+                    done.add(e.id)
+                    report.applied += 1
+            raise
+        for e, _ in batch:
+            done.add(e.id)
+        report.applied += len(batch)
+        batch.clear()
+
+    for e in run:
+        if any(w.key == e.key for _, w in batch):
+            flush()
+        cur = current.get(e.key)
+        rec = cur.record if cur else None
+        # idempotency: this very write is already there
+        if e.op == "upsert" and rec is not None and rec.updated_at == e.updated_at and rec.data == (e.data or {}):
+            done.add(e.id)
+            report.skipped += 1
+            remap[e.key] = (e.version, rec.version)
+            continue
+        expected = e.expected_version
+        if expected is not None and e.key in remap and remap[e.key][0] == expected:
+            expected = remap[e.key][1]
+        actual = rec.version if rec else 0
+        if expected is not None and expected != actual:
+            reason = f"expected version {expected}, found {actual or 'no record'}"
+            conflicts.append(e.model_copy(update={"reason": reason}))
+            report.conflicts.append(f"{e.table}/{e.key}: {reason}")
+            continue
+        if e.op == "delete":
+            if rec is None:
+                done.add(e.id)
+                report.skipped += 1
+                continue
+            batch.append((e, Write(e.key, None, actual + 1, e.updated_at)))
+            remap[e.key] = (e.version, actual + 1)
+        else:
+            batch.append((e, Write(e.key, e.data or {}, actual + 1, e.updated_at)))
+            remap[e.key] = (e.version, actual + 1)
+    flush()
+
+
+class JournaledStore(Store):
+    """A remote store plus the journal: outages turn into queued writes, not failures."""
+
+    def __init__(self, inner: RemoteStore, settings: StateSettings | None = None, *, journal: Journal | None = None) -> None:
+        settings = settings or StateSettings()
+        self.inner = inner
+        self.backend = inner.backend
+        self.journal = journal or Journal(settings.journal_file())
+        self.probe_interval = settings.probe_interval
+        self._down_until = 0.0
+        self._seen: dict[tuple[str, str], int] = {}
+
+    @property
+    def where(self) -> str:  # type: ignore[override]
+        return self.inner.where
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __repr__(self) -> str:
+        return f"<JournaledStore {self.inner.where}>"
+
+    # -- journal plumbing ---------------------------------------------------------------
+    def pending(self) -> list[JournalEntry]:
+        return self.journal.entries(self.identity)
+
+    def sync(self) -> SyncReport:
+        """Replay now (ignores the probe interval). Raises BackendUnavailable if still down."""
+        try:
+            report = replay(self.inner, self.journal)
+        except BackendUnavailable:
+            self._mark_down()
+            raise
+        self._down_until = 0.0
+        return report
+
+    def _mark_down(self) -> None:
+        self._down_until = time.monotonic() + self.probe_interval
+
+    def _caught_up(self) -> bool:
+        """True when nothing is pending for this store (replaying first if it is time to)."""
+        if not self.journal.has_entries() or not self.pending():
+            return True
+        if time.monotonic() < self._down_until:
+            return False
+        try:
+            self.sync()
+        except BackendUnavailable:
+            return False
+        return not self.pending()
+
+    def _note(self, rec: Record | None) -> Record | None:
+        if rec is not None:
+            self._seen[(rec.table, rec.key)] = rec.version
+        return rec
+
+    def _overlay(self, table: str, records: dict[str, Record], keys: set[str] | None = None) -> dict[str, Record]:
+        for e in self.pending():
+            if e.table != table or (keys is not None and e.key not in keys):
+                continue
+            if e.op == "delete":
+                records.pop(e.key, None)
+            else:
+                records[e.key] = Record(table=table, key=e.key, version=e.version, updated_at=e.updated_at, data=e.data or {})
+        return records
+
+    def _predict(self, table: str, key: str, expected: int | None, pending: list[JournalEntry]) -> int:
+        for e in reversed(pending):
+            if e.table == table and e.key == key:
+                return e.version + 1
+        if expected is not None:
+            return expected + 1
+        return self._seen.get((table, key), 0) + 1
+
+    def _journal(self, table: str, reqs: Sequence[Req], now: datetime, plan: Plan | None, applied: set[str]) -> list[Record | bool]:
+        """Queue the not-yet-applied part of ``reqs``; return what the caller would have got."""
+        pending = self.pending()
+        new: list[JournalEntry] = []
+        results: list[Record | bool] = []
+        if plan is not None:
+            # the fetch worked: versions are known exactly; journal the final write per key
+            for w in plan.writes:
+                if w.key in applied:
+                    continue
+                req = next(r for r in reversed(reqs) if r.key == w.key)
+                new.append(self._entry(table, w.key, w.data, req.expected_version, w.version, now))
+            results = plan.results
+        else:
+            view: dict[str, int] = {}
+            for req in reqs:
+                version = view.get(req.key) or self._predict(table, req.key, req.expected_version, pending + new)
+                e = self._entry(table, req.key, req.data, req.expected_version, version, now)
+                new.append(e)
+                view[req.key] = version + 1
+                if req.data is None:
+                    results.append(True)
+                else:
+                    results.append(Record(table=table, key=req.key, version=version, updated_at=now, data=req.data))
+        self.journal.append(new)
+        for r in results:
+            if isinstance(r, Record):
+                self._note(r)
+        return results
+
+    def _entry(self, table: str, key: str, data: dict[str, Any] | None, expected: int | None, version: int, now: datetime) -> JournalEntry:
+        return JournalEntry(
+            id=uuid.uuid4().hex,
+            store=self.identity,
+            table=table,
+            key=key,
+            op="delete" if data is None else "upsert",
+            data=data,
+            expected_version=expected,
+            version=version,
+            updated_at=now,
+            journaled_at=utcnow(),
+        )
+
+    def _write(self, table: str, reqs: Sequence[Req]) -> list[Record | bool]:
+        now = utcnow()
+        with self.inner.lock():
+            if self._caught_up():
+                try:
+                    out = self.inner.execute(table, reqs, now)
+                except PartialWrite as exc:
+                    self._mark_down()
+                    return self._journal(table, reqs, now, exc.plan, exc.applied)
+                except BackendUnavailable:
+                    self._mark_down()
+                    return self._journal(table, reqs, now, None, set())
+                for r in out:
+                    if isinstance(r, Record):
+                        self._note(r)
+                return out
+            # still down (or replay pending): keep order by journaling behind the queue
+            if any(r.expected_version is not None for r in reqs):
+                # check what we can against the queued state to fail fast on obvious conflicts
+                overlay = self._overlay(table, {}, {r.key for r in reqs})
+                for r in reqs:
+                    if r.key in overlay and r.expected_version is not None and overlay[r.key].version != r.expected_version:
+                        raise VersionConflict(self.where, table, r.key, r.expected_version, overlay[r.key].version)
+            return self._journal(table, reqs, now, None, set())
+
+    # -- Store API ----------------------------------------------------------------------
+    def get(self, table: str, key: str) -> Record | None:
+        validate_table(self.where, table)
+        validate_key(self.where, table, key)
+        if not self._caught_up():
+            queued = [e for e in self.pending() if e.table == table and e.key == key]
+            if queued:
+                return self._overlay(table, {}, {key}).get(key)
+        return self._note(self.inner.get(table, key))
+
+    def list(self, table: str, where: dict[str, Any] | None = None) -> list[Record]:
+        validate_table(self.where, table)
+        if self._caught_up():
+            return [r for r in self.inner.list(table, where) if self._note(r)]
+        records = {r.key: r for r in self.inner.list(table)}
+        records = self._overlay(table, records)
+        return [r for r in records.values() if matches(r.data, where)]
+
+    def upsert(self, table: str, key: str, data: dict, *, expected_version: int | None = None) -> Record:
+        reqs = self.inner.prepare_upserts(table, [(key, data)], expected_version)
+        out = self._write(table, reqs)
+        assert isinstance(out[0], Record)
+        return out[0]
+
+    def upsert_many(self, table: str, items: Sequence[tuple[str, dict]]) -> list[Record]:
+        reqs = self.inner.prepare_upserts(table, items, None)
+        if not reqs:
+            return []
+        return [r for r in self._write(table, reqs) if isinstance(r, Record)]
+
+    def delete(self, table: str, key: str, *, expected_version: int | None = None) -> bool:
+        validate_table(self.where, table)
+        validate_key(self.where, table, key)
+        return bool(self._write(table, [Req(key, None, expected_version)])[0])
+
+
+# ---------------------------------------------------------------------------------------
+# Module-level API used by the CLI (``aios state sync`` / ``aios state status``)
+# ---------------------------------------------------------------------------------------
+
+
+def _settings(settings: StateSettings | None) -> StateSettings:
+    return settings or StateSettings()
+
+
+def pending(settings: StateSettings | None = None, *, store: str | None = None) -> list[JournalEntry]:
+    """Journal entries not yet applied (optionally only those for one store identity)."""
+    return Journal(_settings(settings).journal_file()).entries(store)
+
+
+def conflicts(settings: StateSettings | None = None) -> list[JournalEntry]:
+    """Journaled writes that could not be applied because of a version conflict."""
+    return Journal(_settings(settings).journal_file()).conflicts()
+
+
+def sync(settings: StateSettings | None = None, *, backend: str | None = None) -> SyncReport:
+    """Replay every pending entry whose store is the configured sheets/airtable store.
+
+    Entries for another spreadsheet/base than the configured one stay in the
+    journal and are reported in ``errors``.
+    """
+    from . import open_store
+
+    settings = _settings(settings)
+    journal = Journal(settings.journal_file())
+    report = SyncReport()
+    entries = journal.entries()
+    backends = sorted({e.backend for e in entries if backend is None or e.backend == backend})
+    handled: set[str] = set()
+    for name in backends:
+        try:
+            store = open_store(name, settings=settings)
+        except StateError as exc:
+            report.errors.append(str(exc))
+            continue
+        if not isinstance(store, JournaledStore):  # pragma: no cover - json never journals
+            continue
+        store.journal = journal
+        handled.add(store.identity)
+        try:
+            report.merge(store.sync())
+        except StateError as exc:
+            report.errors.append(str(exc))
+            report.remaining += len(store.pending())
+        finally:
+            store.close()
+    for ident in sorted({e.store for e in entries if e.store not in handled and (backend is None or e.backend == backend)}):
+        n = sum(1 for e in entries if e.store == ident)
+        report.errors.append(f"{journal.path}: {n} pending write(s) for {ident}, which is not the configured store")
+        report.remaining += n
+    return report
