@@ -211,6 +211,17 @@ def resume_command() -> None:
     console.print("deferred queue resumed" if changed else "deferred queue was already running")
 
 
+def _register_subcommands() -> None:
+    from aios.portability.cli import export_command, memory_command, sync_app
+
+    app.add_typer(sync_app, name="sync", help="Keep Claude Code and Codex configured alike (MCP, instructions).")
+    app.command("export")(export_command)
+    app.command("memory")(memory_command)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Entry point: run the app, turning our errors into one line."""
     try:

@@ -84,12 +84,17 @@ async def is_paused() -> bool:
 async def parked_runs() -> list[FlowRun]:
     """Runs waiting in the deferred queue (scheduled or pending, not yet started)."""
     settings = get_runtime().settings
+    runs: list[FlowRun] = []
     async with get_client() as client:
-        return await client.read_flow_runs(
-            work_pool_filter=None,
-            work_queue_filter=WorkQueueFilter(name=WorkQueueFilterName(any_=[settings.deferred_queue])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))
-            ),
-            limit=1000,
-        )
+        while True:
+            page = await client.read_flow_runs(
+                work_queue_filter=WorkQueueFilter(name=WorkQueueFilterName(any_=[settings.deferred_queue])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))
+                ),
+                limit=200,  # the server's page limit
+                offset=len(runs),
+            )
+            runs += page
+            if len(page) < 200:
+                return runs

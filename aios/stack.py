@@ -98,6 +98,7 @@ class LocalStack:
     worker_query_seconds: float = 1.0
     with_prefect: bool = True
     ui: bool = False
+    scheduler: bool = True  # off in tests and drills, so cron runs don't mix with the runs under test
     workdir: Path | None = None
     processes: list[Process] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -154,6 +155,8 @@ class LocalStack:
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}/api"
         server_env = {**self.env, "PREFECT_UI_ENABLED": "true" if self.ui else "false"}
+        if not self.scheduler:
+            server_env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "false"
         if self.database_url:
             server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.database_url
         server = spawn(

@@ -20,6 +20,7 @@ HEADER = """\
 # Edit the skills, not this file: `aios deploy --check` fails when the two drift apart.
 """
 POOL = "aios"
+EXTRA_DEPLOYMENTS: list[dict[str, Any]] = []
 
 
 def _work_pool(queue: str = "default") -> dict[str, Any]:
@@ -51,17 +52,7 @@ def render(skills: list[Skill]) -> dict[str, Any]:
             "work_pool": _work_pool("health"),
         }
     )
-    deployments.append(
-        {
-            "name": "fire-drill",
-            "description": "Weekly fire drill: simulate a Claude outage and check every skill's failover (off by default).",
-            "entrypoint": "flows/drill.py:fire_drill",
-            "tags": ["aios", "drill"],
-            "parameters": {"scenarios": ["api-down", "recovery"]},
-            "schedules": [{"cron": "0 6 * * 1", "timezone": "UTC", "active": False}],
-            "work_pool": _work_pool("health"),
-        }
-    )
+    deployments += EXTRA_DEPLOYMENTS
     return {"name": "aios", "prefect-version": "3.8.8", "build": None, "push": None, "deployments": deployments}
 
 

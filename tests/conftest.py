@@ -22,7 +22,9 @@ def stack(tmp_path_factory):
     from aios.stack import LocalStack, create_postgres_database
 
     database = create_postgres_database(f"aios_test_{os.getpid()}")
-    with LocalStack(project=ROOT, database_url=database, workdir=tmp_path_factory.mktemp("stack")) as running:
+    with LocalStack(
+        project=ROOT, database_url=database, workdir=tmp_path_factory.mktemp("stack"), scheduler=False, ui=True
+    ) as running:
         saved = dict(os.environ)
         os.environ.update(running.env)
         reload_settings()
@@ -40,6 +42,7 @@ def emulator(stack):
     from aios.runtime import reset_runtime
 
     control = EmulatorControl(stack.emulator_url)
+    forget_health()
     control.clear_faults()
     control.clear_status()
     control.clear_requests()
@@ -48,6 +51,15 @@ def emulator(stack):
     control.clear_faults()
     control.clear_status()
     reset_runtime()
+
+
+def forget_health():
+    """Each test starts with no health history and no open alert burst."""
+    from aios.state import open_store
+
+    store = open_store()
+    for table, key in (("health", "snapshot"), ("health", "state"), ("alerts", "failover:anthropic")):
+        store.delete(table, key)
 
 
 @pytest.fixture
@@ -66,3 +78,43 @@ def settings_env(monkeypatch):
     monkeypatch.undo()
     reload_settings()
     reset_runtime()
+
+
+@pytest.fixture(scope="session")
+def deployed(stack):
+    """The skills deployed to the work pool `aios` and one process worker polling it."""
+    stack.run("deploy", timeout=300)
+    stack.start_workers(1)
+    return stack
+
+
+@pytest.fixture
+def alert_inbox(monkeypatch):
+    """A local HTTP receiver for Apprise's json:// alerts; yields the list of received alerts."""
+    import json as _json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aios.settings import reload_settings
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            received.append(_json.loads(body or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AIOS_ALERT_URLS", f"json://127.0.0.1:{server.server_port}/alerts")
+    reload_settings()
+    yield received
+    server.shutdown()
+    monkeypatch.undo()
+    reload_settings()

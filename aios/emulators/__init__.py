@@ -1,0 +1,4 @@
+"""Local emulators that speak the real wire protocols (Anthropic, OpenAI, Statuspage) with fault injection.
+
+Start them with `aios emulate`, `python -m aios.emulators.server`, or `running_emulator()` in tests.
+"""

@@ -10,6 +10,8 @@ Paths (the SDK base URLs in brackets):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
@@ -18,9 +20,10 @@ from aios.emulators.faults import EmulatorState
 from aios.emulators.llm import anthropic_app, openai_app
 from aios.emulators.statuspage import statuspage_routes
 
-# More emulators (Google Sheets, Airtable, ...) register their Mounts here; they are
-# appended after the built-in routes by build_app().
-EXTRA_MOUNTS: list[BaseRoute] = []
+# More emulators (Google Sheets, Airtable, ...) go here, after the built-in routes. An entry
+# is a route, or a zero-argument factory returning one so every build_app() gets fresh state:
+#   lambda: Mount("/sheets", app=build_sheets_app())
+EXTRA_MOUNTS: list[BaseRoute | Callable[[], BaseRoute]] = []
 
 
 def build_app() -> Starlette:
@@ -32,7 +35,7 @@ def build_app() -> Starlette:
             Mount("/openai", app=openai_app(state)),
             Mount("/status", routes=statuspage_routes(state.status)),
             Mount("/_control", routes=control_routes(state)),
-            *EXTRA_MOUNTS,
+            *(m if isinstance(m, BaseRoute) else m() for m in EXTRA_MOUNTS),
         ]
     )
     app.state.emulator = state

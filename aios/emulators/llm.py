@@ -564,7 +564,8 @@ async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: di
 
 def _not_found(wire: Wire, etype: str) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = wire.error(404, etype, f"Invalid URL ({scope.get('method')} {scope.get('path')})")
+        path = scope["path"][len(scope.get("root_path", "")):] or "/"  # the path as the real API sees it
+        response = wire.error(404, etype, f"Invalid URL ({scope.get('method')} {path})")
         await response(scope, receive, send)
 
     return app

@@ -20,7 +20,8 @@ their ``token_uri`` here and work offline.
 Control endpoints (no auth, not counted, never faulted):
 
 * ``PUT /_control/faults`` ``{"mode": "rate_limited"|"error_500"|"slow"|"down"|"none",
-  "times": N|null, "delay": s, "retry_after": s}`` -- ``times`` null = until cleared;
+  "times": N|null, "after": N, "delay": s, "retry_after": s}`` -- ``times`` null = until
+  cleared; ``after`` lets N requests through before the fault starts;
   ``down`` answers 503 (the server keeps running; stopping the process gives
   "connection refused", which clients treat the same way).
   ``GET`` shows it, ``DELETE`` clears it.
@@ -65,6 +66,7 @@ FAULT_MODES = ("none", "rate_limited", "error_500", "slow", "down")
 class FaultInjector:
     mode: str = "none"
     times: int | None = None  # None = until cleared
+    after: int = 0  # let this many requests through first
     delay: float = 1.0
     retry_after: float | None = 1.0
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -78,6 +80,7 @@ class FaultInjector:
         with self.lock:
             self.mode = mode
             self.times = None if times is None else int(times)
+            self.after = int(body.get("after") or 0)
             self.delay = float(body.get("delay", 1.0))
             ra = body.get("retry_after", 1.0)
             self.retry_after = None if ra is None else float(ra)
@@ -87,6 +90,7 @@ class FaultInjector:
         return {
             "mode": self.mode,
             "times": self.times,
+            "after": self.after,
             "delay": self.delay,
             "retry_after": self.retry_after,
         }
@@ -95,6 +99,9 @@ class FaultInjector:
         """The fault to apply to the current request ("none" if none)."""
         with self.lock:
             if self.mode == "none":
+                return "none"
+            if self.after > 0:
+                self.after -= 1
                 return "none"
             if self.times is not None:
                 if self.times <= 0:

@@ -103,8 +103,8 @@ def sync_mcp_command(
         else:
             _out(f"in sync: {target} matches {result.source_path.name}", "green")
     elif result.written:
-        for line in result.diff_lines():
-            _out(line.replace("would be ", ""))
+        for line in result.diff_lines(done=True):
+            _out(line)
         _out(
             f"wrote {target}: {result.count('add')} added, {result.count('update')} updated, "
             f"{result.count('remove')} removed",

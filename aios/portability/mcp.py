@@ -94,13 +94,14 @@ class ServerChange(BaseModel):
     transport: str = ""
     fields: list[str] = Field(default_factory=list)
 
-    def line(self) -> str:
+    def line(self, done: bool = False) -> str:
+        """One line of the diff summary: as drift (--check) or, with done=True, as what was written."""
         if self.action == "add":
-            return f"+ {self.name}: missing, would be added ({self.transport})"
+            return f"+ {self.name}: added ({self.transport})" if done else f"+ {self.name}: missing ({self.transport})"
         if self.action == "remove":
-            return f"- {self.name}: not in the source, would be removed"
+            return f"- {self.name}: removed" if done else f"- {self.name}: not in the source"
         if self.action == "update":
-            return f"~ {self.name}: differs in {', '.join(self.fields)}"
+            return f"~ {self.name}: {'updated' if done else 'differs in'} {', '.join(self.fields)}"
         return f"= {self.name}: in sync"
 
 
@@ -118,8 +119,8 @@ class McpSyncResult(BaseModel):
     def drift(self) -> bool:
         return any(c.action != "keep" for c in self.changes)
 
-    def diff_lines(self) -> list[str]:
-        return [c.line() for c in self.changes if c.action != "keep"]
+    def diff_lines(self, done: bool = False) -> list[str]:
+        return [c.line(done) for c in self.changes if c.action != "keep"]
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -311,6 +312,12 @@ def server_to_claude(server: McpServer) -> tuple[dict[str, Any], list[str], list
             headers["Authorization"] = f"Bearer ${{{server.bearer_env}}}"
         if headers:
             out["headers"] = headers
+    if server.transport is Transport.stdio:
+        stray = [k for k in ("headers", "header_env", "bearer_env") if getattr(server, k)]
+    else:
+        stray = [k for k in ("args", "env", "env_passthrough") if getattr(server, k)]
+    for key in stray:
+        warnings.append(f"{name}: '{key}' does not apply to a {server.transport} server; not copied")
     for key in CODEX_ONLY_KEYS:
         value = getattr(server, key)
         if key == "enabled" and value is False:
@@ -702,8 +709,14 @@ def _codex_to_claude(codex_path: Path, claude_path: Path, check: bool) -> McpSyn
             new_server, _ = server_from_claude(name, entry, claude_path)
             fields = _changed_fields(target[name], new_server)
             result.changes.append(ServerChange(name=name, action="update" if fields else "keep", fields=fields))
-    for name in target:
-        if name not in new_servers:
+    for name, server in target.items():
+        if name in new_servers:
+            continue
+        if server_to_codex(server)[0] is None:  # Codex could never hold it (SSE, name): keep it
+            new_servers[name] = existing[name]
+            result.skipped.append(name)
+            result.warnings.append(f"{name}: Claude-only server (Codex cannot express it); kept in .mcp.json")
+        else:
             result.changes.append(ServerChange(name=name, action="remove"))
     if check or not result.drift:
         return result

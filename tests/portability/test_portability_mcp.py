@@ -229,10 +229,12 @@ def test_check_reports_one_line_per_server_and_writes_nothing(project, cli):
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert "~ filesystem: differs in args, env, env_passthrough" in lines
-    assert "+ crm: missing, would be added (http)" in lines
-    assert "- retired: not in the source, would be removed" in lines
+    assert "+ crm: missing (http)" in lines
+    assert "- retired: not in the source" in lines
     assert snapshot(toml_path) == before
-    assert cli("sync", "mcp", "--root", project).exit_code == 0
+    run = cli("sync", "mcp", "--root", project)
+    assert run.exit_code == 0 and "~ filesystem: updated args, env, env_passthrough" in run.stdout
+    assert "wrote .codex/config.toml: 2 added, 1 updated, 1 removed" in run.stdout
     ok = cli("sync", "mcp", "--check", "--root", project)
     assert ok.exit_code == 0 and "in sync" in ok.stdout
 
@@ -387,3 +389,13 @@ def test_claude_shapes():
     bad_name, _ = server_from_claude("my server", {"command": "c"}, path)
     entry, warnings, _ = server_to_codex(bad_name)
     assert entry is None and "letters, digits" in warnings[0]
+
+
+def test_codex_to_claude_keeps_servers_codex_cannot_express(project):
+    put(project, "claude/.mcp.json", ".mcp.json")
+    sync_mcp(project, "claude")
+    result = sync_mcp(project, "codex")
+    data = json.loads((project / ".mcp.json").read_text())
+    assert data["mcpServers"]["legacy-events"] == {"type": "sse", "url": "https://events.example.com/sse"}
+    assert "legacy-events" in result.skipped
+    assert any("legacy-events: Claude-only server" in w for w in result.warnings)

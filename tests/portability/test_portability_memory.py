@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from aios.portability.memory import (
     recent_facts,
 )
 
-from .conftest import REPO, snapshot
+from .conftest import snapshot
 
 DAY = date(2026, 11, 23)
 
@@ -56,9 +55,13 @@ def test_duplicates_are_found_by_normalised_text(tmp_path):
     assert normalise(" Hello,  World... ") == "hello, world"
 
 
-def test_existing_repository_memory_is_respected(tmp_path):
+def test_hand_written_bullets_are_respected(tmp_path):
     memory = tmp_path / "memory"
-    shutil.copytree(REPO / "memory", memory)
+    memory.mkdir()
+    (memory / "learned.md").write_text(
+        "# Learned facts\n\n<!-- appended by aios -->\n"
+        "- Operations managers answer email faster than CEOs in our market. (source: manual, 2026-11-01)\n"
+    )
     assert merge_facts(memory, [fact("operations managers answer email faster than CEOs in our market")]) == []
     [manual] = recent_facts(memory, 5)
     assert manual.skill == "manual" and manual.source_run == "" and manual.learned_at == date(2026, 11, 1)
