@@ -34,9 +34,9 @@ def _read_all(folder: Path) -> list[tuple[str, str]]:
     return out
 
 
-def assemble_context(home: Path, max_chars: int) -> Context:
+def assemble_context(home: Path, max_chars: int, memory_dir: Path | None = None) -> Context:
     knowledge = _read_all(home / "knowledge")
-    memory = _read_all(home / "memory")
+    memory = _read_all(memory_dir or home / "memory")
     sections = [f"<!-- {name} -->\n{text}" for name, text in knowledge]
     used = sum(len(s) for s in sections)
     if used > max_chars:

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     deferred_queue: str = "deferred"
     default_queue: str = "default"
     json_logs: bool = False
+    memory_dir: Path | None = None  # default <home>/memory
+    memory_extraction: bool = True  # for skills whose metadata says memory: "true"
     # health checks and alerts
     status_claude_url: str = "https://status.claude.com"
     status_openai_url: str | None = "https://status.openai.com"
@@ -105,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def skills_dir(self) -> Path:
         return self.home / "skills"
+
+    @property
+    def memory_path(self) -> Path:
+        return (self.memory_dir or self.home / "memory").resolve()
 
     @property
     def endpoints(self) -> dict[str, Endpoint]:

@@ -138,6 +138,7 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
             "AIOS_STATE_PATH": str(self.workdir / "state" / "aios.json"),
             "AIOS_STATE_JOURNAL_PATH": str(self.workdir / "state" / "journal.jsonl"),
+            "AIOS_MEMORY_DIR": str(self.workdir / "memory"),
         }
         emulator = spawn(
             "emulator",

@@ -75,7 +75,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
     run.reason = plan.reason
 
     if plan.decision is Decision.run:
-        context = assemble_context(settings.home, settings.context_max_chars)
+        context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
         system, prompt = build_prompt(skill.instructions, context, inputs)
         request = ModelRequest(
             system=system,
@@ -114,9 +114,32 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
     elif decision is Decision.drop:
         run.status = RunStatus.dropped
 
+    if run.ok and skill.metadata.memory and settings.memory_extraction:
+        await extract_memory(skill, run, plan.policy)
     run.finished_at = datetime.now(UTC)
     await observe.record_run(run)
     return run
+
+
+@task(name="extract-memory", cache_policy=NO_CACHE, persist_result=False)
+async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) -> int:
+    """Ask the model, through the same fallback policy, for durable facts; merge new ones into memory/."""
+    from aios.portability.memory import FACTS_SCHEMA, extraction_prompt, facts_from_output, merge_facts, recent_facts
+
+    settings = get_runtime().settings
+    request = ModelRequest(
+        system="You keep the long-term memory of a business's AI operating system.",
+        prompt=extraction_prompt(skill.name, run.output, recent_facts(settings.memory_path, limit=50)),
+        schema_name="memory_facts",
+        output_schema=FACTS_SCHEMA,
+        max_tokens=1024,
+    )
+    state = await call_model(request, policy, return_state=True)
+    result = await state.result(raise_on_failure=False)
+    if not isinstance(result, ChainResult):
+        return 0  # memory is a bonus: a failed extraction never fails the run
+    facts = facts_from_output(result.answer.output, skill=skill.name, source_run=run.run_id)
+    return len(merge_facts(settings.memory_path, facts))
 
 
 def final_state(run: SkillRun) -> State:

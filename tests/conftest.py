@@ -27,6 +27,7 @@ def stack(tmp_path_factory):
     ) as running:
         saved = dict(os.environ)
         os.environ.update(running.env)
+        os.environ["AIOS_MEMORY_EXTRACTION"] = "false"  # on only in the memory test: keeps request counts exact
         reload_settings()
         with temporary_settings(updates={PREFECT_API_URL: running.api_url}):
             yield running

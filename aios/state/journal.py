@@ -146,12 +146,19 @@ class Journal:
                 raise StateError(f"{self.path}: cannot write journal: {exc.strerror or exc}") from None
 
     def remove(self, ids: set[str]) -> None:
-        if not ids:
+        self.rewrite(ids, {})
+
+    def rewrite(self, remove: set[str], update: dict[str, JournalEntry]) -> None:
+        """Atomically drop ``remove`` ids and replace entries by id with ``update``."""
+        if not remove and not update:
             return
         with self._locked():
-            keep = [e for e in self._read(self.path) if e.id not in ids]
+            keep = [update.get(e.id, e) for e in self._read(self.path) if e.id not in remove]
             text = "".join(e.model_dump_json() + "\n" for e in keep)
-            atomic_write_text(self.path, text)
+            try:
+                atomic_write_text(self.path, text)
+            except OSError as exc:
+                raise StateError(f"{self.path}: cannot write journal: {exc.strerror or exc}") from None
 
     def add_conflicts(self, entries: Sequence[JournalEntry]) -> None:
         if entries:
@@ -197,86 +204,97 @@ class SyncReport:
 
 
 def replay(store: RemoteStore, journal: Journal) -> SyncReport:
-    """Apply the journal's entries for ``store`` in order. Raises BackendUnavailable if it is still down."""
+    """Apply the journal's entries for ``store`` in order. Raises BackendUnavailable if it is still down.
+
+    The journal is trimmed batch by batch, so a crash leaves at most one batch
+    whose fate is unknown; on the next replay each of its entries is checked
+    against the backend (same key, ``updated_at`` and data = already applied).
+    Entries that were skipped or set aside are trimmed *before* the next batch
+    is written, so an older entry can never be re-applied over a newer one.
+    """
     report = SyncReport()
     with store.lock():
         entries = journal.entries(store.identity)
-        done: set[str] = set()
-        conflicts: list[JournalEntry] = []
+        i = 0
         try:
-            i = 0
             while i < len(entries):
                 j = i
                 while j < len(entries) and entries[j].table == entries[i].table:
                     j += 1
-                _replay_run(store, entries[i:j], done, conflicts, report)
+                _replay_run(store, journal, entries[i:j], report)
                 i = j
         finally:
-            journal.add_conflicts(conflicts)
-            journal.remove(done | {c.id for c in conflicts})
             report.remaining = len(journal.entries(store.identity))
     return report
 
 
-def _replay_run(
-    store: RemoteStore,
-    run: list[JournalEntry],
-    done: set[str],
-    conflicts: list[JournalEntry],
-    report: SyncReport,
-) -> None:
+def _replay_run(store: RemoteStore, journal: Journal, run: list[JournalEntry], report: SyncReport) -> None:
     table = run[0].table
     current: dict[str, Current] = store._fetch(table, sorted({e.key for e in run}))
-    remap: dict[str, tuple[int, int]] = {}  # key -> (provisional version, real version)
     batch: list[tuple[JournalEntry, Write]] = []
+    settled: set[str] = set()  # skipped / conflicting entries not yet trimmed
+    set_aside: list[JournalEntry] = []
 
-    def flush() -> None:
+    def trim_settled() -> None:
+        if set_aside:
+            journal.add_conflicts(set_aside)
+            set_aside.clear()
+        journal.rewrite(settled, {})
+        settled.clear()
+
+    def flush(start: int) -> None:
+        trim_settled()
         if not batch:
             return
         try:
             store._apply(table, [w for _, w in batch], current)
         except PartialWrite as exc:
-            for e, w in batch:
-                if w.key in exc.applied:
-                    done.add(e.id)
-                    report.applied += 1
+            ok = {e.id for e, w in batch if w.key in exc.applied}
+            journal.rewrite(ok, {})
+            report.applied += len(ok)
             raise
-        for e, _ in batch:
-            done.add(e.id)
+        # later conditional entries were written against the provisional version: re-point them
+        updates: dict[str, JournalEntry] = {}
+        for e, w in batch:
+            if w.version == e.version:
+                continue
+            for m in range(start, len(run)):
+                f = run[m]
+                if f.key == e.key and f.expected_version == e.version:
+                    run[m] = f.model_copy(update={"expected_version": w.version})
+                    updates[f.id] = run[m]
+        journal.rewrite({e.id for e, _ in batch}, updates)
         report.applied += len(batch)
         batch.clear()
 
-    for e in run:
+    for n in range(len(run)):
+        e = run[n]
         if any(w.key == e.key for _, w in batch):
-            flush()
+            flush(n)
+            e = run[n]
         cur = current.get(e.key)
         rec = cur.record if cur else None
-        # idempotency: this very write is already there
+        # idempotency: this very write (key + version stamp + data) is already there
         if e.op == "upsert" and rec is not None and rec.updated_at == e.updated_at and rec.data == (e.data or {}):
-            done.add(e.id)
+            settled.add(e.id)
             report.skipped += 1
-            remap[e.key] = (e.version, rec.version)
             continue
-        expected = e.expected_version
-        if expected is not None and e.key in remap and remap[e.key][0] == expected:
-            expected = remap[e.key][1]
         actual = rec.version if rec else 0
-        if expected is not None and expected != actual:
-            reason = f"expected version {expected}, found {actual or 'no record'}"
-            conflicts.append(e.model_copy(update={"reason": reason}))
+        if e.expected_version is not None and e.expected_version != actual:
+            reason = f"expected version {e.expected_version}, found {actual or 'no record'}"
+            set_aside.append(e.model_copy(update={"reason": reason}))
+            settled.add(e.id)
             report.conflicts.append(f"{e.table}/{e.key}: {reason}")
             continue
         if e.op == "delete":
             if rec is None:
-                done.add(e.id)
+                settled.add(e.id)
                 report.skipped += 1
                 continue
             batch.append((e, Write(e.key, None, actual + 1, e.updated_at)))
-            remap[e.key] = (e.version, actual + 1)
         else:
             batch.append((e, Write(e.key, e.data or {}, actual + 1, e.updated_at)))
-            remap[e.key] = (e.version, actual + 1)
-    flush()
+    flush(len(run))
 
 
 class JournaledStore(Store):

@@ -18,7 +18,9 @@ token exchange, so pointing it at the emulator's ``/token`` works offline) --
 or ``AIOS_STATE_SHEETS_TOKEN``, a ready access token.
 
 Requests per operation: get/list 1 (+1 metadata on first use), upsert 2,
-upsert_many 2-4 whatever the batch size, delete 2.
+upsert_many 2 whatever the batch size (+1 when the grid must grow), delete 2.
+Every write is a single ``values.batchUpdate`` at explicit rows: atomic and
+idempotent, so a retry after a lost response can never duplicate a row.
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ class SheetsStore(RemoteStore):
         self._http: HTTPClient = client.http_client
         self._meta: dict[str, dict[str, int]] | None = None
         self._headers: dict[str, list[str]] = {}
+        self._used: dict[str, set[int]] = {}  # non-blank data rows seen by the last read
 
     @classmethod
     def from_settings(cls, settings: StateSettings) -> SheetsStore:
@@ -255,6 +258,7 @@ class SheetsStore(RemoteStore):
         ws = self._ws(table)
         if not values:
             self._headers[table] = []  # empty worksheet: we will write the header
+            self._used[table] = set()
             return {}
         header = [_cell_str(c).strip() for c in values[0]]
         if not any(header):
@@ -274,8 +278,12 @@ class SheetsStore(RemoteStore):
         fields = [(i, n) for i, n in enumerate(header) if n and n not in META]
         out: dict[str, Current] = {}
         rows_of: dict[str, int] = {}
+        used: set[int] = set()
+        self._used[table] = used
         for r, row in enumerate(values[1:], start=2):
             cells = list(row) + [""] * (len(header) - len(row))
+            if any(_cell_str(c).strip() for c in row):
+                used.add(r)
             key = _cell_str(cells[kcol]).strip()
             if not key:
                 if any(_cell_str(c).strip() for c in cells):
@@ -314,34 +322,49 @@ class SheetsStore(RemoteStore):
         return row
 
     def _apply(self, table: str, writes: Sequence[Write], current: dict[str, Current]) -> None:
-        applied: set[str] = set()
+        """All changes of a batch in ONE ``values.batchUpdate`` (atomic and safe to retry).
+
+        New records fill blank rows first, then rows after the last one; deleting
+        a record blanks its row (``deleteDimension`` would shift rows and is not
+        idempotent under retries). Blank rows are ignored on read.
+        """
         try:
-            self._apply_inner(table, writes, current, applied)
+            for attempt in range(2):
+                try:
+                    self._apply_once(table, writes, current)
+                    return
+                except StateError as exc:
+                    if attempt or "exceeds grid limits" not in str(exc):
+                        raise
+                    self._sheets(refresh=True)  # someone resized the worksheet
         except PartialWrite:
             raise
         except BackendUnavailable as exc:
-            raise PartialWrite(str(exc), applied) from None
+            raise PartialWrite(str(exc), set()) from None
 
-    def _apply_inner(self, table: str, writes: Sequence[Write], current: dict[str, Current], applied: set[str]) -> None:
+    def _apply_once(self, table: str, writes: Sequence[Write], current: dict[str, Current]) -> None:
         sid = self.spreadsheet_id
         upserts = [w for w in writes if w.data is not None]
         deletes = [w for w in writes if w.data is None and w.key in current]
+        if not upserts and not deletes:
+            return
         sheets = self._sheets()
         header = list(self._headers.get(table) or [])
-        header_changed = False
         if table not in sheets:
-            if not upserts:
-                return
             body = {"requests": [{"addSheet": {"properties": {"title": table, "gridProperties": {"rowCount": 1000, "columnCount": 26}}}}]}
             try:
                 self.call(f"worksheet {table!r}: create", lambda: self._http.batch_update(sid, body))
+            except BackendUnavailable:
+                raise
             except StateError as exc:
                 if "already exists" not in str(exc):
                     raise
             sheets = self._sheets(refresh=True)
             header = []
+            self._used[table] = set()
+        header_changed = not header
         if not header:
-            header, header_changed = list(META), True
+            header = list(META)
         known = set(header)
         for w in upserts:
             for name in w.data or {}:
@@ -349,60 +372,49 @@ class SheetsStore(RemoteStore):
                     header.append(name)
                     known.add(name)
                     header_changed = True
+        used = set(self._used.get(table, set()))
+        # row for every new record: blank rows first, then after the last used row
+        rows: dict[str, int] = {w.key: current[w.key].handle for w in upserts if w.key in current}
+        new = [w for w in upserts if w.key not in current]
+        top = max(used, default=1)
+        free = [r for r in range(2, top + 1) if r not in used]
+        for w in new:
+            if free:
+                rows[w.key] = free.pop(0)
+            else:
+                top += 1
+                rows[w.key] = top
         info = sheets[table]
-        if len(header) > info["cols"]:
-            extra = len(header) - info["cols"]
-            body = {"requests": [{"appendDimension": {"sheetId": info["sheetId"], "dimension": "COLUMNS", "length": extra}}]}
-            self.call(f"worksheet {table!r}: add columns", lambda: self._http.batch_update(sid, body))
-            info["cols"] = len(header)
+        need_rows = max([info["rows"], *rows.values()])
+        need_cols = max(info["cols"], len(header))
+        grow = []
+        if need_rows > info["rows"]:
+            grow.append({"appendDimension": {"sheetId": info["sheetId"], "dimension": "ROWS", "length": need_rows - info["rows"]}})
+        if need_cols > info["cols"]:
+            grow.append({"appendDimension": {"sheetId": info["sheetId"], "dimension": "COLUMNS", "length": need_cols - info["cols"]}})
+        if grow:
+            self.call(f"worksheet {table!r}: grow grid", lambda: self._http.batch_update(sid, {"requests": grow}))
+            info["rows"], info["cols"] = need_rows, need_cols
         last = _col(len(header) - 1)
         q = _quote(table)
-        # 1) header + rewrites of existing rows: one values.batchUpdate
         data = []
         if header_changed:
             data.append({"range": f"{q}!A1:{last}1", "values": [header]})
-        updates = [w for w in upserts if w.key in current]
-        for w in updates:
-            r = current[w.key].handle
+        for w in upserts:
+            r = rows[w.key]
             data.append({"range": f"{q}!A{r}:{last}{r}", "values": [self._row(header, w)]})
-        if data:
-            body = {"valueInputOption": "RAW", "data": data}
-            self.call(f"worksheet {table!r}: write rows", lambda: self._http.values_batch_update(sid, body=body))
-            self._headers[table] = header
-            for w in updates:
-                current[w.key] = Current(self._record(table, w), current[w.key].handle)
-                applied.add(w.key)
-        # 2) new rows: one values.append
-        new = [w for w in upserts if w.key not in current]
-        if new:
-            rows = [self._row(header, w) for w in new]
-            resp = self.call(
-                f"worksheet {table!r}: append rows",
-                lambda: self._http.values_append(
-                    sid, f"{q}!A1", params={"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}, body={"values": rows}
-                ),
-            )
-            start = _first_row(resp.get("updates", {}).get("updatedRange", ""))
-            for i, w in enumerate(new):
-                current[w.key] = Current(self._record(table, w), None if start is None else start + i)
-                applied.add(w.key)
-            if start is None:  # pragma: no cover - real API always reports the range
-                current.update(self._fetch(table, None))
-        # 3) deletions: one batchUpdate, bottom-up so row numbers stay valid
-        if deletes:
-            gone = sorted((current[w.key].handle for w in deletes), reverse=True)
-            reqs = [
-                {"deleteDimension": {"range": {"sheetId": info["sheetId"], "dimension": "ROWS", "startIndex": r - 1, "endIndex": r}}}
-                for r in gone
-            ]
-            self.call(f"worksheet {table!r}: delete rows", lambda: self._http.batch_update(sid, {"requests": reqs}))
-            for w in deletes:
-                current.pop(w.key, None)
-                applied.add(w.key)
-            for k, c in list(current.items()):
-                shift = sum(1 for r in gone if r < c.handle)
-                if shift:
-                    current[k] = Current(c.record, c.handle - shift)
+        for w in deletes:
+            r = current[w.key].handle
+            data.append({"range": f"{q}!A{r}:{last}{r}", "values": [[""] * len(header)]})
+        body = {"valueInputOption": "RAW", "data": data}
+        self.call(f"worksheet {table!r}: write rows", lambda: self._http.values_batch_update(sid, body=body))
+        self._headers[table] = header
+        for w in upserts:
+            current[w.key] = Current(self._record(table, w), rows[w.key])
+            used.add(rows[w.key])
+        for w in deletes:
+            used.discard(current.pop(w.key).handle)
+        self._used[table] = used
 
     @staticmethod
     def _record(table: str, w: Write) -> Record:

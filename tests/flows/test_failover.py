@@ -115,3 +115,15 @@ async def test_twenty_concurrent_runs_complete_and_the_state_file_stays_intact(e
         record = store.get("runs", run.run_id)
         assert record is not None and record.data["status"] == "completed"
         assert record.data["inputs"]["company"].startswith("Co ")
+
+
+async def test_memory_extraction_adds_facts_with_their_source_run_through_the_fallback_chain(emulator, settings_env, stack):
+    from aios.portability.memory import recent_facts
+
+    settings_env(AIOS_MEMORY_EXTRACTION="true")
+    emulator.set_fault("anthropic", "overloaded")  # extraction fails over like the skill itself
+    _, run = await run_flow("research-lead")
+    facts = recent_facts(get_settings().memory_path, limit=100)
+    mine = [f for f in facts if f.source_run == run.run_id]
+    assert mine and all(f.skill == "research-lead" for f in mine)
+    assert {r["provider"] for r in emulator.requests()} == {"anthropic", "openai"}
