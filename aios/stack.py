@@ -98,6 +98,7 @@ class LocalStack:
     worker_query_seconds: float = 1.0
     with_prefect: bool = True
     ui: bool = False
+    emulate_llms: bool = True  # False: keep the user's ANTHROPIC_*/OPENAI_* (a live drill)
     scheduler: bool = True  # off in tests and drills, so cron runs don't mix with the runs under test
     workdir: Path | None = None
     processes: list[Process] = field(default_factory=list)
@@ -119,16 +120,21 @@ class LocalStack:
     def start(self) -> None:
         self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix="aios-stack-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ANTHROPIC_", "OPENAI_"))}
+        providers = ("ANTHROPIC_", "OPENAI_") if self.emulate_llms else ()
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", *providers))}
         emu_port = free_port()
         self.emulator_url = f"http://127.0.0.1:{emu_port}"
-        self.env = {
-            **base_env,
-            "AIOS_HOME": str(self.project),
+        llms = {
             "ANTHROPIC_BASE_URL": f"{self.emulator_url}/anthropic",
             "ANTHROPIC_API_KEY": EMULATOR_KEY,
             "OPENAI_BASE_URL": f"{self.emulator_url}/openai/v1",
             "OPENAI_API_KEY": EMULATOR_KEY,
+        }
+        self.env = {
+            **base_env,
+            **(llms if self.emulate_llms else {}),
+            "AIOS_HOME": str(self.project),
+            "AIOS_EMULATOR_URL": self.emulator_url,
             "AIOS_STATUS_CLAUDE_URL": f"{self.emulator_url}/status/claude",
             "AIOS_STATUS_OPENAI_URL": f"{self.emulator_url}/status/openai",
             "PREFECT_HOME": str(self.workdir / "prefect"),

@@ -20,7 +20,7 @@ else ``emulator-token``). Bases must exist: create them with the control API.
 
 Control endpoints (no auth, not counted, never faulted) -- same as the Sheets emulator:
 ``PUT/GET/DELETE /_control/faults`` (modes ``rate_limited`` 429 + Retry-After,
-``error_500``, ``slow``, ``down`` = 503; ``times`` N or null), ``GET/DELETE
+``error_500``, ``slow``, ``down`` = 503, ``lost`` = applied then 503; ``times`` N or null), ``GET/DELETE
 /_control/requests``, ``GET/DELETE /_control/log`` (every record create /
 update / delete), ``PUT /_control/bases/{base}`` ``{"tables": [{"name", "fields":
 [{"name", "type"}], "records": [{...fields}]}]}`` to create or replace a base,
@@ -520,6 +520,8 @@ class AirtableEmulator:
         resp = await self.faults.fault_response(mode, airtable_error)
         if resp is None:
             resp = await self._api(request, path)
+            if mode == "lost":  # done, but the client never hears about it
+                resp = JSONResponse(airtable_error(503, "service unavailable (emulated, request was applied)"), 503)
         self.faults.record(request.method, unquote(path), resp.status_code)
         return resp
 

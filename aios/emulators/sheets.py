@@ -23,7 +23,8 @@ Control endpoints (no auth, not counted, never faulted):
   "times": N|null, "after": N, "delay": s, "retry_after": s}`` -- ``times`` null = until
   cleared; ``after`` lets N requests through before the fault starts;
   ``down`` answers 503 (the server keeps running; stopping the process gives
-  "connection refused", which clients treat the same way).
+  "connection refused", which clients treat the same way); ``lost`` applies the
+  request and then answers 503, like a response lost on the way back.
   ``GET`` shows it, ``DELETE`` clears it.
 * ``GET /_control/requests`` -> ``{"count": n, "requests": [{method, path, status}]}``;
   ``DELETE`` resets the counter.
@@ -59,7 +60,7 @@ from starlette.routing import Route
 # Shared fault injection / request accounting (also used by the Airtable emulator)
 # ---------------------------------------------------------------------------------------
 
-FAULT_MODES = ("none", "rate_limited", "error_500", "slow", "down")
+FAULT_MODES = ("none", "rate_limited", "error_500", "slow", "down", "lost")
 
 
 @dataclass
@@ -637,6 +638,8 @@ class SheetsEmulator:
         resp = await self.faults.fault_response(mode, google_error)
         if resp is None:
             resp = await self._api(request, path)
+            if mode == "lost":  # done, but the client never hears about it
+                resp = JSONResponse(google_error(503, "service unavailable (emulated, request was applied)"), 503)
         self.faults.record(request.method, unquote(path), resp.status_code)
         return resp
 

@@ -259,7 +259,18 @@ class AirtableStore(RemoteStore):
         for i in range(0, len(deletes), BATCH):
             chunk = deletes[i : i + BATCH]
             ids = [current[w.key].handle for w in chunk]
-            self.call(f"table {table!r}: delete records", lambda: api_table.batch_delete(ids))
+            try:
+                self.call(f"table {table!r}: delete records", lambda: api_table.batch_delete(ids))
+            except BackendUnavailable:
+                raise
+            except StateError as exc:
+                if "HTTP 404" not in str(exc):
+                    raise
+                # a retry after a lost response: some are gone already; delete the rest
+                still = self._fetch(table, [w.key for w in chunk])
+                rest = [still[w.key].handle for w in chunk if w.key in still]
+                if rest:
+                    self.call(f"table {table!r}: delete records", lambda: api_table.batch_delete(rest))
             for w in chunk:
                 current.pop(w.key, None)
                 applied.add(w.key)

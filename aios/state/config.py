@@ -59,6 +59,8 @@ class StateSettings(BaseSettings):
     sheets_token: SecretStr | None = None
     #: override https://sheets.googleapis.com (emulator)
     sheets_api_url: str | None = None
+    #: override the OAuth token endpoint of the credentials file (emulator: <api url>/token)
+    sheets_token_uri: str | None = None
 
     # -- Airtable -----------------------------------------------------------------------
     airtable_base_id: str | None = None

@@ -25,7 +25,7 @@ known at the time; replay assigns the real ones.
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import threading
 import time
@@ -53,6 +53,8 @@ from .base import (
 from .config import StateSettings
 from .json_store import atomic_write_text
 from .remote import Current, PartialWrite, Plan, RemoteStore, Req, Write
+
+log = logging.getLogger("aios.state")
 
 
 class JournalEntry(BaseModel):
@@ -335,6 +337,15 @@ class JournaledStore(Store):
             self._mark_down()
             raise
         self._down_until = 0.0
+        if report.applied or report.skipped or report.conflicts:
+            log.info(
+                "%s: journal replayed: %d applied, %d already applied, %d conflict(s), %d pending",
+                self.where,
+                report.applied,
+                report.skipped,
+                len(report.conflicts),
+                report.remaining,
+            )
         return report
 
     def _mark_down(self) -> None:
@@ -400,6 +411,12 @@ class JournaledStore(Store):
                 else:
                     results.append(Record(table=table, key=req.key, version=version, updated_at=now, data=req.data))
         self.journal.append(new)
+        log.warning(
+            "%s: backend unavailable; %d write(s) journaled to %s (replayed when it answers again)",
+            self.where,
+            len(new),
+            self.journal.path,
+        )
         for r in results:
             if isinstance(r, Record):
                 self._note(r)

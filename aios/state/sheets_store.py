@@ -15,7 +15,9 @@ part of gspread (sessions, auth, error handling) is the real thing.
 Auth (settings): ``AIOS_STATE_SHEETS_CREDENTIALS_FILE`` -- a service-account
 JSON or an OAuth authorized-user JSON (its ``token_uri`` is used for the
 token exchange, so pointing it at the emulator's ``/token`` works offline) --
-or ``AIOS_STATE_SHEETS_TOKEN``, a ready access token.
+or ``AIOS_STATE_SHEETS_TOKEN``, a ready access token. ``AIOS_STATE_SHEETS_TOKEN_URI``
+overrides the token endpoint (google-auth ignores ``token_uri`` in
+authorized-user files).
 
 Requests per operation: get/list 1 (+1 metadata on first use), upsert 2,
 upsert_many 2 whatever the batch size (+1 when the grid must grow), delete 2.
@@ -86,10 +88,14 @@ def load_credentials(settings: StateSettings) -> Any:
         raise StateError(f"{path}: credentials file must be a JSON object")
     kind = info.get("type")
     try:
+        creds = None
         if kind == "service_account":
-            return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
-        if kind == "authorized_user":
-            return user_creds.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+            creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        elif kind == "authorized_user":
+            # google-auth always uses Google's token endpoint for these; override explicitly
+            creds = user_creds.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+        if creds is not None:
+            return creds.with_token_uri(settings.sheets_token_uri) if settings.sheets_token_uri else creds
     except (ValueError, KeyError, TypeError) as exc:
         # google-auth messages name missing fields; never the values. Keep only the field list.
         detail = "missing or invalid fields"
@@ -419,8 +425,3 @@ class SheetsStore(RemoteStore):
     @staticmethod
     def _record(table: str, w: Write) -> Record:
         return Record(table=table, key=w.key, version=w.version, updated_at=w.updated_at, data=w.data or {})
-
-
-def _first_row(a1: str) -> int | None:
-    m = re.search(r"!\$?[A-Z]+\$?(\d+)", a1 or "")
-    return int(m.group(1)) if m else None

@@ -1,0 +1,299 @@
+"""What a dead Claude costs a skill run, and what aios adds to a Prefect flow run.
+
+Run:  python bench/failover.py [--samples 25] [--json]
+
+Starts one LocalStack (emulators + a SQLite Prefect server, no scheduler) and points this process
+at it. Every figure is a median over `--samples` runs (default 25) after a warm-up, all in this
+process; deltas are differences of medians of interleaved samples (case, baseline, case, ...).
+
+(a) Anthropic answers 529. Time-to-answer of the chain [anthropic, openai] minus the time of the
+    chain [openai] alone ("OpenAI direct"), both through `run_chain` with the real adapters and the
+    research-lead contract validator:
+      first call    - breaker closed (a fresh BreakerBoard per sample): one 529 round trip, then OpenAI;
+      breaker open  - the Anthropic breaker tripped: the target is skipped without a call.
+(b) The same with Anthropic black-holed (its base URL on a `BlackHole`: connect() hangs). First call
+    is dominated by the policy's connect timeout (`CONNECT_TIMEOUT`, 0.5 s here), so it is also shown
+    minus that timeout.
+SDK defaults: (a) and (b) first call for a naive integration - the same chain, but Anthropic through a
+    client with the SDK's defaults (max_retries=2, 600 s timeout, 5 s connect): a 529 costs the SDK's
+    backoff retries (~0.4-1.0 s, then ~0.75-1.5 s); the black hole costs 3 x 5 s connect timeouts plus
+    that backoff, so that case takes only `DEFAULT_BLACKHOLE_SAMPLES` (3) samples and no warm-up.
+(c) aios overhead per skill run: median of a full `build_skill_flow("research-lead")` run (in-process,
+    healthy emulator, against the stack's Prefect server) minus (median of an EMPTY async Prefect flow +
+    median of the bare SDK call the skill makes, i.e. the same prompt and schema straight to the
+    emulator). What is left is what aios adds: skill loading, context assembly, triage, the call-model
+    task, validation, the state record and the artifact. Skill flows are async, so the empty flow is
+    async too (a sync Prefect flow costs ~1.1 s more, joining its heartbeat).
+
+Targets: (a) <= 50 ms first call, <= 5 ms breaker open; (c) <= 50 ms. PASS/MISS is printed; the exit
+status is 0 regardless (this is a report, not a test). Prefect's console logs are hidden (its API log
+handler still runs); memory extraction is off (AIOS_MEMORY_EXTRACTION=false).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")  # before Prefect is imported
+
+import anthropic  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SKILL = "research-lead"
+ANTHROPIC_TARGET, OPENAI_TARGET = "anthropic:claude-opus-5-5", "openai:gpt-5.5"
+CONNECT_TIMEOUT = 0.5  # seconds, the aios policy's connect timeout in (a) and (b)
+SDK_CONNECT_TIMEOUT, SDK_ATTEMPTS = 5.0, 3  # the SDKs' defaults: 5 s connect, 1 try + 2 retries
+DEFAULT_BLACKHOLE_SAMPLES = 3
+TARGETS_MS = {"a_529_first": 50.0, "a_529_open": 5.0, "c_overhead": 50.0}
+
+
+async def timed(fn: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await fn()
+    return (time.perf_counter() - started) * 1000
+
+
+async def paired(case, baseline, n: int, warmup: int = 1) -> tuple[float, float]:
+    """Median ms of `case` and of `baseline`, sampled alternately so noise hits both alike."""
+    for _ in range(warmup):
+        await case()
+        await baseline()
+    cases, bases = [], []
+    for _ in range(n):
+        bases.append(await timed(baseline))
+        cases.append(await timed(case))
+    return statistics.median(cases), statistics.median(bases)
+
+
+def sdk_defaults_adapter():
+    """The aios Anthropic adapter, but with a client built on the SDK's defaults (a naive integration)."""
+    from aios.providers.anthropic_provider import AnthropicProvider
+
+    class SDKDefaults(AnthropicProvider):
+        def client(self, timeouts):
+            url = self.endpoint.resolved_base_url()
+            if url not in self._clients:
+                self._clients[url] = anthropic.AsyncAnthropic(api_key=self.endpoint.api_key(), base_url=url)
+            return self._clients[url]
+
+    return SDKDefaults
+
+
+async def bench_failover(settings, emulator, n: int, figures: dict, say) -> None:
+    from aios.core.breaker import BreakerBoard
+    from aios.core.contract import contract_validator
+    from aios.core.fallback import run_chain
+    from aios.core.policy import BreakerPolicy, Timeouts
+    from aios.emulators.blackhole import BlackHole
+    from aios.providers import ModelRequest, Providers
+    from aios.skills import find_skill
+
+    skill = find_skill(settings.skills_dir, SKILL)
+    request = ModelRequest(system=skill.instructions, prompt=json.dumps(skill.inputs()), schema_name="research_lead",
+                           output_schema=skill.output_schema, max_tokens=settings.max_tokens)
+    validate = contract_validator(skill.output_schema)
+    base = settings.policy([ANTHROPIC_TARGET, OPENAI_TARGET])
+    both = base.model_copy(update={"timeouts": Timeouts(connect=CONNECT_TIMEOUT, read=settings.read_timeout)})
+    direct = both.with_targets(both.targets[1:])
+    providers = Providers(settings)
+    naive = sdk_defaults_adapter()(settings.endpoints["anthropic"], output=settings.anthropic_output)
+
+    async def aios_call(target, feedback):
+        return await providers.complete(target, request, feedback, both.timeouts)
+
+    async def naive_call(target, feedback):
+        adapter = naive if target.provider == "anthropic" else providers.adapter(target.provider)
+        return await adapter.complete(target, request, feedback, both.timeouts)
+
+    open_board = BreakerBoard(BreakerPolicy(failure_threshold=1, cooldown=3600))
+    open_board.get(ANTHROPIC_TARGET).trip()
+
+    def chain(policy, call, board=None):
+        async def run():
+            result = await run_chain(policy, call, validate, board or BreakerBoard(policy.breaker))
+            assert result.answer.provider == "openai", result.attempts
+        return run
+
+    baseline = chain(direct, aios_call)
+    cases = {
+        "first": (chain(both, aios_call), n, 1),
+        "open": (chain(both, aios_call, open_board), n, 1),
+        "sdk_defaults_first": (chain(both, naive_call), n, 1),
+    }
+
+    async def measure(prefix: str) -> None:
+        for name, (case, samples, warmup) in cases.items():
+            say(f"{prefix}: {name} x{samples}")
+            med, base_med = await paired(case, baseline, samples, warmup)
+            figures[f"{prefix}_{name}"] = {"ms": med - base_med, "case_ms": med, "direct_ms": base_med, "n": samples}
+
+    emulator.set_fault("anthropic", "overloaded")
+    await measure("a_529")
+    emulator.clear_faults()
+
+    cases["sdk_defaults_first"] = (chain(both, naive_call), DEFAULT_BLACKHOLE_SAMPLES, 0)
+    saved_url = os.environ["ANTHROPIC_BASE_URL"]
+    with BlackHole() as hole:
+        os.environ["ANTHROPIC_BASE_URL"] = hole.url
+        try:
+            await measure("b_blackhole")
+        finally:
+            os.environ["ANTHROPIC_BASE_URL"] = saved_url
+    first, sdk = figures["b_blackhole_first"], figures["b_blackhole_sdk_defaults_first"]
+    figures["b_blackhole_first_minus_connect"] = {**first, "ms": first["ms"] - CONNECT_TIMEOUT * 1000}
+    figures["b_blackhole_sdk_defaults_first_minus_connect"] = {
+        **sdk, "ms": sdk["ms"] - SDK_ATTEMPTS * SDK_CONNECT_TIMEOUT * 1000}
+
+
+async def bench_overhead(settings, n: int, figures: dict, say) -> None:
+    from prefect import flow
+
+    from aios.context import assemble_context, build_prompt
+    from aios.runtime import get_runtime
+    from aios.skills import find_skill
+    from flows.skill import build_skill_flow
+
+    skill_flow = build_skill_flow(SKILL)
+
+    @flow(name="empty", persist_result=False, validate_parameters=False, log_prints=True)
+    async def empty_flow(inputs: dict | None = None) -> None:
+        return None
+
+    skill = find_skill(settings.skills_dir, SKILL)
+    system, prompt = build_prompt(
+        skill.instructions, assemble_context(settings.home, settings.context_max_chars, settings.memory_path), skill.inputs()
+    )
+    policy = settings.policy(skill.metadata.models)
+    client = get_runtime().providers.adapter("anthropic").client(policy.timeouts)
+
+    async def bare_call():
+        await client.messages.create(
+            model=policy.targets[0].model, max_tokens=settings.max_tokens, system=system,
+            messages=[{"role": "user", "content": prompt}],
+            output_config={"format": {"type": "json_schema", "schema": skill.output_schema}},
+        )
+
+    async def skill_run():
+        state = await skill_flow(return_state=True)
+        assert state.is_completed(), state
+
+    async def empty_run():
+        await empty_flow(return_state=True)
+
+    runs = {"empty_async_flow": empty_run, "bare_sdk_call": bare_call, "skill_flow": skill_run}
+    say(f"c: warm-up, then {n} x {', '.join(runs)}")
+    for fn in runs.values():
+        for _ in range(2):
+            await fn()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(n):
+        for name, fn in runs.items():
+            samples[name].append(await timed(fn))
+    med = {name: statistics.median(values) for name, values in samples.items()}
+    for name, value in med.items():
+        figures[f"c_{name}"] = {"ms": value, "n": n}
+    overhead = med["skill_flow"] - med["empty_async_flow"] - med["bare_sdk_call"]
+    figures["c_overhead"] = {"ms": overhead, "n": n}
+
+
+ROWS = [  # (key, label)
+    ("a_529_first", "(a) 529 · aios · first call (breaker closed)"),
+    ("a_529_open", "(a) 529 · aios · breaker open"),
+    ("a_529_sdk_defaults_first", "(a) 529 · SDK defaults · first call"),
+    ("b_blackhole_first", f"(b) black hole · aios · first call ({CONNECT_TIMEOUT:g} s connect timeout)"),
+    ("b_blackhole_first_minus_connect", f"(b) black hole · aios · first call − {CONNECT_TIMEOUT:g} s connect timeout"),
+    ("b_blackhole_open", "(b) black hole · aios · breaker open"),
+    ("b_blackhole_sdk_defaults_first", "(b) black hole · SDK defaults · first call"),
+    ("b_blackhole_sdk_defaults_first_minus_connect",
+     f"(b) black hole · SDK defaults · first call − {SDK_ATTEMPTS} × {SDK_CONNECT_TIMEOUT:g} s connect"),
+    ("c_overhead", "(c) aios overhead: skill flow − (empty async flow + bare SDK call)"),
+    ("c_skill_flow", "    skill flow research-lead (async, in-process)"),
+    ("c_empty_async_flow", "    empty async Prefect flow"),
+    ("c_bare_sdk_call", "    bare SDK call to the emulator (same prompt)"),
+]
+
+
+def verdicts(figures: dict) -> None:
+    for key, target in TARGETS_MS.items():
+        figures[key]["target_ms"] = target
+        figures[key]["pass"] = figures[key]["ms"] <= target
+
+
+def print_table(figures: dict, meta: dict) -> None:
+    table = Table(title=f"aios failover benchmark — medians, ms (n={meta['samples']} unless shown)")
+    for column, justify in (("figure", "left"), ("median Δ ms", "right"), ("target", "right"), ("", "center"),
+                            ("n", "right"), ("case / OpenAI direct ms", "right")):
+        table.add_column(column, justify=justify)
+    for key, label in ROWS:
+        f = figures[key]
+        target = f"≤ {f['target_ms']:g}" if "target_ms" in f else ""
+        verdict = ("[green]PASS[/]" if f["pass"] else "[red]MISS[/]") if "pass" in f else ""
+        raw = f"{f['case_ms']:.1f} / {f['direct_ms']:.1f}" if "case_ms" in f else ""
+        if key.startswith(("b_", "c_overhead")) and key in ("b_blackhole_first", "c_overhead"):
+            table.add_section()
+        table.add_row(label, f"{f['ms']:.1f}", target, verdict, str(f["n"]), raw)
+    console = Console()
+    console.print(table)
+    console.print(
+        f"Δ = median time-to-answer minus median 'OpenAI direct' (interleaved samples). aios policy: connect "
+        f"{meta['connect_timeout_s']:g} s, max_retries=0. SDK defaults: max_retries=2, 600 s timeout, 5 s connect "
+        f"(black hole: {DEFAULT_BLACKHOLE_SAMPLES} samples, no warm-up). (c) flows are async; Prefect "
+        f"{meta['prefect']}, SQLite server. Total {meta['elapsed_s']:.0f} s."
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=25, help="samples per figure (at least 20 for the report)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = parser.parse_args()
+    say = (lambda msg: None) if args.json else (lambda msg: print(f"… {msg}", file=sys.stderr, flush=True))
+
+    from aios.stack import LocalStack
+
+    started = time.perf_counter()
+    say("starting the stack (emulators + Prefect server)")
+    stack = LocalStack(project=ROOT, scheduler=False)
+    try:
+        with stack:
+            os.environ.update(stack.env)
+            os.environ["AIOS_MEMORY_EXTRACTION"] = "false"
+            import prefect
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            from aios.emulators.control import EmulatorControl
+            from aios.runtime import reset_runtime
+            from aios.settings import reload_settings
+
+            settings = reload_settings()
+            reset_runtime()
+            figures: dict = {}
+            with temporary_settings(updates={PREFECT_API_URL: stack.api_url}), EmulatorControl(stack.emulator_url) as emu:
+                emu.reset()
+                asyncio.run(bench_failover(settings, emu, args.samples, figures, say))
+                emu.reset()
+                asyncio.run(bench_overhead(settings, args.samples, figures, say))
+    finally:
+        stack.cleanup()
+    verdicts(figures)
+    meta = {"samples": args.samples, "connect_timeout_s": CONNECT_TIMEOUT, "prefect": prefect.__version__,
+            "elapsed_s": time.perf_counter() - started}
+    if not args.json:
+        print_table(figures, meta)
+    rounded = {k: {f: round(v, 2) if isinstance(v, float) else v for f, v in d.items()} for k, d in figures.items()}
+    print(json.dumps({"benchmark": "failover", **meta, "elapsed_s": round(meta["elapsed_s"], 1), "figures": rounded}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

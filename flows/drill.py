@@ -1,0 +1,59 @@
+"""Fire-drill flows: `fire-drill` runs the drill against the stack this process points at;
+`scheduled-fire-drill` (the weekly deployment, off by default) runs `aios drill` in an isolated
+stack and publishes its verdict on the server that scheduled it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+from prefect import flow
+from prefect.artifacts import acreate_markdown_artifact
+
+from aios.drill import SCENARIOS, AlertInbox, Drill, DrillReport
+from aios.runtime import get_runtime
+from aios.skills import load_skills
+
+
+@flow(name="fire-drill", persist_result=False)
+async def fire_drill(
+    scenarios: list[str] | None = None, live: bool = False, control_url: str | None = None, progress: Callable | None = None
+) -> dict:
+    """Simulate a Claude outage per scenario and check every skill against its triage class."""
+    from aios.emulators.control import EmulatorControl
+
+    inbox = AlertInbox()
+    os.environ["AIOS_ALERT_URLS"] = inbox.url  # the drill counts alerts itself, it never pages anyone
+    try:
+        drill = Drill(
+            control=EmulatorControl(control_url or os.environ["AIOS_EMULATOR_URL"]),
+            skills=load_skills(get_runtime().settings.skills_dir),
+            inbox=inbox,
+            live=live,
+            progress=progress or (lambda name: None),
+        )
+        report = await drill.run(list(scenarios or SCENARIOS))
+    finally:
+        inbox.close()
+    await acreate_markdown_artifact(key="fire-drill", markdown=report.markdown(), description="Fire drill verdict")
+    return report.to_json()
+
+
+@flow(name="scheduled-fire-drill", persist_result=False)
+async def scheduled_fire_drill(scenarios: list[str] | None = None) -> dict:
+    """Run `aios drill` in an isolated stack and publish its verdict here."""
+    args = [sys.executable, "-m", "aios.cli", "drill", "--json"]
+    for name in scenarios or []:
+        args += ["--scenario", name]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=1800)
+    data = json.loads(proc.stdout or "{}")
+    report = DrillReport.model_validate({**data, "scenarios": data.get("scenarios", [])}) if data else DrillReport(live=False)
+    await acreate_markdown_artifact(key="fire-drill", markdown=report.markdown(), description="Weekly fire drill")
+    if proc.returncode != 0:
+        raise RuntimeError(f"fire drill failed (exit {proc.returncode}); see the fire-drill artifact")
+    return data
