@@ -282,7 +282,7 @@ class Drill:
         self._reset()
         with self._outage(name):
             result, report.time_to_detect_ms = await self._check()
-            report.checks.append(Check(scenario=name, subject="health", expectation="outage detected, deferred queue paused", passed=not result["claude_healthy"], detail=json.dumps(result["health"]), ms=report.time_to_detect_ms))
+            report.checks.append(Check(scenario=name, subject="health", expectation="outage detected, deferred queue paused", passed=not result["claude_healthy"], detail=_down(result), ms=report.time_to_detect_ms))
             runs = await self._run_all()
             parked = self._expect_outage(report, runs)
             self._expect_alerts(report, 1, "for the outage")
@@ -302,9 +302,10 @@ class Drill:
         self.control.set_fault("anthropic", "error_500", model=first.model)
         result, report.time_to_detect_ms = await self._check()
         detected = result["health"].get(first.key) == "down" and result["claude_healthy"]
-        report.checks.append(Check(scenario="model-down", subject="health", expectation=f"{first.key} down, Claude still usable", passed=detected, detail=json.dumps(result["health"]), ms=report.time_to_detect_ms))
+        report.checks.append(Check(scenario="model-down", subject="health", expectation=f"{first.key} down, Claude still usable", passed=detected, detail=_down(result), ms=report.time_to_detect_ms))
         runs = await self._run_all()
         self._expect_claude_answers(report, runs, first.model, "answered by the next Claude model, not a secondary")
+        self._expect_alerts(report, 1, f"for {first.key}")
         await self._recover(report)
         return report
 
@@ -313,7 +314,7 @@ class Drill:
         self._reset()
         self.control.set_status("claude", components={CLAUDE_API: "major_outage"})
         result, report.time_to_detect_ms = await self._check()
-        report.checks.append(Check(scenario=report.name, subject="health", expectation="degraded, not down: our probes still get answers", passed=result["claude_healthy"] and result["health"].get("anthropic") == "degraded", detail=json.dumps(result["health"])))
+        report.checks.append(Check(scenario=report.name, subject="health", expectation="degraded, not down: our probes still get answers", passed=result["claude_healthy"] and result["health"].get("anthropic") == "degraded", detail=_down(result)))
         runs = await self._run_all()
         self._expect_claude_answers(report, runs, None, "still answered by Claude (no needless failover)")
         self._expect_alerts(report, 1, "warning of the degradation")
@@ -326,7 +327,7 @@ class Drill:
         with self._outage("api-down"):
             _, report.time_to_detect_ms = await self._check()
         blip, _ = await self._check()  # Claude answers once...
-        report.checks.append(Check(scenario=report.name, subject="queue", expectation="one healthy check does not resume the queue", passed=not blip["claude_healthy"], detail=json.dumps(blip["health"])))
+        report.checks.append(Check(scenario=report.name, subject="queue", expectation="one healthy check does not resume the queue", passed=not blip["claude_healthy"], detail=_down(blip)))
         with self._outage("api-down"):
             await self._check()  # ...and is down again
             runs = await self._run_all()
@@ -387,6 +388,11 @@ class Drill:
             secondaries = [t.key for t in policy.targets if t.provider != policy.primary_provider]
             report.checks.append(Check(scenario="policy", subject=skill.name, expectation="a secondary provider to fail over to", passed=bool(secondaries), detail=", ".join(secondaries) or "no secondary configured: this skill stops when Claude does"))
         return report
+
+
+def _down(check: dict) -> str:
+    bad = [f"{k} {v}" for k, v in sorted(check["health"].items()) if v != "healthy"]
+    return ", ".join(bad) or "all healthy"
 
 
 def _said(run: SkillRun) -> str:

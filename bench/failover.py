@@ -75,6 +75,19 @@ async def paired(case, baseline, n: int, warmup: int = 1) -> tuple[float, float]
     return statistics.median(cases), statistics.median(bases)
 
 
+def skill_request(settings):
+    """The research-lead skill and the exact request its flow sends (prompt built from the knowledge files)."""
+    from aios.context import assemble_context, build_prompt
+    from aios.providers import ModelRequest
+    from aios.skills import find_skill
+
+    skill = find_skill(settings.skills_dir, SKILL)
+    context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
+    system, prompt = build_prompt(skill.instructions, context, skill.inputs())
+    return skill, ModelRequest(system=system, prompt=prompt, schema_name=SKILL.replace("-", "_"),
+                               output_schema=skill.output_schema, max_tokens=settings.max_tokens)
+
+
 def sdk_defaults_adapter():
     """The aios Anthropic adapter, but with a client built on the SDK's defaults (a naive integration)."""
     from aios.providers.anthropic_provider import AnthropicProvider
@@ -95,12 +108,9 @@ async def bench_failover(settings, emulator, n: int, figures: dict, say) -> None
     from aios.core.fallback import run_chain
     from aios.core.policy import BreakerPolicy, Timeouts
     from aios.emulators.blackhole import BlackHole
-    from aios.providers import ModelRequest, Providers
-    from aios.skills import find_skill
+    from aios.providers import Providers
 
-    skill = find_skill(settings.skills_dir, SKILL)
-    request = ModelRequest(system=skill.instructions, prompt=json.dumps(skill.inputs()), schema_name="research_lead",
-                           output_schema=skill.output_schema, max_tokens=settings.max_tokens)
+    skill, request = skill_request(settings)
     validate = contract_validator(skill.output_schema)
     base = settings.policy([ANTHROPIC_TARGET, OPENAI_TARGET])
     both = base.model_copy(update={"timeouts": Timeouts(connect=CONNECT_TIMEOUT, read=settings.read_timeout)})
@@ -158,9 +168,7 @@ async def bench_failover(settings, emulator, n: int, figures: dict, say) -> None
 async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     from prefect import flow
 
-    from aios.context import assemble_context, build_prompt
     from aios.runtime import get_runtime
-    from aios.skills import find_skill
     from flows.skill import build_skill_flow
 
     skill_flow = build_skill_flow(SKILL)
@@ -169,18 +177,15 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     async def empty_flow(inputs: dict | None = None) -> None:
         return None
 
-    skill = find_skill(settings.skills_dir, SKILL)
-    system, prompt = build_prompt(
-        skill.instructions, assemble_context(settings.home, settings.context_max_chars, settings.memory_path), skill.inputs()
-    )
+    skill, request = skill_request(settings)
     policy = settings.policy(skill.metadata.models)
     client = get_runtime().providers.adapter("anthropic").client(policy.timeouts)
 
     async def bare_call():
         await client.messages.create(
-            model=policy.targets[0].model, max_tokens=settings.max_tokens, system=system,
-            messages=[{"role": "user", "content": prompt}],
-            output_config={"format": {"type": "json_schema", "schema": skill.output_schema}},
+            model=policy.targets[0].model, max_tokens=request.max_tokens, system=request.system,
+            messages=[{"role": "user", "content": request.prompt}],
+            output_config={"format": {"type": "json_schema", "schema": request.output_schema}},
         )
 
     async def skill_run():
@@ -204,6 +209,15 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
         figures[f"c_{name}"] = {"ms": value, "n": n}
     overhead = med["skill_flow"] - med["empty_async_flow"] - med["bare_sdk_call"]
     figures["c_overhead"] = {"ms": overhead, "n": n}
+
+
+def drain_prefect() -> None:
+    """Send Prefect's queued logs and events while its server is still up."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=10)
 
 
 ROWS = [  # (key, label)
@@ -239,10 +253,11 @@ def print_table(figures: dict, meta: dict) -> None:
         target = f"≤ {f['target_ms']:g}" if "target_ms" in f else ""
         verdict = ("[green]PASS[/]" if f["pass"] else "[red]MISS[/]") if "pass" in f else ""
         raw = f"{f['case_ms']:.1f} / {f['direct_ms']:.1f}" if "case_ms" in f else ""
-        if key.startswith(("b_", "c_overhead")) and key in ("b_blackhole_first", "c_overhead"):
+        if key in ("b_blackhole_first", "c_overhead"):
             table.add_section()
         table.add_row(label, f"{f['ms']:.1f}", target, verdict, str(f["n"]), raw)
     console = Console()
+    console.width = max(console.width, 124)  # piped output would otherwise wrap at 80 columns
     console.print(table)
     console.print(
         f"Δ = median time-to-answer minus median 'OpenAI direct' (interleaved samples). aios policy: connect "
@@ -283,6 +298,7 @@ def main() -> int:
                 asyncio.run(bench_failover(settings, emu, args.samples, figures, say))
                 emu.reset()
                 asyncio.run(bench_overhead(settings, args.samples, figures, say))
+                drain_prefect()
     finally:
         stack.cleanup()
     verdicts(figures)

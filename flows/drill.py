@@ -27,6 +27,7 @@ async def fire_drill(
     from aios.emulators.control import EmulatorControl
 
     inbox = AlertInbox()
+    saved_urls = os.environ.get("AIOS_ALERT_URLS")
     os.environ["AIOS_ALERT_URLS"] = inbox.url  # the drill counts alerts itself, it never pages anyone
     try:
         drill = Drill(
@@ -39,6 +40,10 @@ async def fire_drill(
         report = await drill.run(list(scenarios or SCENARIOS))
     finally:
         inbox.close()
+        if saved_urls is None:
+            os.environ.pop("AIOS_ALERT_URLS", None)
+        else:
+            os.environ["AIOS_ALERT_URLS"] = saved_urls
     await acreate_markdown_artifact(key="fire-drill", markdown=report.markdown(), description="Fire drill verdict")
     return report.to_json()
 

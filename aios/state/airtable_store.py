@@ -13,7 +13,7 @@ tenacity policy (Retry-After aware, bounded, then journal) is the only one.
 Writes go in batches of 10 (the API maximum) as
 ``PUT .../{table}`` with ``performUpsert: {"fieldsToMergeOn": ["key"]}`` and
 ``typecast: true``; lookups use ``filterByFormula`` on ``{key}``.
-Requests per operation: get 1, upsert 2, upsert_many(n) 1 + ceil(n/10), delete 2.
+Requests per operation: get 1, upsert 2, upsert_many(n) ceil(n/100) + ceil(n/10), delete 2.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ META_FIELDS = [
 ]
 META = ("key", "version", "updated_at")
 BATCH = 10
-FORMULA_KEYS_MAX = 50  # beyond this, list the whole table instead of a long OR()
+FORMULA_KEYS = 100  # keys per OR() lookup (pyairtable moves a too-long URL into a POST body)
 
 
 class AirtableStore(RemoteStore):
@@ -120,6 +120,9 @@ class AirtableStore(RemoteStore):
             return TransientError(type(exc).__name__)
         return StateError(f"{self.where}: {what}: unexpected {type(exc).__name__}")
 
+    def _ping(self) -> None:
+        self._api.get(self._base.urls.tables)
+
     # -- schema -------------------------------------------------------------------------
     def _tables(self, refresh: bool = False) -> dict[str, dict[str, Any]]:
         if self._schema is None or refresh:
@@ -150,14 +153,16 @@ class AirtableStore(RemoteStore):
         info = tables[table]
         self._check_table(table, info)
         api_table = self._api.table(self.base_id, info["id"])
-        opts: dict[str, Any] = {"page_size": 100}
-        if keys is not None:
+        if keys is None:
+            rows = self.call(f"table {table!r}: list records", lambda: api_table.all(page_size=100))
+        else:
             keys = sorted(set(keys))
-            if not keys:
-                return {}
-            if len(keys) <= FORMULA_KEYS_MAX:
-                opts["formula"] = OR(*[EQ(Field("key"), k) for k in keys])
-        rows = self.call(f"table {table!r}: list records", lambda: api_table.all(**opts))
+            rows = []
+            for i in range(0, len(keys), FORMULA_KEYS):
+                formula = OR(*[EQ(Field("key"), k) for k in keys[i : i + FORMULA_KEYS]])
+                rows += self.call(
+                    f"table {table!r}: look up records", lambda f=formula: api_table.all(formula=f, page_size=100)
+                )
         out: dict[str, Current] = {}
         ids: dict[str, str] = {}
         wanted = None if keys is None else set(keys)

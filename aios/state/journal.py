@@ -357,6 +357,9 @@ class JournaledStore(Store):
             return True
         if time.monotonic() < self._down_until:
             return False
+        if self._down_until and not self.inner.probe():  # known down: one cheap request, no retries
+            self._mark_down()
+            return False
         try:
             self.sync()
         except BackendUnavailable:

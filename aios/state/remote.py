@@ -112,6 +112,22 @@ class RemoteStore(Store):
         """Map a client exception to :class:`TransientError` (retry) or :class:`StateError`."""
         raise NotImplementedError
 
+    def _ping(self) -> None:
+        """One cheap request (metadata); raises like any other call."""
+        raise NotImplementedError
+
+    def probe(self) -> bool:
+        """Is the backend answering? ONE attempt, no retries (used while it is known to be down)."""
+        try:
+            self._ping()
+        except TransientError:
+            return False
+        except StateError:
+            return True  # it answers (the real operation will report the problem)
+        except Exception as exc:  # noqa: BLE001
+            return not isinstance(self._translate(exc, "probe"), TransientError)
+        return True
+
     # -- helpers ------------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:

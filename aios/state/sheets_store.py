@@ -217,6 +217,9 @@ class SheetsStore(RemoteStore):
             return StateError(f"{self.where}: {what}: authentication error ({type(exc).__name__})")
         return StateError(f"{self.where}: {what}: unexpected {type(exc).__name__}")
 
+    def _ping(self) -> None:
+        self._http.fetch_sheet_metadata(self.spreadsheet_id, params={"fields": "spreadsheetId"})
+
     # -- metadata -----------------------------------------------------------------------
     def _sheets(self, refresh: bool = False) -> dict[str, dict[str, int]]:
         if self._meta is None or refresh:

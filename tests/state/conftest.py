@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aios.state import StateSettings, Store, open_store
+from aios.state import StateSettings, Store, clear_store_cache, open_store
 
 SHEETS_TOKEN = "sheets-test-token"
 AIRTABLE_TOKEN = "airtable-test-token"
@@ -112,12 +112,15 @@ FAST_RETRY = dict(
 
 
 @pytest.fixture(autouse=True)
-def _no_state_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _no_state_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Settings come from the tests only, never from the developer's environment."""
     for name in list(os.environ):
         if name.startswith("AIOS_STATE_") or name == "AIRTABLE_API_KEY":
             monkeypatch.delenv(name)
     monkeypatch.setenv("AIOS_HOME", str(tmp_path))
+    clear_store_cache()
+    yield
+    clear_store_cache()
 
 
 def new_sheet_book(emu: Emulator, sheets: dict[str, list[list[Any]]] | None = None) -> str:

@@ -1,0 +1,309 @@
+"""`aios doctor`: one table of everything that would break a failover, before an outage finds it.
+
+Checks (each row: check, subject, status ok/warn/fail, detail):
+
+    api key        each endpoint a target uses has its key variable set (the value is never shown)
+    policy         the fallback policy parses; a critical skill has a target on another provider
+    skill          every skill folder loads (SKILL.md, contract, inputs, compare rule)
+    validation     each critical skill was validated on each fallback target, and passed last time
+                   (`aios validate` records results in the state table `validations`)
+    mcp            .mcp.json and .codex/config.toml carry the same MCP servers
+    instructions   AGENTS.md and CLAUDE.md are in step
+    deployments    prefect.yaml matches the skills
+    state journal  writes journaled during a state-backend outage and not yet replayed
+
+Any `fail` makes the command exit 1; `warn` rows are worth a look but do not fail it.
+Nothing here needs a Prefect server or calls a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, computed_field
+
+from aios.core.policy import FallbackPolicy, Target
+from aios.core.triage import Triage
+from aios.errors import AiosError, ConfigError
+from aios.settings import Settings
+from aios.skills import SKILL_FILE, Skill, load_skill
+from aios.validation import VALIDATIONS_TABLE, CompareRule, validation_key
+
+
+class Status(StrEnum):
+    ok = "ok"
+    warn = "warn"
+    fail = "fail"
+
+
+class Check(BaseModel):
+    check: str
+    subject: str
+    status: Status
+    detail: str = ""
+
+
+class DoctorReport(BaseModel):
+    checks: list[Check] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ok(self) -> bool:
+        return not any(c.status is Status.fail for c in self.checks)
+
+    def add(self, check: str, subject: str, status: Status, detail: str = "") -> None:
+        self.checks.append(Check(check=check, subject=subject, status=status, detail=detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checks": [c.model_dump(mode="json") for c in self.checks], "ok": self.ok}
+
+    def counts(self) -> dict[str, int]:
+        return {s.value: sum(1 for c in self.checks if c.status is s) for s in Status}
+
+
+# --------------------------------------------------------------------------- skills and policies
+
+
+def check_skills(report: DoctorReport, skills_dir: Path) -> list[Skill]:
+    """Load every skill folder on its own, so one broken skill does not hide the others."""
+    loaded: list[Skill] = []
+    folders = sorted(p.parent for p in skills_dir.glob(f"*/{SKILL_FILE}"))
+    if not folders:
+        report.add("skill", str(skills_dir), Status.warn, "no skills found")
+    for folder in folders:
+        try:
+            skill = load_skill(folder)
+            rule = CompareRule.parse(skill.metadata.compare, where=f"{skill.path}: metadata.compare")
+        except ConfigError as exc:
+            report.add("skill", folder.name, Status.fail, str(exc))
+            continue
+        loaded.append(skill)
+        unknown = rule.unknown_fields(skill.output_schema)
+        if unknown:
+            report.add(
+                "skill", skill.name, Status.warn,
+                f"metadata.compare names field(s) the contract does not describe: {', '.join(unknown)}",
+            )
+        else:
+            report.add("skill", skill.name, Status.ok, f"loads (triage {skill.triage.value})")
+    return loaded
+
+
+def skill_policies(report: DoctorReport, settings: Settings, skills: list[Skill]) -> dict[str, FallbackPolicy]:
+    """Each skill's fallback policy; a policy that does not parse is a failed row."""
+    policies: dict[str, FallbackPolicy] = {}
+    try:
+        default = settings.policy()
+        report.add("policy", "default", Status.ok, " -> ".join(t.key for t in default.targets))
+    except AiosError as exc:
+        report.add("policy", "default", Status.fail, str(exc))
+    for skill in skills:
+        try:
+            policy = settings.policy(skill.metadata.models)
+        except AiosError as exc:
+            report.add("policy", skill.name, Status.fail, str(exc))
+            continue
+        policies[skill.name] = policy
+        if skill.triage is Triage.critical:
+            others = [t for t in policy.targets if t.provider != policy.primary_provider]
+            if not others:
+                report.add(
+                    "policy", skill.name, Status.warn,
+                    f"critical, but every target is on {policy.primary_provider}: an outage there stops it",
+                )
+    return policies
+
+
+def check_keys(report: DoctorReport, settings: Settings, policies: dict[str, FallbackPolicy]) -> None:
+    """One row per endpoint some target calls: is its key variable set? (never its value)."""
+    users: dict[str, list[str]] = {}
+    for policy in policies.values():
+        for target in policy.targets:
+            users.setdefault(target.provider, [])
+            if target.key not in users[target.provider]:
+                users[target.provider].append(target.key)
+    try:
+        for target in settings.policy().targets:
+            users.setdefault(target.provider, [])
+            if target.key not in users[target.provider]:
+                users[target.provider].append(target.key)
+    except AiosError:
+        pass  # already reported as a policy row
+    for name in sorted(users):
+        endpoint = settings.endpoints.get(name)
+        if endpoint is None:
+            report.add("api key", name, Status.fail, "no such endpoint (add it to AIOS_EXTRA_ENDPOINTS)")
+        elif endpoint.api_key():
+            report.add("api key", name, Status.ok, f"{endpoint.api_key_env} is set")
+        else:
+            report.add(
+                "api key", name, Status.fail,
+                f"{endpoint.api_key_env} is not set: {', '.join(users[name])} cannot be called",
+            )
+
+
+def fallback_targets(policy: FallbackPolicy) -> list[Target]:
+    """The targets a failover can reach: everything after the first in the chain."""
+    return list(dict.fromkeys(policy.targets[1:]))
+
+
+def check_validations(
+    report: DoctorReport, skills: list[Skill], policies: dict[str, FallbackPolicy], open_store: Callable[[], Any]
+) -> None:
+    """Critical skills: validated on every fallback target, and the last validation passed?"""
+    critical = [s for s in skills if s.triage is Triage.critical and s.name in policies]
+    if not critical:
+        return
+    try:
+        records = {r.key: r for r in open_store().list(VALIDATIONS_TABLE)}  # one read, even on a remote store
+    except AiosError as exc:
+        report.add("validation", "state store", Status.warn, f"cannot read validation results: {exc}")
+        return
+    for skill in critical:
+        targets = fallback_targets(policies[skill.name])
+        if not targets:
+            continue
+        for target in targets:
+            subject = f"{skill.name} on {target.key}"
+            record = records.get(validation_key(skill.name, target.key))
+            if record is None:
+                report.add(
+                    "validation", subject, Status.warn,
+                    f"never validated (run `aios validate {skill.name}`)",
+                )
+                continue
+            data = record.data
+            when = str(data.get("validated_at", record.updated_at.isoformat()))[:19]
+            rate = f"{data.get('passed', '?')}/{data.get('runs', '?')} runs passed"
+            if data.get("ok"):
+                report.add("validation", subject, Status.ok, f"passed at {when} ({rate})")
+            else:
+                problems = "; ".join(data.get("problems") or []) or f"{data.get('disagreements', 0)} disagreement(s)"
+                report.add("validation", subject, Status.fail, f"last validation failed at {when}: {rate}; {problems}"[:400])
+
+
+# --------------------------------------------------------------------------- portability and deployments
+
+
+def check_mcp(report: DoctorReport, root: Path) -> None:
+    from aios.portability.mcp import CLAUDE_FILE, CODEX_FILE, sync_mcp
+
+    claude, codex = root / CLAUDE_FILE, root / CODEX_FILE
+    if not claude.exists() and not codex.exists():
+        report.add("mcp", "MCP servers", Status.ok, "no .mcp.json or .codex/config.toml (no MCP servers)")
+        return
+    source = "claude" if claude.exists() else "codex"
+    subject = ".mcp.json -> .codex/config.toml" if source == "claude" else ".codex/config.toml -> .mcp.json"
+    try:
+        result = sync_mcp(root, source, check=True)
+    except (AiosError, OSError) as exc:
+        report.add("mcp", subject, Status.fail, str(exc))
+        return
+    if result.problems:
+        report.add("mcp", subject, Status.fail, "; ".join(result.problems))
+    if result.drift:
+        report.add("mcp", subject, Status.fail, f"drift: {'; '.join(result.diff_lines())} (run `aios sync mcp`)")
+    elif result.warnings:
+        report.add("mcp", subject, Status.warn, "; ".join(result.warnings))
+    elif not result.problems:
+        report.add("mcp", subject, Status.ok, f"in sync ({len(result.changes)} server(s))")
+
+
+def check_instructions(report: DoctorReport, root: Path) -> None:
+    from aios.portability.agents import AGENTS_FILE, CLAUDE_FILE, sync_agents
+
+    if not (root / AGENTS_FILE).exists() and not (root / CLAUDE_FILE).exists():
+        report.add("instructions", "AGENTS.md / CLAUDE.md", Status.warn, "neither file exists: no model gets project instructions")
+        return
+    try:
+        result = sync_agents(root, check=True)
+    except (AiosError, OSError) as exc:
+        source = "CLAUDE.md" if not (root / AGENTS_FILE).exists() else "AGENTS.md"
+        report.add("instructions", source, Status.fail, str(exc))
+        return
+    subject = f"{'AGENTS.md' if result.source == 'agents' else 'CLAUDE.md'} -> {result.target.name}"
+    if result.drift:
+        report.add("instructions", subject, Status.fail, f"{result.message} (run `aios sync agents`)")
+    elif result.warnings:
+        report.add("instructions", subject, Status.warn, "; ".join(result.warnings))
+    else:
+        report.add("instructions", subject, Status.ok, result.message)
+
+
+def check_deployments(report: DoctorReport, root: Path) -> None:
+    from deployments import prefect_yaml
+
+    try:
+        problems = prefect_yaml.check(root)
+    except (AiosError, OSError) as exc:
+        report.add("deployments", "prefect.yaml", Status.fail, f"cannot check: {exc}")
+        return
+    if problems:
+        report.add("deployments", "prefect.yaml", Status.fail, "; ".join(problems) + " (run `aios deploy --write`)")
+    else:
+        report.add("deployments", "prefect.yaml", Status.ok, "in step with the skills")
+
+
+def check_journal(report: DoctorReport) -> None:
+    try:
+        from aios.state import journal
+    except ImportError:
+        return
+    pending = getattr(journal, "pending", None)
+    if pending is None:
+        return
+    try:
+        entries = pending()
+    except Exception as exc:  # noqa: BLE001 - a doctor reports, it does not crash
+        report.add("state journal", "journal", Status.warn, f"cannot read the journal: {exc}")
+        return
+    if entries:
+        stores = sorted({getattr(e, "store", "?") for e in entries})
+        report.add(
+            "state journal", "journal", Status.warn,
+            f"{len(entries)} write(s) not yet replayed to {', '.join(stores)} (run `aios state sync`)",
+        )
+    else:
+        report.add("state journal", "journal", Status.ok, "no pending writes")
+    conflicts = getattr(journal, "conflicts", None)
+    if conflicts is not None:
+        try:
+            from aios.state.config import StateSettings
+
+            path = StateSettings().journal_file()
+            exists = path.with_name(path.stem + ".conflicts.jsonl").exists()  # reading it takes a lock
+            found = conflicts() if exists else []
+        except Exception:  # noqa: BLE001
+            found = []
+        if found:
+            report.add("state journal", "conflicts", Status.warn, f"{len(found)} journaled write(s) lost a version conflict")
+
+
+# --------------------------------------------------------------------------- all together
+
+
+def run_doctor(settings: Settings, open_store: Callable[[], Any] | None = None) -> DoctorReport:
+    """Every check, in the order a reader fixes them."""
+    if open_store is None:
+        from aios.state import open_store as default_open_store
+
+        open_store = default_open_store
+    root = settings.home
+    report = DoctorReport()
+    skills = check_skills(report, settings.skills_dir)
+    policies = skill_policies(report, settings, skills)
+    check_keys(report, settings, policies)
+    check_validations(report, skills, policies, open_store)
+    check_mcp(report, root)
+    check_instructions(report, root)
+    check_deployments(report, root)
+    check_journal(report)
+    order = {"api key": 0, "policy": 1, "skill": 2, "validation": 3}
+    report.checks.sort(key=lambda c: order.get(c.check, 4))  # stable: the rest keep their order
+    return report
+
+
+__all__ = ["Check", "DoctorReport", "Status", "run_doctor"]

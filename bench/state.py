@@ -1,0 +1,155 @@
+"""State backend benchmark (a script, not a test).
+
+    python bench/state.py [--records 100] [--rounds 5]
+
+Starts the Sheets and Airtable emulators on free loopback ports, then for each
+backend (json, sheets, airtable) measures:
+
+* one-by-one: ``upsert()`` per record -- records/s and HTTP requests per 100 upserts;
+* batched: ``upsert_many()`` of ``--records`` records -- records/s and requests per 100.
+
+"One request per record" (100 requests per 100 upserts) is the reference the
+batched path must beat by at least 5x; the script prints both figures and the
+ratio and exits 1 if any remote backend misses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aios.state import StateSettings, open_store  # noqa: E402
+
+TOKEN = "bench-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(module: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", str(port), "--token", TOKEN],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/_control/faults", timeout=1).raise_for_status()
+            return proc, url
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{module} did not start") from None
+            time.sleep(0.05)
+
+
+def _count(url: str | None) -> int:
+    return httpx.get(f"{url}/_control/requests", timeout=5).json()["count"] if url else 0
+
+
+def _settings(backend: str, workdir: Path, urls: dict[str, str]) -> StateSettings:
+    common = dict(path=workdir / "aios.json", journal_path=workdir / "journal.jsonl", retry_attempts=3)
+    if backend == "sheets":
+        sid = "bench" + uuid.uuid4().hex[:10]
+        httpx.put(f"{urls['sheets']}/_control/spreadsheets/{sid}", json={"title": "bench"}, timeout=5)
+        return StateSettings(backend="sheets", sheets_spreadsheet=sid, sheets_token=TOKEN, sheets_api_url=urls["sheets"], **common)
+    if backend == "airtable":
+        bid = "app" + uuid.uuid4().hex[:14]
+        httpx.put(f"{urls['airtable']}/_control/bases/{bid}", json={}, timeout=5)
+        return StateSettings(backend="airtable", airtable_base_id=bid, airtable_token=TOKEN, airtable_api_url=urls["airtable"], **common)
+    return StateSettings(backend="json", **common)
+
+
+def bench(backend: str, workdir: Path, urls: dict[str, str], n: int, rounds: int) -> dict[str, float]:
+    url = urls.get(backend)
+    store = open_store(backend, settings=_settings(backend, workdir, urls))
+    store.upsert("warmup", "w", {"x": 1})  # metadata, first table, fields
+    store.upsert_many("single", [("seed", {"i": 0, "name": "seed", "tags": ["a"]})])
+    store.upsert_many("batched", [("seed", {"i": 0, "name": "seed", "tags": ["a"]})])
+
+    before, t0 = _count(url), time.perf_counter()
+    for r in range(rounds):
+        for i in range(n):
+            store.upsert("single", f"r{r}-{i}", {"i": i, "name": f"record {i}", "tags": ["a", "b"]})
+    single_s, single_req = time.perf_counter() - t0, _count(url) - before
+
+    before, t0 = _count(url), time.perf_counter()
+    for r in range(rounds):
+        store.upsert_many("batched", [(f"r{r}-{i}", {"i": i, "name": f"record {i}", "tags": ["a", "b"]}) for i in range(n)])
+    batch_s, batch_req = time.perf_counter() - t0, _count(url) - before
+
+    before, t0 = _count(url), time.perf_counter()
+    for r in range(rounds):  # updates of existing records
+        store.upsert_many("batched", [(f"r{r}-{i}", {"i": -i, "name": "updated"}) for i in range(n)])
+    update_s, update_req = time.perf_counter() - t0, _count(url) - before
+    store.close()
+    total = n * rounds
+    return {
+        "single_rps": total / single_s,
+        "single_req100": single_req * 100 / total,
+        "batch_rps": total / batch_s,
+        "batch_req100": batch_req * 100 / total,
+        "update_rps": total / update_s,
+        "update_req100": update_req * 100 / total,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--records", type=int, default=100, help="records per batch / per round")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--backends", default="json,sheets,airtable")
+    a = p.parse_args()
+    backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+    procs, urls = [], {}
+    try:
+        for name, module in (("sheets", "aios.emulators.sheets"), ("airtable", "aios.emulators.airtable")):
+            if name in backends:
+                proc, url = _start(module)
+                procs.append(proc)
+                urls[name] = url
+        results = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for b in backends:
+                (Path(tmp) / b).mkdir()
+                results[b] = bench(b, Path(tmp) / b, urls, a.records, a.rounds)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+    print(f"state backends, {a.rounds} x {a.records} records (emulators on loopback; 'req/100' = HTTP requests per 100 upserts)")
+    print(f"{'backend':<9} {'one-by-one rec/s':>17} {'req/100':>8} {'batched rec/s':>14} {'req/100':>8} "
+          f"{'batch-update rec/s':>19} {'req/100':>8} {'vs 1 req/record':>16}")
+    ok = True
+    for b, r in results.items():
+        if b == "json":
+            ratio = "n/a (no HTTP)"
+        else:
+            x = 100 / r["batch_req100"] if r["batch_req100"] else float("inf")
+            ratio = f"{x:.1f}x fewer"
+            ok &= x >= 5 and 100 / r["update_req100"] >= 5
+        print(f"{b:<9} {r['single_rps']:>17.0f} {r['single_req100']:>8.1f} {r['batch_rps']:>14.0f} {r['batch_req100']:>8.1f} "
+              f"{r['update_rps']:>19.0f} {r['update_req100']:>8.1f} {ratio:>16}")
+    print("reference: one request per record = 100.0 req/100; batching must be >= 5x fewer:", "OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
