@@ -212,6 +212,20 @@ def resume_command() -> None:
     console.print("deferred queue resumed" if changed else "deferred queue was already running")
 
 
+@app.command("drain")
+def drain_command(
+    concurrency: Annotated[int, typer.Option(help="Parked runs executed at once in this process.")] = 8,
+) -> None:
+    """Run the parked runs of the (resumed) deferred queue in this process, faster than a process worker."""
+    from aios import deferral
+    from aios.drainer import drain_deferred
+
+    if asyncio.run(deferral.is_paused()):
+        fail("the deferred queue is paused (Claude is not healthy yet); `aios resume` to force it")
+    stats = asyncio.run(drain_deferred(concurrency=concurrency))
+    console.print(f"drained {stats.started} run(s): {stats.completed} completed, {stats.failed} not completed")
+
+
 @app.command("drill")
 def drill_command(
     scenarios: Annotated[list[str], typer.Option("--scenario", "-s", help="Repeatable; default: all.")] = [],  # noqa: B006
@@ -284,10 +298,15 @@ def _print_drill(data: dict) -> None:
 
 def _register_subcommands() -> None:
     from aios.portability.cli import export_command, memory_command, sync_app
+    from aios.state.cli import state_app
+    from aios.validate_cli import doctor_command, validate_command
 
     app.add_typer(sync_app, name="sync", help="Keep Claude Code and Codex configured alike (MCP, instructions).")
     app.command("export")(export_command)
     app.command("memory")(memory_command)
+    app.add_typer(state_app, name="state", help="State store: pending journal writes, replay.")
+    app.command("validate")(validate_command)
+    app.command("doctor")(doctor_command)
 
 
 _register_subcommands()
@@ -295,6 +314,9 @@ _register_subcommands()
 
 def main() -> None:
     """Entry point: run the app, turning our errors into one line."""
+    from aios.logs import configure_from_env
+
+    configure_from_env()  # redaction always; JSON log lines on stderr when AIOS_JSON_LOGS=true
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)

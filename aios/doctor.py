@@ -234,8 +234,11 @@ def check_instructions(report: DoctorReport, root: Path) -> None:
 
 
 def check_deployments(report: DoctorReport, root: Path) -> None:
-    from deployments import prefect_yaml
-
+    try:
+        from deployments import prefect_yaml
+    except ImportError as exc:
+        report.add("deployments", "prefect.yaml", Status.warn, f"cannot check: {exc} (reinstall aios: pip install -e .)")
+        return
     try:
         problems = prefect_yaml.check(root)
     except (AiosError, OSError) as exc:

@@ -177,13 +177,14 @@ class LocalStack:
         self.env["PREFECT_API_URL"] = self.api_url
         wait_http(f"{self.api_url}/health", 120, server.proc, server.log)
 
-    def start_workers(self, count: int | None = None, pool: str = "aios") -> None:
+    def start_workers(self, count: int | None = None, pool: str = "aios", limit: int = 4) -> None:
+        """Process workers; `limit` caps concurrent runs per worker (each run is a Python process)."""
         worker_env = {**self.env, "PREFECT_WORKER_QUERY_SECONDS": str(self.worker_query_seconds)}
         for i in range(count if count is not None else self.workers):
             self.processes.append(
                 spawn(
                     f"worker-{len(self.processes)}-{i}",
-                    [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
+                    [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", str(limit)],
                     worker_env,
                     self.project,
                     self.workdir,

@@ -91,8 +91,8 @@ def validate_command(
 
 def _print_matrix(matrix, runs: int) -> None:
     table = Table(title=f"cross-model validation ({runs} run(s) per cell)")
-    for name in ("skill", "target", "pass", "ms (mean)", "tokens in/out", "disagree"):
-        table.add_column(name, overflow="fold", justify="left" if name in ("skill", "target") else "right")
+    for name in ("skill", "target", "pass", "ms", "tokens in/out", "disagree"):
+        table.add_column(name, no_wrap=True, justify="left" if name in ("skill", "target") else "right")
     table.add_column("detail", overflow="fold")
     for cell in matrix.cells:
         style = "green" if cell.ok else "red"
@@ -105,7 +105,7 @@ def _print_matrix(matrix, runs: int) -> None:
             latency,
             tokens,
             f"[{style}]{cell.disagreements}[/{style}]" if cell.disagreements else "0",
-            "\n".join(cell.problems()[:4]) or (f"compare: {cell.compare}" if cell.compare != "all" else ""),
+            "\n".join(cell.problems()[:4]),
         )
     console.print(table)
     verdict = "[green]all cells pass[/green]" if matrix.ok else f"[red]{len(matrix.failed())} cell(s) fail[/red]"

@@ -48,6 +48,21 @@ import anthropic  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from aios.context import assemble_context, build_prompt  # noqa: E402
+from aios.core.breaker import BreakerBoard  # noqa: E402
+from aios.core.contract import contract_validator  # noqa: E402
+from aios.core.errors import ErrorClass  # noqa: E402
+from aios.core.fallback import run_chain  # noqa: E402
+from aios.core.policy import BreakerPolicy, Timeouts  # noqa: E402
+from aios.emulators.blackhole import BlackHole  # noqa: E402
+from aios.emulators.control import EmulatorControl  # noqa: E402
+from aios.providers import ModelRequest, Providers  # noqa: E402
+from aios.providers.anthropic_provider import AnthropicProvider  # noqa: E402
+from aios.runtime import get_runtime, reset_runtime  # noqa: E402
+from aios.settings import reload_settings  # noqa: E402
+from aios.skills import find_skill  # noqa: E402
+from aios.stack import LocalStack  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SKILL = "research-lead"
 ANTHROPIC_TARGET, OPENAI_TARGET = "anthropic:claude-opus-5-5", "openai:gpt-5.5"
@@ -77,10 +92,6 @@ async def paired(case, baseline, n: int, warmup: int = 1) -> tuple[float, float]
 
 def skill_request(settings):
     """The research-lead skill and the exact request its flow sends (prompt built from the knowledge files)."""
-    from aios.context import assemble_context, build_prompt
-    from aios.providers import ModelRequest
-    from aios.skills import find_skill
-
     skill = find_skill(settings.skills_dir, SKILL)
     context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
     system, prompt = build_prompt(skill.instructions, context, skill.inputs())
@@ -88,35 +99,24 @@ def skill_request(settings):
                                output_schema=skill.output_schema, max_tokens=settings.max_tokens)
 
 
-def sdk_defaults_adapter():
-    """The aios Anthropic adapter, but with a client built on the SDK's defaults (a naive integration)."""
-    from aios.providers.anthropic_provider import AnthropicProvider
+class SDKDefaults(AnthropicProvider):
+    """The aios Anthropic adapter, but with a client on the SDK's defaults (a naive integration)."""
 
-    class SDKDefaults(AnthropicProvider):
-        def client(self, timeouts):
-            url = self.endpoint.resolved_base_url()
-            if url not in self._clients:
-                self._clients[url] = anthropic.AsyncAnthropic(api_key=self.endpoint.api_key(), base_url=url)
-            return self._clients[url]
-
-    return SDKDefaults
+    def client(self, timeouts: Timeouts) -> anthropic.AsyncAnthropic:
+        url = self.endpoint.resolved_base_url()
+        if url not in self._clients:
+            self._clients[url] = anthropic.AsyncAnthropic(api_key=self.endpoint.api_key(), base_url=url)
+        return self._clients[url]
 
 
-async def bench_failover(settings, emulator, n: int, figures: dict, say) -> None:
-    from aios.core.breaker import BreakerBoard
-    from aios.core.contract import contract_validator
-    from aios.core.fallback import run_chain
-    from aios.core.policy import BreakerPolicy, Timeouts
-    from aios.emulators.blackhole import BlackHole
-    from aios.providers import Providers
-
+async def bench_failover(settings, emulator: EmulatorControl, n: int, figures: dict, say) -> None:
     skill, request = skill_request(settings)
     validate = contract_validator(skill.output_schema)
     base = settings.policy([ANTHROPIC_TARGET, OPENAI_TARGET])
     both = base.model_copy(update={"timeouts": Timeouts(connect=CONNECT_TIMEOUT, read=settings.read_timeout)})
     direct = both.with_targets(both.targets[1:])
     providers = Providers(settings)
-    naive = sdk_defaults_adapter()(settings.endpoints["anthropic"], output=settings.anthropic_output)
+    naive = SDKDefaults(settings.endpoints["anthropic"], output=settings.anthropic_output)
 
     async def aios_call(target, feedback):
         return await providers.complete(target, request, feedback, both.timeouts)
@@ -128,35 +128,35 @@ async def bench_failover(settings, emulator, n: int, figures: dict, say) -> None
     open_board = BreakerBoard(BreakerPolicy(failure_threshold=1, cooldown=3600))
     open_board.get(ANTHROPIC_TARGET).trip()
 
-    def chain(policy, call, board=None):
+    def chain(policy, call, failure: ErrorClass | None = None, board: BreakerBoard | None = None):
+        """One sample: the chain must fail on Anthropic for the expected reason, then OpenAI answers."""
         async def run():
             result = await run_chain(policy, call, validate, board or BreakerBoard(policy.breaker))
-            assert result.answer.provider == "openai", result.attempts
+            assert result.answer.provider == "openai" and result.attempts[0].error_class == failure, result.attempts
         return run
 
     baseline = chain(direct, aios_call)
-    cases = {
-        "first": (chain(both, aios_call), n, 1),
-        "open": (chain(both, aios_call, open_board), n, 1),
-        "sdk_defaults_first": (chain(both, naive_call), n, 1),
-    }
 
-    async def measure(prefix: str) -> None:
+    async def measure(prefix: str, failure: ErrorClass, sdk_samples: int, sdk_warmup: int) -> None:
+        cases = {  # name: (sample, samples, warm-ups)
+            "first": (chain(both, aios_call, failure), n, 1),
+            "open": (chain(both, aios_call, ErrorClass.circuit_open, open_board), n, 1),
+            "sdk_defaults_first": (chain(both, naive_call, failure), sdk_samples, sdk_warmup),
+        }
         for name, (case, samples, warmup) in cases.items():
             say(f"{prefix}: {name} x{samples}")
             med, base_med = await paired(case, baseline, samples, warmup)
             figures[f"{prefix}_{name}"] = {"ms": med - base_med, "case_ms": med, "direct_ms": base_med, "n": samples}
 
     emulator.set_fault("anthropic", "overloaded")
-    await measure("a_529")
+    await measure("a_529", ErrorClass.overloaded, n, 1)
     emulator.clear_faults()
 
-    cases["sdk_defaults_first"] = (chain(both, naive_call), DEFAULT_BLACKHOLE_SAMPLES, 0)
     saved_url = os.environ["ANTHROPIC_BASE_URL"]
     with BlackHole() as hole:
-        os.environ["ANTHROPIC_BASE_URL"] = hole.url
+        os.environ["ANTHROPIC_BASE_URL"] = hole.url  # read per call by the adapters
         try:
-            await measure("b_blackhole")
+            await measure("b_blackhole", ErrorClass.timeout, DEFAULT_BLACKHOLE_SAMPLES, 0)
         finally:
             os.environ["ANTHROPIC_BASE_URL"] = saved_url
     first, sdk = figures["b_blackhole_first"], figures["b_blackhole_sdk_defaults_first"]
@@ -168,7 +168,6 @@ async def bench_failover(settings, emulator, n: int, figures: dict, say) -> None
 async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     from prefect import flow
 
-    from aios.runtime import get_runtime
     from flows.skill import build_skill_flow
 
     skill_flow = build_skill_flow(SKILL)
@@ -209,6 +208,13 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
         figures[f"c_{name}"] = {"ms": value, "n": n}
     overhead = med["skill_flow"] - med["empty_async_flow"] - med["bare_sdk_call"]
     figures["c_overhead"] = {"ms": overhead, "n": n}
+
+
+async def bench_all(settings, emulator: EmulatorControl, n: int, figures: dict, say) -> None:
+    emulator.reset()
+    await bench_failover(settings, emulator, n, figures, say)
+    emulator.reset()
+    await bench_overhead(settings, n, figures, say)
 
 
 def drain_prefect() -> None:
@@ -263,7 +269,8 @@ def print_table(figures: dict, meta: dict) -> None:
         f"Δ = median time-to-answer minus median 'OpenAI direct' (interleaved samples). aios policy: connect "
         f"{meta['connect_timeout_s']:g} s, max_retries=0. SDK defaults: max_retries=2, 600 s timeout, 5 s connect "
         f"(black hole: {DEFAULT_BLACKHOLE_SAMPLES} samples, no warm-up). (c) flows are async; Prefect "
-        f"{meta['prefect']}, SQLite server. Total {meta['elapsed_s']:.0f} s."
+        f"{meta['prefect']}, SQLite server. Total {meta['elapsed_s']:.0f} s; 1-min load average "
+        f"{meta['loadavg_1m'][0]:g} → {meta['loadavg_1m'][1]:g} on {meta['cpus']} CPUs (other load inflates (c) most)."
     )
 
 
@@ -274,9 +281,7 @@ def main() -> int:
     args = parser.parse_args()
     say = (lambda msg: None) if args.json else (lambda msg: print(f"… {msg}", file=sys.stderr, flush=True))
 
-    from aios.stack import LocalStack
-
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     say("starting the stack (emulators + Prefect server)")
     stack = LocalStack(project=ROOT, scheduler=False)
     try:
@@ -286,24 +291,18 @@ def main() -> int:
             import prefect
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
-            from aios.emulators.control import EmulatorControl
-            from aios.runtime import reset_runtime
-            from aios.settings import reload_settings
-
             settings = reload_settings()
             reset_runtime()
             figures: dict = {}
             with temporary_settings(updates={PREFECT_API_URL: stack.api_url}), EmulatorControl(stack.emulator_url) as emu:
-                emu.reset()
-                asyncio.run(bench_failover(settings, emu, args.samples, figures, say))
-                emu.reset()
-                asyncio.run(bench_overhead(settings, args.samples, figures, say))
+                asyncio.run(bench_all(settings, emu, args.samples, figures, say))  # one loop: the SDK clients live in it
                 drain_prefect()
     finally:
         stack.cleanup()
     verdicts(figures)
     meta = {"samples": args.samples, "connect_timeout_s": CONNECT_TIMEOUT, "prefect": prefect.__version__,
-            "elapsed_s": time.perf_counter() - started}
+            "elapsed_s": time.perf_counter() - started, "cpus": os.cpu_count(),
+            "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     if not args.json:
         print_table(figures, meta)
     rounded = {k: {f: round(v, 2) if isinstance(v, float) else v for f, v in d.items()} for k, d in figures.items()}

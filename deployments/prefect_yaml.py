@@ -20,7 +20,26 @@ HEADER = """\
 # Edit the skills, not this file: `aios deploy --check` fails when the two drift apart.
 """
 POOL = "aios"
-EXTRA_DEPLOYMENTS: list[dict[str, Any]] = []
+EXTRA_DEPLOYMENTS: list[dict[str, Any]] = [
+    {
+        "name": "fire-drill",
+        "description": "Weekly fire drill in an isolated stack: simulate a Claude outage, check every skill (off by default).",
+        "entrypoint": "flows/drill.py:scheduled_fire_drill",
+        "tags": ["aios", "drill"],
+        "parameters": {},
+        "schedules": [{"cron": "0 6 * * 1", "timezone": "UTC", "active": False}],
+        "work_pool": {"name": POOL, "work_queue_name": "health", "job_variables": {}},
+    },
+    {
+        "name": "validate-skills",
+        "description": "Cross-model validation of every skill on every target (off by default).",
+        "entrypoint": "flows/validate.py:validate_skills",
+        "tags": ["aios", "validation"],
+        "parameters": {},
+        "schedules": [{"cron": "0 5 * * 1", "timezone": "UTC", "active": False}],
+        "work_pool": {"name": POOL, "work_queue_name": "health", "job_variables": {}},
+    },
+]
 
 
 def _work_pool(queue: str = "default") -> dict[str, Any]:
@@ -72,7 +91,7 @@ def check(root: Path) -> list[str]:
     problems = [f"prefect.yaml: deployment '{n}' has no skill folder" for n in sorted(set(have) - set(want))]
     problems += [f"prefect.yaml: skill '{n}' has no deployment" for n in sorted(set(want) - set(have))]
     for name in sorted(set(have) & set(want)):
-        for key in ("entrypoint", "schedules", "work_pool", "description"):
+        for key in ("entrypoint", "schedules", "work_pool", "description", "parameters"):
             if have[name].get(key) != want[name].get(key):
                 problems.append(f"prefect.yaml: deployment '{name}': {key} differs from skills/{name}/SKILL.md")
     return problems

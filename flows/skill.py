@@ -40,13 +40,20 @@ class ChainFailure(BaseModel):
 @task(name="call-model", cache_policy=NO_CACHE, persist_result=False)
 async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResult | State:
     """Walk the fallback chain until a target returns an answer that satisfies the contract."""
+    from aios import telemetry
+
     runtime = get_runtime()
+    # One "chat {model}" span + metrics per call; the contract is checked inside it, so an invalid
+    # answer shows as a failed attempt there too, and `attempts.output` hands the loop that output.
+    attempts = telemetry.ModelAttempts(policy, request, contract_validator(request.output_schema))
 
     async def call(target, feedback):
-        return await runtime.providers.complete(target, request, feedback, policy.timeouts)
+        with attempts.span(target, feedback) as attempt:
+            reply = await runtime.providers.complete(target, request, feedback, policy.timeouts)
+            return attempt.check(reply)
 
     try:
-        return await run_chain(policy, call, contract_validator(request.output_schema), runtime.breakers)
+        return await run_chain(policy, call, attempts.output, runtime.breakers)
     except ChainFailed as exc:
         failure = ChainFailure(
             message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
@@ -56,7 +63,7 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResu
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
     """The body of every skill flow (also callable outside Prefect, e.g. from a benchmark)."""
-    from aios import alerts, deferral, health_store, observe
+    from aios import alerts, deferral, health_store, observe, telemetry
 
     runtime = get_runtime()
     settings = runtime.settings
@@ -69,55 +76,56 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         status=RunStatus.failed,
         inputs=inputs,
     )
-    policy = settings.policy(skill.metadata.models)
-    health = health_store.read_snapshot()
-    plan = plan_run(skill.triage, policy, health)
-    run.reason = plan.reason
+    with telemetry.skill_run_span(run):  # the run's span: status, skips, deferral/drop; attempts nest under it
+        policy = settings.policy(skill.metadata.models)
+        health = health_store.read_snapshot()
+        plan = plan_run(skill.triage, policy, health)
+        run.reason = plan.reason
 
-    if plan.decision is Decision.run:
-        context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
-        system, prompt = build_prompt(skill.instructions, context, inputs)
-        request = ModelRequest(
-            system=system,
-            prompt=prompt,
-            schema_name=skill.name.replace("-", "_"),
-            output_schema=skill.output_schema,
-            max_tokens=settings.max_tokens,
-        )
-        state = await call_model(request, plan.policy, return_state=True)
-        result = await state.result(raise_on_failure=False)
-        if isinstance(result, ChainFailure):
-            run.attempts, run.misconfigured, run.reason = result.attempts, result.misconfigured, result.message
-            decision = None if result.aborted else after_chain_failed(skill.triage)
-        elif isinstance(result, BaseException):
-            raise result  # a bug, not an outage: let Prefect show it
+        if plan.decision is Decision.run:
+            context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
+            system, prompt = build_prompt(skill.instructions, context, inputs)
+            request = ModelRequest(
+                system=system,
+                prompt=prompt,
+                schema_name=skill.name.replace("-", "_"),
+                output_schema=skill.output_schema,
+                max_tokens=settings.max_tokens,
+            )
+            state = await call_model(request, plan.policy, return_state=True)
+            result = await state.result(raise_on_failure=False)
+            if isinstance(result, ChainFailure):
+                run.attempts, run.misconfigured, run.reason = result.attempts, result.misconfigured, result.message
+                decision = None if result.aborted else after_chain_failed(skill.triage)
+            elif isinstance(result, BaseException):
+                raise result  # a bug, not an outage: let Prefect show it
+            else:
+                answer = result.answer
+                run.status = RunStatus.completed
+                run.attempts = result.attempts
+                run.misconfigured = result.misconfigured
+                run.provider, run.model, run.output, run.usage = answer.provider, answer.model, answer.output, answer.usage
+                decision = None
+                primary = policy.primary_provider
+                if answer.provider != primary and health.provider(primary) is not Health.down:
+                    # A failover the status checks have not explained yet: tell the user (once per burst).
+                    alerts.failover_alert(primary, skill.name, f"{answer.provider}:{answer.model}", run.attempts[0].message or "")
         else:
-            answer = result.answer
-            run.status = RunStatus.completed
-            run.attempts = result.attempts
-            run.misconfigured = result.misconfigured
-            run.provider, run.model, run.output, run.usage = answer.provider, answer.model, answer.output, answer.usage
-            decision = None
-            primary = policy.primary_provider
-            if answer.provider != primary and health.provider(primary) is not Health.down:
-                # A failover the status checks have not explained yet: tell the user (once per burst).
-                alerts.failover_alert(primary, skill.name, f"{answer.provider}:{answer.model}", run.attempts[0].message or "")
-    else:
-        decision = plan.decision
+            decision = plan.decision
 
-    if decision is Decision.defer:
-        try:
-            run.parked_run_id = await deferral.park_run(skill, inputs, ctx)
-            run.status = RunStatus.deferred
-        except deferral.ParkError as exc:
-            run.status, run.reason = RunStatus.failed, str(exc)
-    elif decision is Decision.drop:
-        run.status = RunStatus.dropped
+        if decision is Decision.defer:
+            try:
+                run.parked_run_id = await deferral.park_run(skill, inputs, ctx)
+                run.status = RunStatus.deferred
+            except deferral.ParkError as exc:
+                run.status, run.reason = RunStatus.failed, str(exc)
+        elif decision is Decision.drop:
+            run.status = RunStatus.dropped
 
-    if run.ok and skill.metadata.memory and settings.memory_extraction:
-        await extract_memory(skill, run, plan.policy)
-    run.finished_at = datetime.now(UTC)
-    await observe.record_run(run)
+        if run.ok and skill.metadata.memory and settings.memory_extraction:
+            await extract_memory(skill, run, plan.policy)
+        run.finished_at = datetime.now(UTC)
+        await observe.record_run(run)
     return run
 
 

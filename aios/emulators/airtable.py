@@ -305,7 +305,8 @@ def _compare(op: str, a: Any, b: Any) -> bool:
 
 
 class AirtableEmulator:
-    def __init__(self, tokens: Iterable[str] | None = None) -> None:
+    def __init__(self, tokens: Iterable[str] | None = None, auto_create: bool = False) -> None:
+        self.auto_create = auto_create
         self.tokens: set[str] = set(tokens) if tokens else default_tokens("AIOS_EMU_AIRTABLE_TOKENS", "emulator-token")
         self.bases: dict[str, Base] = {}
         self.faults = FaultInjector()
@@ -543,6 +544,8 @@ class AirtableEmulator:
             return JSONResponse({"error": {"type": "INVALID_REQUEST_UNKNOWN", "message": f"Invalid request: {exc}"}}, 422)
 
     def _base(self, base_id: str) -> Base:
+        if base_id not in self.bases and self.auto_create:
+            self.bases[base_id] = Base(base_id)
         base = self.bases.get(base_id)
         if base is None:
             raise AirtableError(403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND", "Invalid permissions, or the requested model was not found.")
@@ -643,8 +646,9 @@ class AirtableEmulator:
         return JSONResponse({"reset": True})
 
 
-def build_airtable_app(tokens: Iterable[str] | None = None) -> Starlette:
-    emu = AirtableEmulator(tokens)
+def build_airtable_app(tokens: Iterable[str] | None = None, *, auto_create: bool = False) -> Starlette:
+    """``auto_create``: any base id exists (empty) on first use, no control call needed."""
+    emu = AirtableEmulator(tokens, auto_create)
     routes = [
         *emu.faults.control_routes(),
         Route("/_control/log", emu.control_log, methods=["GET", "DELETE"]),
@@ -664,8 +668,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - manual us
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8092)
     p.add_argument("--token", action="append", help="accepted bearer token (repeatable)")
+    p.add_argument("--auto-create", action="store_true", help="unknown base ids exist (empty)")
     a = p.parse_args(argv)
-    uvicorn.run(build_airtable_app(a.token), host=a.host, port=a.port, log_level="warning")
+    uvicorn.run(build_airtable_app(a.token, auto_create=a.auto_create), host=a.host, port=a.port, log_level="warning")
 
 
 if __name__ == "__main__":  # pragma: no cover

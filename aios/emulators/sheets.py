@@ -402,7 +402,8 @@ def _formatted(v: Any) -> Any:
 
 
 class SheetsEmulator:
-    def __init__(self, tokens: Iterable[str] | None = None) -> None:
+    def __init__(self, tokens: Iterable[str] | None = None, auto_create: bool = False) -> None:
+        self.auto_create = auto_create
         self.tokens: set[str] = set(tokens) if tokens else default_tokens("AIOS_EMU_SHEETS_TOKENS", "emulator-token")
         self.issued: set[str] = set()
         self.books: dict[str, Spreadsheet] = {}
@@ -412,6 +413,8 @@ class SheetsEmulator:
 
     # -- helpers --------------------------------------------------------------------------
     def book(self, sid: str) -> Spreadsheet:
+        if sid not in self.books and self.auto_create:
+            self.books[sid] = Spreadsheet(sid, sid)
         try:
             return self.books[sid]
         except KeyError:
@@ -759,8 +762,9 @@ def _jwt_claims(assertion: str) -> dict[str, Any] | None:
     return claims
 
 
-def build_sheets_app(tokens: Iterable[str] | None = None) -> Starlette:
-    emu = SheetsEmulator(tokens)
+def build_sheets_app(tokens: Iterable[str] | None = None, *, auto_create: bool = False) -> Starlette:
+    """``auto_create``: any spreadsheet id exists (empty) on first use, no control call needed."""
+    emu = SheetsEmulator(tokens, auto_create)
     routes = [
         *emu.faults.control_routes(),
         Route("/_control/log", emu.control_log, methods=["GET", "DELETE"]),
@@ -781,8 +785,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - manual us
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8091)
     p.add_argument("--token", action="append", help="accepted bearer token (repeatable)")
+    p.add_argument("--auto-create", action="store_true", help="unknown spreadsheet ids exist (empty)")
     a = p.parse_args(argv)
-    uvicorn.run(build_sheets_app(a.token), host=a.host, port=a.port, log_level="warning")
+    uvicorn.run(build_sheets_app(a.token, auto_create=a.auto_create), host=a.host, port=a.port, log_level="warning")
 
 
 if __name__ == "__main__":  # pragma: no cover

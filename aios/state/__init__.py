@@ -23,7 +23,7 @@ from .base import (
     Store,
     VersionConflict,
 )
-from .config import BACKENDS, StateSettings, project_root
+from .config import BACKENDS, StateSettings, load_settings, project_root
 from .json_store import JsonStore
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Store",
     "VersionConflict",
     "clear_store_cache",
+    "load_settings",
     "open_store",
     "project_root",
 ]
@@ -88,18 +89,7 @@ def open_store(
     process and settings, so calling ``open_store()`` per operation is cheap.
     """
     if settings is None:
-        try:
-            settings = StateSettings()
-        except Exception as exc:  # pydantic ValidationError -> one line
-            from pydantic import ValidationError
-
-            if isinstance(exc, ValidationError):
-                err = exc.errors()[0]
-                loc = ".".join(str(p) for p in err.get("loc", ()))
-                raise StateError(
-                    f"state settings: AIOS_STATE_{loc.upper()}: {err.get('msg')}"
-                ) from None
-            raise
+        settings = load_settings()
     name = (backend or settings.backend_for(skill)).strip().lower()
     if name == "json":
         return JsonStore(settings.json_path())

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .base import StateError
-from .config import StateSettings
+from .config import StateSettings, load_settings
 
 state_app = typer.Typer(
     name="state",
@@ -36,10 +36,9 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _settings() -> StateSettings:
     try:
-        return StateSettings()
-    except Exception as exc:  # pydantic ValidationError -> one line
-        first = str(exc).splitlines()
-        _fail(f"state settings: {' '.join(first[:3])}")
+        return load_settings()
+    except StateError as exc:
+        _fail(str(exc))
         raise  # pragma: no cover
 
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .retry import RetryPolicy
@@ -104,3 +104,18 @@ class StateSettings(BaseSettings):
 def _rooted(value: Path | None, default: Path) -> Path:
     p = Path(value).expanduser() if value else default
     return p if p.is_absolute() else project_root() / p
+
+
+def load_settings() -> StateSettings:
+    """Settings from the environment; a bad value is one line naming the variable (never its value)."""
+    from .base import StateError
+
+    try:
+        return StateSettings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err.get("loc", ())] or ["?"]
+        head = loc[0].upper()
+        name = head if head == "AIRTABLE_API_KEY" or head.startswith("AIOS_STATE_") else f"AIOS_STATE_{head}"
+        detail = f" (at {'.'.join(loc[1:])})" if len(loc) > 1 else ""
+        raise StateError(f"state settings: {name}{detail}: {err.get('msg')}") from None

@@ -30,11 +30,11 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -55,6 +55,7 @@ from .json_store import atomic_write_text
 from .remote import Current, PartialWrite, Plan, RemoteStore, Req, Write
 
 log = logging.getLogger("aios.state")
+T = TypeVar("T")
 
 
 class JournalEntry(BaseModel):
@@ -384,7 +385,7 @@ class JournaledStore(Store):
     def _predict(self, table: str, key: str, expected: int | None, pending: list[JournalEntry]) -> int:
         for e in reversed(pending):
             if e.table == table and e.key == key:
-                return e.version + 1
+                return 1 if e.op == "delete" else e.version + 1
         if expected is not None:
             return expected + 1
         return self._seen.get((table, key), 0) + 1
@@ -408,7 +409,7 @@ class JournaledStore(Store):
                 version = view.get(req.key) or self._predict(table, req.key, req.expected_version, pending + new)
                 e = self._entry(table, req.key, req.data, req.expected_version, version, now)
                 new.append(e)
-                view[req.key] = version + 1
+                view[req.key] = 1 if req.data is None else version + 1
                 if req.data is None:
                     results.append(True)
                 else:
@@ -465,6 +466,22 @@ class JournaledStore(Store):
             return self._journal(table, reqs, now, None, set())
 
     # -- Store API ----------------------------------------------------------------------
+    def _read(self, fn: Callable[[], T]) -> T:
+        """A read from the backend; while it is known to be down, one probe instead of the retry budget."""
+        if time.monotonic() < self._down_until or self._down_until:
+            if not self.inner.probe():
+                self._mark_down()
+                raise BackendUnavailable(
+                    f"{self.where}: backend unavailable (writes are being journaled; see 'aios state status')"
+                )
+            if not self.journal.has_entries() or not self.pending():
+                self._down_until = 0.0
+        try:
+            return fn()
+        except BackendUnavailable:
+            self._mark_down()
+            raise
+
     def get(self, table: str, key: str) -> Record | None:
         validate_table(self.where, table)
         validate_key(self.where, table, key)
@@ -472,13 +489,13 @@ class JournaledStore(Store):
             queued = [e for e in self.pending() if e.table == table and e.key == key]
             if queued:
                 return self._overlay(table, {}, {key}).get(key)
-        return self._note(self.inner.get(table, key))
+        return self._note(self._read(lambda: self.inner.get(table, key)))
 
     def list(self, table: str, where: dict[str, Any] | None = None) -> list[Record]:
         validate_table(self.where, table)
         if self._caught_up():
-            return [r for r in self.inner.list(table, where) if self._note(r)]
-        records = {r.key: r for r in self.inner.list(table)}
+            return [r for r in self._read(lambda: self.inner.list(table, where)) if self._note(r)]
+        records = {r.key: r for r in self._read(lambda: self.inner.list(table))}
         records = self._overlay(table, records)
         return [r for r in records.values() if matches(r.data, where)]
 
@@ -497,7 +514,9 @@ class JournaledStore(Store):
     def delete(self, table: str, key: str, *, expected_version: int | None = None) -> bool:
         validate_table(self.where, table)
         validate_key(self.where, table, key)
-        return bool(self._write(table, [Req(key, None, expected_version)])[0])
+        deleted = bool(self._write(table, [Req(key, None, expected_version)])[0])
+        self._seen.pop((table, key), None)  # a re-created key starts again at version 1
+        return deleted
 
 
 # ---------------------------------------------------------------------------------------

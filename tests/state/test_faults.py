@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any
 
 import pytest
@@ -315,3 +314,29 @@ def test_json_store_is_not_journaled(tmp_path) -> None:  # noqa: ANN001
 
     store = open_store(settings=StateSettings(path=tmp_path / "s.json"))
     assert isinstance(store, JsonStore) and not isinstance(store, JournaledStore)
+
+
+def test_while_down_each_write_costs_one_probe_not_the_retry_budget(tmp_path, request) -> None:  # noqa: ANN001
+    backend = make_backend("airtable", tmp_path, request, probe_interval=0.0)
+    store = backend.open()
+    store.upsert("t", "k", {"i": 0})
+    emu = backend.emulator
+    emu.fault("down")
+    try:
+        emu.control("DELETE", "requests")
+        store.upsert("t", "k", {"i": 1})
+        assert emu.request_count() == 3  # the retry bound (FAST_RETRY: 3 attempts)
+        for i in range(2, 6):
+            emu.control("DELETE", "requests")
+            store.upsert("t", "k", {"i": i})
+            assert emu.request_count() == 1  # one probe, no retries
+    finally:
+        emu.clear_fault()
+    store.upsert("t", "k", {"i": 6})
+    assert store.pending() == [] and store.get("t", "k").version == 7
+
+
+def test_open_store_caches_remote_stores(remote: Backend) -> None:
+    a, b = remote.open(), remote.open()
+    assert a is b
+    assert remote.open(probe_interval=1.0) is not a

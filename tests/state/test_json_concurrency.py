@@ -12,7 +12,7 @@ import pytest
 from aios.state import JsonStore, StateError, VersionConflict
 
 WRITERS = 20
-N = 10
+N = 5
 
 
 def _increment(store: JsonStore, table: str, key: str) -> int:

@@ -50,3 +50,32 @@ def test_processes_with_expected_version_loops_lose_no_update(remote: Backend) -
     assert len(own) == PROCS * INCREMENTS and all(r.version == 1 for r in own)
     assert conflicts >= 0  # how many retries were needed depends on scheduling
     assert store.pending() == []
+
+
+def test_threads_sharing_one_cached_store_lose_no_update(remote: Backend) -> None:
+    import threading
+
+    store = remote.open()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for _ in range(INCREMENTS):
+                while True:
+                    cur = store.get("shared", "counter")
+                    try:
+                        store.upsert("shared", "counter", {"n": (cur.data["n"] if cur else 0) + 1},
+                                     expected_version=cur.version if cur else 0)
+                        break
+                    except VersionConflict:
+                        pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(PROCS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.get("shared", "counter").data == {"n": PROCS * INCREMENTS}

@@ -139,3 +139,23 @@ def test_emulators_work_when_mounted_under_a_prefix() -> None:
         r = client.get("/airtable/v0/app1/T%20x", params={"filterByFormula": "{key}='k'"}, headers={"Authorization": "Bearer t2"})
         assert [x["fields"]["key"] for x in r.json()["records"]] == ["k"]
         assert client.get("/airtable/_control/requests").json()["count"] == 2
+
+
+def test_auto_create_mode() -> None:
+    app = Starlette(routes=[Mount("/sheets", app=build_sheets_app(["t"], auto_create=True)),
+                            Mount("/airtable", app=build_airtable_app(["t"], auto_create=True))])
+    with TestClient(app) as client:
+        auth = {"Authorization": "Bearer t"}
+        assert client.get("/sheets/v4/spreadsheets/anything", headers=auth).json()["sheets"] == []
+        assert client.get("/airtable/v0/meta/bases/appAny/tables", headers=auth).json() == {"tables": []}
+
+
+def test_bad_env_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIOS_STATE_SKILL_BACKENDS", '{"x": "postgres"}')
+    with pytest.raises(StateError) as ei:
+        open_store()
+    assert "AIOS_STATE_SKILL_BACKENDS" in str(ei.value) and "\n" not in str(ei.value)
+    monkeypatch.setenv("AIOS_STATE_SKILL_BACKENDS", "{}")
+    monkeypatch.setenv("AIOS_STATE_RETRY_ATTEMPTS", "many")
+    res = CliRunner().invoke(state_app, ["status"])
+    assert res.exit_code == 2 and "AIOS_STATE_RETRY_ATTEMPTS" in res.output and "Traceback" not in res.output

@@ -1,0 +1,156 @@
+"""Drain benchmark: park N deferred runs, recover, and time how fast the deferred queue drains.
+
+    python bench/drain.py [--runs 200] [--json]
+
+Prints, per way of draining, the time to drain, runs/s, and the lost and duplicated counts:
+  - process worker ×1 and ×2 (Prefect's process worker: one Python process per run, --limit 4 each)
+  - in-process drainer (`aios drain`: claims parked runs and runs them concurrently in one process)
+Runs against a local stack with a Prefect server on PostgreSQL (127.0.0.1:5432) and the emulators.
+Lost = parked runs not completed within the deadline; duplicated = parked runs that produced more
+than one flow run or more than one completed state record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from uuid import uuid4
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aios.bootstrap import prepare_environment  # noqa: E402
+
+prepare_environment()
+
+
+async def park(skill, count: int) -> list[str]:
+    from aios import deferral
+
+    class Ctx:  # each parked run stands for its own scheduled occurrence
+        def __init__(self) -> None:
+            self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
+
+    await deferral.set_paused(True)
+    ids = await asyncio.gather(*(deferral.park_run(skill, {"week": f"bench-{i}"}, Ctx()) for i in range(count)))
+    return list(ids)
+
+
+async def wait_drained(ids: list[str], deadline: float) -> float:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    started = time.perf_counter()
+    pending = set(ids)
+    async with get_client() as client:
+        while pending and time.perf_counter() - started < deadline:
+            chunk = list(pending)[:200]
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=200)
+            pending -= {str(r.id) for r in runs if r.state and r.state.is_final()}
+            if pending:
+                await asyncio.sleep(0.25)
+    return time.perf_counter() - started
+
+
+async def count_outcomes(ids: list[str]) -> tuple[int, int]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    from aios.state import open_store
+
+    store = open_store()
+    lost = sum(1 for i in ids if not ((r := store.get("runs", i)) and r.data.get("status") == "completed"))
+    async with get_client() as client:
+        offset, runs = 0, []
+        while True:
+            page = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["weekly-report"])), limit=200, offset=offset
+            )
+            runs += page
+            offset += len(page)
+            if len(page) < 200:
+                break
+    per_input: dict[str, int] = {}
+    for r in runs:
+        if str(r.id) in ids or r.parameters.get("inputs", {}).get("week", "").startswith("bench-"):
+            key = json.dumps(r.parameters, sort_keys=True)
+            per_input[key] = per_input.get(key, 0) + 1
+    duplicated = sum(n - 1 for n in per_input.values() if n > 1)
+    return lost, duplicated
+
+
+async def delete_runs(ids: list[str]) -> None:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        for i in ids:
+            await client.delete_flow_run(i)
+
+
+def measure(stack, skill, mode: str, runs: int) -> dict:
+    from aios import deferral
+    from aios.drainer import drain_deferred
+
+    ids = asyncio.run(park(skill, runs))
+    started = time.perf_counter()
+    if mode.startswith("worker"):
+        stack.start_workers(int(mode[-1]), limit=4)
+        asyncio.run(deferral.set_paused(False))
+        elapsed = asyncio.run(wait_drained(ids, deadline=1800))
+        stack.stop_workers()
+    else:
+        asyncio.run(deferral.set_paused(False))
+        asyncio.run(drain_deferred(concurrency=16))
+        elapsed = time.perf_counter() - started
+    lost, duplicated = asyncio.run(count_outcomes(ids))
+    asyncio.run(delete_runs(ids))
+    return {"mode": mode, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost, "duplicated": duplicated}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--modes", default="drainer,worker×1,worker×2")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from aios.runtime import reset_runtime
+    from aios.settings import reload_settings
+    from aios.skills import find_skill
+    from aios.stack import LocalStack, create_postgres_database
+
+    import logging
+
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+    db = create_postgres_database("aios_bench_drain")
+    results = []
+    with LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
+        stack.run("deploy", timeout=300)
+        os.environ.update(stack.env)
+        os.environ["AIOS_MEMORY_EXTRACTION"] = "false"
+        reload_settings()
+        reset_runtime()
+        skill = find_skill(ROOT / "skills", "weekly-report")
+        with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
+            for mode in args.modes.split(","):
+                results.append(measure(stack, skill, mode.replace("x", "×"), args.runs))
+                if not args.json:
+                    r = results[-1]
+                    print(f"{r['mode']:<10} {r['runs']} runs in {r['seconds']:>6.1f} s = {r['runs_per_s']:>5.2f} runs/s   lost {r['lost']}  duplicated {r['duplicated']}", flush=True)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        best = max(results, key=lambda r: r["runs_per_s"])
+        ok = best["runs_per_s"] >= 5 and all(r["lost"] == 0 and r["duplicated"] == 0 for r in results)
+        print(f"target ≥ 5 runs/s with 0 lost and 0 duplicated: {'PASS' if ok else 'MISS'} (best: {best['mode']} {best['runs_per_s']} runs/s)")
+
+
+if __name__ == "__main__":
+    main()
