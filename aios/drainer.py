@@ -1,9 +1,9 @@
 """Drain the deferred queue in one process: claim parked runs and execute them concurrently.
 
 A process worker starts a new Python process per run (seconds of start-up each on a small
-machine); this drainer runs the same flow runs in-process, several at a time. Prefect's server
-still orchestrates every state change, so a run another worker already claimed is refused here:
-each parked run executes exactly once either way.
+machine); this drainer runs the same flow runs in-process, several at a time. It claims each run
+the way a worker does, by proposing PENDING: the server accepts that for one claimant only, so a
+run a worker already took is skipped here and each parked run executes exactly once either way.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.flow_engine import run_flow_async
+from prefect.states import Pending
 from pydantic import BaseModel
 
 from aios.runtime import get_runtime
@@ -41,6 +43,10 @@ async def drain_deferred(concurrency: int = 8, idle_polls: int = 1, poll_seconds
             flow = flows.get(names[flow_run.flow_id])
             if flow is None:
                 return  # not a skill flow: leave it to a process worker
+            claim = await client.set_flow_run_state(flow_run.id, Pending())
+            if claim.status is not SetStateStatus.ACCEPT:
+                return  # another worker or drainer got it first
+            flow_run = await client.read_flow_run(flow_run.id)
             stats.started += 1
             state = await run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
             if state is not None and state.is_completed():

@@ -158,8 +158,8 @@ class LocalStack:
             self._start_prefect()
         wait_http(f"{self.emulator_url}/_control/health", 30, emulator.proc, emulator.log)
 
-    def _start_prefect(self) -> None:
-        port = free_port()
+    def _start_prefect(self, port: int | None = None) -> None:
+        port = port or free_port()
         self.api_url = f"http://127.0.0.1:{port}/api"
         server_env = {**self.env, "PREFECT_UI_ENABLED": "true" if self.ui else "false"}
         if not self.scheduler:
@@ -176,6 +176,13 @@ class LocalStack:
         self.processes.append(server)
         self.env["PREFECT_API_URL"] = self.api_url
         wait_http(f"{self.api_url}/health", 120, server.proc, server.log)
+
+    def restart_prefect(self) -> None:
+        """Stop the Prefect server and start it again on the same port and database."""
+        server = next(p for p in self.processes if p.name == "prefect-server")
+        server.stop()
+        self.processes.remove(server)
+        self._start_prefect(int(self.api_url.rsplit(":", 1)[1].split("/")[0]))
 
     def start_workers(self, count: int | None = None, pool: str = "aios", limit: int = 4) -> None:
         """Process workers; `limit` caps concurrent runs per worker (each run is a Python process)."""

@@ -306,9 +306,9 @@ def skill_run_span(run: SkillRun) -> Iterator[None]:
             except BaseException as exc:
                 if span is not None:
                     record_exception(span, exc)
+                    span.set_attribute("aios.run.status", "failed")
                 raise
-            finally:
-                _finish_run(tel, span, run)
+            _finish_run(tel, span, run)
     finally:
         _run.reset(token)
         if span is not None:
@@ -392,13 +392,16 @@ class ModelAttempts:
     @contextlib.contextmanager
     def span(self, target: Target, feedback: str | None = None) -> Iterator[_Call]:
         self.count += 1
+        position = self._position.get(target.key, 0)
+        # Targets before this one that were never called were skipped: one attempt record each, so
+        # `aios.attempt` is this call's number in the run's attempt list (the artifact's "#").
+        skipped = sum(1 for t in self.policy.targets[:position] if t.key not in self._called)
         failover_from = None
         if target.key not in self._called:
             self._called.add(target.key)
-            position = self._position.get(target.key, 0)
             if position > 0:
                 failover_from = self.policy.targets[position - 1].key
-        call = _Call(self, target)
+        call = _Call(self, target, self.count + skipped)
         tel = self.tel
         if tel.tracing:
             call.span = tel.tracer.start_span(
@@ -423,6 +426,11 @@ class ModelAttempts:
                 call.span.set_status(Status(StatusCode.ERROR, f"{call.error_type}: {failure.message}"))
             raise
         except BaseException as exc:
+            # Not a provider failure (a bug, a cancellation): Prefect will show its text in the run's
+            # state, so string arguments are redacted in place too (best effort: most exceptions
+            # build their message from args).
+            with contextlib.suppress(Exception):
+                exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
             call.error_type = type(exc).__qualname__
             if call.span is not None:
                 call.span.set_attribute("error.type", call.error_type)
@@ -450,7 +458,7 @@ class ModelAttempts:
             "gen_ai.request.model": call.target.model,
             "gen_ai.request.max_tokens": self.request.max_tokens,
             "aios.target": call.target.key,
-            "aios.attempt": self.count,
+            "aios.attempt": call.number,
             "aios.request": self.request.schema_name,
         }
         if call.server:
@@ -504,9 +512,10 @@ class ModelAttempts:
 class _Call:
     """One model call inside `ModelAttempts.span`."""
 
-    def __init__(self, attempts: ModelAttempts, target: Target) -> None:
+    def __init__(self, attempts: ModelAttempts, target: Target, number: int) -> None:
         self.attempts = attempts
         self.target = target
+        self.number = number
         self.span: trace.Span | None = None
         self.reply: Reply | None = None
         self.error_type: str | None = None

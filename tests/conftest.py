@@ -31,9 +31,19 @@ def stack(tmp_path_factory):
         reload_settings()
         with temporary_settings(updates={PREFECT_API_URL: running.api_url}):
             yield running
+            flush_prefect()
         os.environ.clear()
         os.environ.update(saved)
         reload_settings()
+
+
+def flush_prefect() -> None:
+    """Send queued logs and events before the server stops (no 'Error logging to API' at exit)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=10)
 
 
 @pytest.fixture

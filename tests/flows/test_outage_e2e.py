@@ -42,6 +42,9 @@ async def wait_for_run(flow_run_id: str, timeout: float = 120):
 
 
 async def test_claude_outage_and_recovery_end_to_end(deployed, emulator, alert_inbox):
+    from datetime import UTC, datetime
+
+    started = datetime.now(UTC)
     # Claude goes down: the status page says so and the API answers 529.
     emulator.set_status("claude", components={CLAUDE_API: "major_outage"},
                         incidents=[{"name": "Elevated errors on the Claude API", "status": "investigating", "impact": "critical", "components": [CLAUDE_API]}])
@@ -87,7 +90,8 @@ async def test_claude_outage_and_recovery_end_to_end(deployed, emulator, alert_i
     # Nothing ran twice: exactly one run of the weekly-report deployment, and it completed.
     async with get_client() as client:
         runs = await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["weekly-report"])))
-    assert [str(r.id) for r in runs] == [deferred.parked_run_id]
+    mine = [str(r.id) for r in runs if r.created >= started and r.parameters == {"inputs": deferred.inputs}]
+    assert mine == [deferred.parked_run_id]
 
 
 async def test_parking_the_same_occurrence_twice_queues_one_run(deployed, emulator):
@@ -125,3 +129,24 @@ async def test_opus_only_incident_moves_critical_skills_to_the_next_claude_model
     _, run = await run_flow("research-lead")
     assert (run.provider, run.model) == ("anthropic", "claude-sonnet-5-5")
     assert run.attempts[0].model == "claude-sonnet-5-5", "the down model is skipped, not tried"
+
+
+async def test_parked_runs_survive_a_restart_of_the_server_and_the_worker(deployed, emulator):
+    from uuid import uuid4
+
+    from aios.settings import get_settings
+    from aios.skills import find_skill
+
+    class Occurrence:
+        flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
+
+    skill = find_skill(get_settings().skills_dir, "weekly-report")
+    await deferral.set_paused(True)
+    parked = await deferral.park_run(skill, {"week": "restart"}, Occurrence)
+    deployed.stop_workers()
+    deployed.restart_prefect()
+    deployed.start_workers(1)
+    assert parked in [str(r.id) for r in await deferral.parked_runs()], "still parked after the restart"
+    await deferral.set_paused(False)
+    finished = await wait_for_run(parked)
+    assert finished.state.is_completed()

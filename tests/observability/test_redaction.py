@@ -130,9 +130,9 @@ def test_configure_puts_json_on_the_root_logger_instead_of_prefects_console(monk
         monkeypatch.setenv("AIOS_JSON_LOGS", "true")
         handler = logs.configure(stream=stream)
         assert handler in root.handlers and console not in root.handlers
-        logging.getLogger("prefect.flow_runs").warning("hello from prefect")
+        logging.getLogger("prefect.engine").warning("hello from prefect")
         line = json.loads(stream.getvalue().strip().splitlines()[-1])
-        assert line["logger"] == "prefect.flow_runs" and line["message"] == "hello from prefect"
+        assert line["logger"] == "prefect.engine" and line["message"] == "hello from prefect"
     finally:
         for h in list(root.handlers):
             root.removeHandler(h)

@@ -49,7 +49,7 @@ def _check(path: Path, writers: int, n: int) -> None:
 
 def test_concurrent_processes_lose_no_update(tmp_path: Path) -> None:
     path = tmp_path / "state" / "aios.json"
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # fork is unsafe once Prefect has started threads
     procs = [ctx.Process(target=_writer, args=(str(path), i, N)) for i in range(WRITERS)]
     for p in procs:
         p.start()

@@ -33,7 +33,7 @@ def _worker(name: str, settings: StateSettings, wid: int, out: mp.Queue) -> None
 
 
 def test_processes_with_expected_version_loops_lose_no_update(remote: Backend) -> None:
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # fork is unsafe once Prefect has started threads
     out: mp.Queue = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(remote.name, remote.settings, i, out)) for i in range(PROCS)]
     for p in procs:

@@ -1,0 +1,54 @@
+"""The in-process drainer runs parked runs exactly once, even racing a process worker for them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from uuid import uuid4
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from aios import deferral
+from aios.drainer import drain_deferred
+from aios.settings import get_settings
+from aios.skills import find_skill
+from aios.state import open_store
+
+pytestmark = pytest.mark.e2e
+
+
+class Occurrence:
+    """Stands for one scheduled occurrence (its own idempotency key)."""
+
+    def __init__(self) -> None:
+        self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
+
+
+async def test_drainer_and_worker_together_run_each_parked_run_once(deployed, emulator):
+    skill = find_skill(get_settings().skills_dir, "weekly-report")
+    await deferral.set_paused(True)
+    ids = [await deferral.park_run(skill, {"week": f"drain-{i}"}, Occurrence()) for i in range(6)]
+    await deferral.set_paused(False)  # the session's process worker races the drainer from here on
+    stats = await drain_deferred(concurrency=4, idle_polls=2)
+    async with get_client() as client:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = [await client.read_flow_run(i) for i in ids]
+            if all(r.state and r.state.is_final() for r in runs):
+                break
+            await asyncio.sleep(1)
+    assert all(r.state.is_completed() for r in runs), [r.state_name for r in runs]
+    await asyncio.sleep(8)  # time for a process worker that also claimed a run to start it (it must not)
+    async with get_client() as client:
+        for run_id in ids:
+            history = await client.read_flow_run_states(run_id)
+            running = [s for s in history if s.type.value == "RUNNING"]
+            assert len(running) == 1, f"{run_id} ran {len(running)} times: {[s.name for s in history]}"
+    store = open_store()
+    for run_id in ids:
+        record = store.get("runs", run_id)
+        assert record is not None and record.data["status"] == "completed"
+        assert record.version == 1, "one completed write per parked run: it ran once"
+    assert stats.started >= 1, "the drainer took part"
+
