@@ -44,6 +44,22 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, lo
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def redis_messaging(db: int, host: str = "127.0.0.1", port: int = 6379) -> dict[str, str]:
+    """Prefect's settings for a multi-worker API server: messaging and leases in Redis (emptied first)."""
+    import redis
+
+    redis.Redis(host=host, port=port, db=db).flushdb()
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_HOST": host,
+        "PREFECT_REDIS_MESSAGING_PORT": str(port),
+        "PREFECT_REDIS_MESSAGING_DB": str(db),
+    }
+
+
 @dataclass
 class Process:
     name: str
@@ -100,6 +116,8 @@ class LocalStack:
     ui: bool = False
     emulate_llms: bool = True  # False: keep the user's ANTHROPIC_*/OPENAI_* (a live drill)
     scheduler: bool = True  # off in tests and drills, so cron runs don't mix with the runs under test
+    server_workers: int = 1  # API worker processes (more than one needs PostgreSQL and Redis)
+    redis_db: int = 5
     workdir: Path | None = None
     processes: list[Process] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -166,9 +184,17 @@ class LocalStack:
             server_env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "false"
         if self.database_url:
             server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.database_url
+        if self.server_workers > 1:
+            server_env.update(redis_messaging(self.redis_db))
+            # Migrate once up front: several API workers migrating a fresh database race each other.
+            subprocess.run(
+                [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                env=server_env, cwd=self.workdir, capture_output=True, check=True, timeout=300,
+            )
         server = spawn(
             "prefect-server",
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+            + (["--workers", str(self.server_workers)] if self.server_workers > 1 else []),
             server_env,
             self.workdir,
             self.workdir,

@@ -92,7 +92,7 @@ async def delete_runs(ids: list[str]) -> None:
             await client.delete_flow_run(i)
 
 
-def measure(stack, skill, mode: str, runs: int) -> dict:
+def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
     from aios import deferral
     from aios.drainer import drain_deferred
 
@@ -105,7 +105,7 @@ def measure(stack, skill, mode: str, runs: int) -> dict:
         stack.stop_workers()
     else:
         asyncio.run(deferral.set_paused(False))
-        asyncio.run(drain_deferred(concurrency=16))
+        asyncio.run(drain_deferred(concurrency=concurrency))
         elapsed = time.perf_counter() - started
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
@@ -116,6 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--modes", default="drainer,worker×1,worker×2")
+    parser.add_argument("--server-workers", type=int, default=1, help="Prefect API worker processes")
+    parser.add_argument("--concurrency", type=int, default=16, help="drainer: runs at once")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -131,7 +133,7 @@ def main() -> None:
     logging.getLogger("prefect").setLevel(logging.WARNING)
     db = create_postgres_database("aios_bench_drain")
     results = []
-    with LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
+    with LocalStack(project=ROOT, database_url=db, scheduler=False, server_workers=args.server_workers) as stack:
         stack.run("deploy", timeout=300)
         os.environ.update(stack.env)
         os.environ["AIOS_MEMORY_EXTRACTION"] = "false"
@@ -140,7 +142,7 @@ def main() -> None:
         skill = find_skill(ROOT / "skills", "weekly-report")
         with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
             for mode in args.modes.split(","):
-                results.append(measure(stack, skill, mode.replace("x", "×"), args.runs))
+                results.append(measure(stack, skill, mode.replace("x", "×"), args.runs, args.concurrency))
                 if not args.json:
                     r = results[-1]
                     print(f"{r['mode']:<10} {r['runs']} runs in {r['seconds']:>6.1f} s = {r['runs_per_s']:>5.2f} runs/s   lost {r['lost']}  duplicated {r['duplicated']}", flush=True)
