@@ -6,18 +6,16 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from aios.bootstrap import prepare_environment
 
 prepare_environment()
 
-from aios.errors import AiosError  # noqa: E402
+from aios.console import JsonFlag, console, err_console, fail, run  # noqa: E402
 from aios.settings import get_settings  # noqa: E402
 
 app = typer.Typer(
@@ -27,15 +25,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
-
-
-def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 @app.command("skills")
@@ -313,30 +302,8 @@ _register_subcommands()
 
 
 def main() -> None:
-    """Entry point: run the app, turning our errors into one line."""
-    from aios.logs import configure_from_env
-
-    configure_from_env()  # redaction always; JSON log lines on stderr when AIOS_JSON_LOGS=true
-    try:
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except AiosError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        sys.exit(130)
-    except Exception as exc:  # a click usage error or a bug: still one line
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
-        if os.environ.get("AIOS_DEBUG"):
-            raise
-        sys.exit(3)
+    """Entry point of the `aios` command."""
+    run(app)
 
 
 if __name__ == "__main__":

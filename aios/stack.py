@@ -179,7 +179,11 @@ class LocalStack:
     def _start_prefect(self, port: int | None = None) -> None:
         port = port or free_port()
         self.api_url = f"http://127.0.0.1:{port}/api"
-        server_env = {**self.env, "PREFECT_UI_ENABLED": "true" if self.ui else "false"}
+        server_env = {
+            **self.env,
+            "PREFECT_UI_ENABLED": "true" if self.ui else "false",
+            "PREFECT_UI_API_URL": self.api_url,  # the UI's browser side must reach this port, not 4200
+        }
         if not self.scheduler:
             server_env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "false"
         if self.database_url:

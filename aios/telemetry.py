@@ -1,10 +1,12 @@
 """OpenTelemetry traces and metrics for skill runs, after the GenAI semantic conventions.
 
 Traces: one span per skill run (`skill {name}`) and, under it, one CLIENT span per model call
-(`chat {model}`) with the `gen_ai.*` attributes plus ours (`aios.attempt`, `aios.failover.from`,
-`aios.outcome`, ...). Targets the breaker skipped never reach a model: they are events named
-`aios.attempt.skipped` on the run span. Prompts and answers are recorded only when
-`AIOS_OTEL_CAPTURE_CONTENT=true`.
+(`chat {model}`) with the `gen_ai.*` attributes plus ours (`aios.attempt` = the call's number in the
+run's attempt list, `aios.failover.from` = the target before this one in the chain on the first call
+to a later target, `aios.outcome`, ...). Targets skipped without a call (circuit open, context window
+too small) are events named `aios.attempt.skipped` on the run span, numbered the same way. Prompts
+and answers are recorded only when `AIOS_OTEL_CAPTURE_CONTENT=true`. (The Anthropic SDK's own
+`anthropic.messages.create` span, when a global provider is set, nests under our `chat` span.)
 
 Metrics: `gen_ai.client.operation.duration`, `gen_ai.client.token.usage`, the counters
 `aios.failovers`, `aios.deferrals`, `aios.drops` and the gauge `aios.breaker.state`.
@@ -474,8 +476,9 @@ class ModelAttempts:
             from aios.providers.base import user_turns
 
             attributes["gen_ai.system_instructions"] = _json([{"type": "text", "content": self.request.system}])
+            turns = user_turns(self.request, feedback)
             attributes["gen_ai.input.messages"] = _json(
-                [{"role": t["role"], "parts": [{"type": "text", "content": t["content"]}]} for t in user_turns(self.request, feedback)]
+                [{"role": t["role"], "parts": [{"type": "text", "content": t["content"]}]} for t in turns]
             )
         return attributes
 

@@ -3,8 +3,6 @@
     app.command("validate")(validate_command)   # aios validate [SKILL ...] [--targets ...] [--runs N] [--json]
     app.command("doctor")(doctor_command)       # aios doctor [--json]
 
-Also runnable on their own: `python -m aios.validate_cli validate|doctor ...`.
-
 Exit codes: 0 all good; 1 a validation cell or a doctor check failed; 2 a user error (unknown skill,
 malformed --targets), printed as one line.
 """
@@ -13,30 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from aios.bootstrap import prepare_environment
 
 prepare_environment()  # before anything imports Prefect
 
+from aios.console import JsonFlag, console, err_console, fail  # noqa: E402
 from aios.errors import AiosError  # noqa: E402
 
-console = Console()
-err_console = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 STATUS_STYLE = {"ok": "green", "pass": "green", "warn": "yellow", "fail": "red", "FAIL": "red"}
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def validate_command(
@@ -72,7 +59,7 @@ def validate_command(
     if isinstance(data, AiosError):
         raise data
     if not isinstance(data, dict):
-        _fail(f"validate-skills ended {state.name} without a result: {state.message}", 3)
+        fail(f"validate-skills ended {state.name} without a result: {state.message}", 3)
     matrix = Matrix.model_validate(data)
     if as_json:
         print(json.dumps(matrix.to_json(), indent=2))
@@ -134,36 +121,3 @@ def doctor_command(as_json: JsonFlag = False) -> None:
         console.print(f"{counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
-
-
-app = typer.Typer(name="aios-validate", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-app.command("validate")(validate_command)
-app.command("doctor")(doctor_command)
-
-
-def main() -> None:
-    """Run the small app with the main CLI's error handling (one line, never a traceback)."""
-    try:
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except AiosError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
-        if os.environ.get("AIOS_DEBUG"):
-            raise
-        sys.exit(3)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,14 +11,14 @@ from typing import Any
 from uuid import uuid4
 
 from prefect import Flow, flow, task
-from pydantic import BaseModel
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
+from pydantic import BaseModel
 
 from aios.context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
-from aios.core.health import Health
+from aios.core.health import Health, HealthSnapshot
 from aios.core.fallback import Attempt, ChainAborted, ChainFailed, ChainResult, run_chain
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
@@ -26,6 +26,9 @@ from aios.providers import ModelRequest
 from aios.runs import RUNS_TABLE, RunStatus, SkillRun
 from aios.runtime import get_runtime
 from aios.skills import Skill, find_skill, load_skills
+from aios import telemetry
+
+telemetry.setup()  # before Prefect opens the flow-run span, so ours nest under it
 
 
 class ChainFailure(BaseModel):
@@ -40,8 +43,6 @@ class ChainFailure(BaseModel):
 @task(name="call-model", cache_policy=NO_CACHE, persist_result=False)
 async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResult | State:
     """Walk the fallback chain until a target returns an answer that satisfies the contract."""
-    from aios import telemetry
-
     runtime = get_runtime()
     # One "chat {model}" span + metrics per call; the contract is checked inside it, so an invalid
     # answer shows as a failed attempt there too, and `attempts.output` hands the loop that output.
@@ -61,12 +62,25 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResu
         return Failed(message=failure.message, data=failure)
 
 
-async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
-    """The body of every skill flow (also callable outside Prefect, e.g. from a benchmark)."""
-    from aios import alerts, deferral, health_store, observe, telemetry
+def skill_request(skill: Skill, inputs: dict[str, Any]) -> ModelRequest:
+    """The question a skill asks: the same for every provider (and for cross-model validation)."""
+    settings = get_runtime().settings
+    context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
+    system, prompt = build_prompt(skill.instructions, context, inputs)
+    return ModelRequest(
+        system=system,
+        prompt=prompt,
+        schema_name=skill.name.replace("-", "_"),
+        output_schema=skill.output_schema,
+        max_tokens=settings.max_tokens,
+    )
 
-    runtime = get_runtime()
-    settings = runtime.settings
+
+async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
+    """The body of every skill flow: triage, ask the models, park or drop if Claude is down, record."""
+    from aios import deferral, health_store, observe
+
+    settings = get_runtime().settings
     inputs = skill.inputs(inputs)
     ctx = FlowRunContext.get()
     run = SkillRun(
@@ -77,41 +91,12 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         inputs=inputs,
     )
     with telemetry.skill_run_span(run):  # the run's span: status, skips, deferral/drop; attempts nest under it
-        policy = settings.policy(skill.metadata.models)
         health = health_store.read_snapshot()
-        plan = plan_run(skill.triage, policy, health)
+        plan = plan_run(skill.triage, settings.policy(skill.metadata.models), health)
         run.reason = plan.reason
-
-        if plan.decision is Decision.run:
-            context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
-            system, prompt = build_prompt(skill.instructions, context, inputs)
-            request = ModelRequest(
-                system=system,
-                prompt=prompt,
-                schema_name=skill.name.replace("-", "_"),
-                output_schema=skill.output_schema,
-                max_tokens=settings.max_tokens,
-            )
-            state = await call_model(request, plan.policy, return_state=True)
-            result = await state.result(raise_on_failure=False)
-            if isinstance(result, ChainFailure):
-                run.attempts, run.misconfigured, run.reason = result.attempts, result.misconfigured, result.message
-                decision = None if result.aborted else after_chain_failed(skill.triage)
-            elif isinstance(result, BaseException):
-                raise result  # a bug, not an outage: let Prefect show it
-            else:
-                answer = result.answer
-                run.status = RunStatus.completed
-                run.attempts = result.attempts
-                run.misconfigured = result.misconfigured
-                run.provider, run.model, run.output, run.usage = answer.provider, answer.model, answer.output, answer.usage
-                decision = None
-                primary = policy.primary_provider
-                if answer.provider != primary and health.provider(primary) is not Health.down:
-                    # A failover the status checks have not explained yet: tell the user (once per burst).
-                    alerts.failover_alert(primary, skill.name, f"{answer.provider}:{answer.model}", run.attempts[0].message or "")
-        else:
-            decision = plan.decision
+        decision = plan.decision
+        if decision is Decision.run:
+            decision = await ask_models(skill, run, plan.policy, health)
 
         if decision is Decision.defer:
             try:
@@ -127,6 +112,28 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         run.finished_at = datetime.now(UTC)
         await observe.record_run(run)
     return run
+
+
+async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health: HealthSnapshot) -> Decision | None:
+    """Call the chain and record its answer or failure; returns what triage says to do after a failure."""
+    from aios import alerts
+
+    state = await call_model(skill_request(skill, run.inputs), policy, return_state=True)
+    result = await state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result  # a bug, not an outage: let Prefect show it
+    run.attempts, run.misconfigured = result.attempts, result.misconfigured
+    if isinstance(result, ChainFailure):
+        run.reason = result.message
+        return None if result.aborted else after_chain_failed(skill.triage)
+    answer = result.answer
+    run.status = RunStatus.completed
+    run.provider, run.model, run.output, run.usage = answer.provider, answer.model, answer.output, answer.usage
+    primary = policy.primary_provider
+    if answer.provider != primary and health.provider(primary) is not Health.down:
+        # A failover the status checks have not explained yet: tell the user (once per burst).
+        alerts.failover_alert(primary, skill.name, f"{answer.provider}:{answer.model}", run.attempts[0].message or "")
+    return None
 
 
 @task(name="extract-memory", cache_policy=NO_CACHE, persist_result=False)

@@ -21,7 +21,6 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
-from aios.context import assemble_context, build_prompt
 from aios.core.fallback import ChainResult, Outcome
 from aios.core.policy import FallbackPolicy
 from aios.errors import ConfigError
@@ -41,7 +40,7 @@ from aios.validation import (
     record_of,
     validation_key,
 )
-from flows.skill import ChainFailure, call_model
+from flows.skill import ChainFailure, call_model, skill_request
 
 log = logging.getLogger("aios.validate")
 
@@ -75,20 +74,6 @@ def plan_validation(
         rule = CompareRule.parse(skill.metadata.compare, where=f"{skill.path}: metadata.compare")
         plans.append(SkillPlan(skill=skill, policy=policy, rule=rule))
     return plans
-
-
-def build_request(skill: Skill, settings: Settings) -> ModelRequest:
-    """The request `run_skill` sends for the skill's sample inputs (kept identical on purpose)."""
-    inputs = skill.inputs(None)
-    context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
-    system, prompt = build_prompt(skill.instructions, context, inputs)
-    return ModelRequest(
-        system=system,
-        prompt=prompt,
-        schema_name=skill.name.replace("-", "_"),
-        output_schema=skill.output_schema,
-        max_tokens=settings.max_tokens,
-    )
 
 
 async def sample_once(request: ModelRequest, policy: FallbackPolicy, label: str) -> RunSample:
@@ -125,10 +110,9 @@ async def sample_target(request: ModelRequest, policy: FallbackPolicy, skill: st
 
 async def validate_plan(plans: list[SkillPlan], runs: int, tolerance: float) -> Matrix:
     """Skills one after the other; the targets of a skill side by side."""
-    settings = get_runtime().settings
     matrix = Matrix()
     for plan in plans:
-        request = build_request(plan.skill, settings)
+        request = skill_request(plan.skill, plan.skill.inputs(None))
         targets = list(dict.fromkeys(plan.policy.targets))
         results = await asyncio.gather(
             *(sample_target(request, plan.policy.with_targets((t,)), plan.skill.name, runs) for t in targets)
@@ -180,4 +164,4 @@ async def validate_skills(
     return Completed(data=data, message=summary)
 
 
-__all__ = ["SkillPlan", "build_request", "plan_validation", "record_matrix", "validate_plan", "validate_skills"]
+__all__ = ["SkillPlan", "plan_validation", "record_matrix", "validate_plan", "validate_skills"]

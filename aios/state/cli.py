@@ -10,8 +10,9 @@ from collections import Counter
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from aios.console import JsonFlag, console, err_console, fail
 
 from .base import StateError
 from .config import StateSettings, load_settings
@@ -23,22 +24,15 @@ state_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_out = Console()
-_err = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+_out = console
+_err = err_console
 
 
 def _settings() -> StateSettings:
     try:
         return load_settings()
     except StateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise  # pragma: no cover
 
 
@@ -52,7 +46,7 @@ def status_command(as_json: JsonFlag = False) -> None:
         entries = pending(settings)
         conflicted = conflicts(settings)
     except StateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     counts = Counter((e.store, e.table) for e in entries)
     info = {
@@ -96,7 +90,7 @@ def sync_command(
     try:
         report = sync(settings, backend=backend)
     except StateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if as_json:
         print(json.dumps(report.__dict__, indent=2))
@@ -111,4 +105,4 @@ def sync_command(
     if report.errors:
         for line in report.errors[:-1]:
             _err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
-        _fail(report.errors[-1], code=1)
+        fail(report.errors[-1], code=1)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
 from aios import deferral
 from aios.runs import RunStatus, SkillRun

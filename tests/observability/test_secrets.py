@@ -95,7 +95,9 @@ async def test_a_failover_run_records_no_key_anywhere(canary_keys, emulator, ote
     assert_no_canary(recorded)
 
 
-async def test_keys_an_upstream_echoes_back_are_redacted_everywhere(canary_keys, emulator, otel, all_logs, capfd, stack, monkeypatch):
+async def test_keys_an_upstream_echoes_back_are_redacted_everywhere(
+    canary_keys, emulator, otel, all_logs, capfd, stack, monkeypatch
+):
     """The worst case: Claude's API (and its SDK's debug log) repeats the key; our code prints and logs it."""
     from prefect import get_run_logger
 
@@ -118,7 +120,9 @@ async def test_keys_an_upstream_echoes_back_are_redacted_everywhere(canary_keys,
         assert REDACTED in recorded[where], f"the leaked text reached {where}, redacted"
 
 
-async def test_an_unexpected_exception_carrying_a_key_is_redacted_in_prefects_states(canary_keys, emulator, otel, all_logs, capfd, stack, monkeypatch):
+async def test_an_unexpected_exception_carrying_a_key_is_redacted_in_prefects_states(
+    canary_keys, emulator, otel, all_logs, capfd, stack, monkeypatch
+):
     from aios.providers.anthropic_provider import AnthropicProvider
 
     async def buggy_complete(self, target, request, feedback, timeouts):

@@ -79,7 +79,10 @@ async def test_failover_run_has_a_run_span_and_a_client_span_per_attempt(emulato
     assert ok.count == 1 and "error.type" not in ok.attributes and ok.sum > 0
     tokens = {p.attributes["gen_ai.token.type"]: p.sum for p in points(otel, "gen_ai.client.token.usage")}
     assert tokens == {"input": run.usage.input_tokens, "output": run.usage.output_tokens}
-    failovers = {(p.attributes["aios.failover.from"], p.attributes["aios.failover.to"]): p.value for p in points(otel, "aios.failovers", **{"aios.skill": "research-lead"})}
+    failovers = {
+        (p.attributes["aios.failover.from"], p.attributes["aios.failover.to"]): p.value
+        for p in points(otel, "aios.failovers", **{"aios.skill": "research-lead"})
+    }
     assert failovers == {(OPUS, SONNET): 1, (SONNET, GPT): 1}
     breakers = {p.attributes["aios.target"]: p.value for p in points(otel, "aios.breaker.state")}
     assert breakers == {OPUS: 0, SONNET: 0, GPT: 0}, "one failure each: still closed"

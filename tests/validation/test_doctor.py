@@ -56,7 +56,7 @@ def test_missing_key_and_broken_skill_fail_and_exit_1(tmp_path):
     env |= {"AIOS_HOME": str(tmp_path), "ANTHROPIC_API_KEY": SECRET, "AIOS_STATE_PATH": str(tmp_path / "state.json")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))  # flows/, deployments/
     proc = subprocess.run(
-        [sys.executable, "-m", "aios.validate_cli", "doctor", "--json"],
+        [sys.executable, "-m", "aios.cli", "doctor", "--json"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 1, proc.stderr

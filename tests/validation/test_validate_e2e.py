@@ -11,21 +11,13 @@ from typer.testing import CliRunner
 
 from aios.doctor import Status, run_doctor
 from aios.settings import get_settings
-from aios.validate_cli import app
+from aios.cli import app
 
 pytestmark = pytest.mark.e2e
 
 SKILL = "research-lead"
 ANTHROPIC = ["anthropic:claude-opus-5-5", "anthropic:claude-sonnet-5-5"]
 OPENAI = ["openai:gpt-5.5", "openai:gpt-5.4-mini"]
-
-
-def cli_module() -> str:
-    """The real `aios` CLI once the lead has registered `validate`; this module's own entry point until then."""
-    from aios.cli import app as main_app
-
-    names = {c.name or (c.callback.__name__ if c.callback else "") for c in main_app.registered_commands}
-    return "aios.cli" if "validate" in names else "aios.validate_cli"
 
 
 def validation_rows(skill: str) -> dict[str, Status]:
@@ -62,7 +54,7 @@ def test_a_target_answering_off_contract_fails_its_cell_and_the_exit_code(emulat
     emulator.set_fault("openai", "schema_invalid")
     targets = f"{ANTHROPIC[0]},{OPENAI[0]}"
     proc = subprocess.run(
-        [sys.executable, "-m", cli_module(), "validate", SKILL, "--targets", targets, "--runs", "1", "--json"],
+        [sys.executable, "-m", "aios.cli", "validate", SKILL, "--targets", targets, "--runs", "1", "--json"],
         env=stack.env, cwd=stack.project, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
