@@ -48,7 +48,6 @@ import anthropic  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from aios.context import assemble_context, build_prompt  # noqa: E402
 from aios.core.breaker import BreakerBoard  # noqa: E402
 from aios.core.contract import contract_validator  # noqa: E402
 from aios.core.errors import ErrorClass  # noqa: E402
@@ -56,8 +55,9 @@ from aios.core.fallback import run_chain  # noqa: E402
 from aios.core.policy import BreakerPolicy, Timeouts  # noqa: E402
 from aios.emulators.blackhole import BlackHole  # noqa: E402
 from aios.emulators.control import EmulatorControl  # noqa: E402
-from aios.providers import ModelRequest, Providers  # noqa: E402
+from aios.providers import Providers  # noqa: E402
 from aios.providers.anthropic_provider import AnthropicProvider  # noqa: E402
+from aios.providers.base import ClientCache  # noqa: E402
 from aios.runtime import get_runtime, reset_runtime  # noqa: E402
 from aios.settings import reload_settings  # noqa: E402
 from aios.skills import find_skill  # noqa: E402
@@ -92,21 +92,18 @@ async def paired(case, baseline, n: int, warmup: int = 1) -> tuple[float, float]
 
 def skill_request(settings):
     """The research-lead skill and the exact request its flow sends (prompt built from the knowledge files)."""
+    from flows.skill import skill_request as request_for
+
     skill = find_skill(settings.skills_dir, SKILL)
-    context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
-    system, prompt = build_prompt(skill.instructions, context, skill.inputs())
-    return skill, ModelRequest(system=system, prompt=prompt, schema_name=SKILL.replace("-", "_"),
-                               output_schema=skill.output_schema, max_tokens=settings.max_tokens)
+    return skill, request_for(skill, skill.inputs())
 
 
 class SDKDefaults(AnthropicProvider):
     """The aios Anthropic adapter, but with a client on the SDK's defaults (a naive integration)."""
 
-    def client(self, timeouts: Timeouts) -> anthropic.AsyncAnthropic:
-        url = self.endpoint.resolved_base_url()
-        if url not in self._clients:
-            self._clients[url] = anthropic.AsyncAnthropic(api_key=self.endpoint.api_key(), base_url=url)
-        return self._clients[url]
+    def __init__(self, endpoint, output: str = "json_schema") -> None:
+        super().__init__(endpoint, output)
+        self.clients = ClientCache(endpoint, lambda key, url, _: anthropic.AsyncAnthropic(api_key=key, base_url=url))
 
 
 async def bench_failover(settings, emulator: EmulatorControl, n: int, figures: dict, say) -> None:
@@ -178,7 +175,7 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
 
     skill, request = skill_request(settings)
     policy = settings.policy(skill.metadata.models)
-    client = get_runtime().providers.adapter("anthropic").client(policy.timeouts)
+    client = get_runtime().providers.adapter("anthropic").clients.get(policy.timeouts)
 
     async def bare_call():
         await client.messages.create(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import anthropic
 
 from aios.core.errors import FailureKind, ProviderFailure
 from aios.core.fallback import Reply, Usage
 from aios.core.policy import Target, Timeouts
-from aios.providers.base import ModelRequest, user_turns
+from aios.providers.base import ClientCache, ModelRequest, user_turns
 from aios.providers.translate import translate
 from aios.settings import Endpoint
 
@@ -20,27 +18,10 @@ class AnthropicProvider:
     def __init__(self, endpoint: Endpoint, output: str = "json_schema") -> None:
         self.endpoint = endpoint
         self.output = output
-        self._clients: dict[tuple, anthropic.AsyncAnthropic] = {}
-
-    def client(self, timeouts: Timeouts) -> anthropic.AsyncAnthropic:
-        key = self.endpoint.api_key()
-        if not key:
-            raise ProviderFailure(f"{self.endpoint.api_key_env} is not set", kind=FailureKind.missing_key)
-        base_url = self.endpoint.resolved_base_url()
-        cache_key = (key, base_url, timeouts)
-        client = self._clients.get(cache_key)
-        if client is None:
-            client = anthropic.AsyncAnthropic(
-                api_key=key,
-                base_url=base_url,
-                max_retries=0,  # the fallback policy retries, not the SDK
-                timeout=anthropic.Timeout(timeouts.read, connect=timeouts.connect),
-            )
-            self._clients[cache_key] = client
-        return client
+        self.clients = ClientCache(endpoint, _build)
 
     async def complete(self, target: Target, request: ModelRequest, feedback: str | None, timeouts: Timeouts) -> Reply:
-        client = self.client(timeouts)
+        client = self.clients.get(timeouts)
         kwargs: dict = {
             "model": target.model,
             "max_tokens": request.max_tokens,
@@ -80,5 +61,10 @@ def _content(message: anthropic.types.Message) -> object:
     return text
 
 
-def dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
+def _build(api_key: str, base_url: str | None, timeouts: Timeouts) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,  # the fallback policy retries, not the SDK
+        timeout=anthropic.Timeout(timeouts.read, connect=timeouts.connect),
+    )

@@ -8,7 +8,7 @@ from aios.core.contract import is_strict_compatible
 from aios.core.errors import FailureKind, ProviderFailure
 from aios.core.fallback import Reply, Usage
 from aios.core.policy import Target, Timeouts
-from aios.providers.base import ModelRequest, user_turns
+from aios.providers.base import ClientCache, ModelRequest, user_turns
 from aios.providers.translate import translate
 from aios.settings import Endpoint
 
@@ -16,27 +16,10 @@ from aios.settings import Endpoint
 class OpenAIProvider:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self._clients: dict[tuple, openai.AsyncOpenAI] = {}
-
-    def client(self, timeouts: Timeouts) -> openai.AsyncOpenAI:
-        key = self.endpoint.api_key()
-        if not key:
-            raise ProviderFailure(f"{self.endpoint.api_key_env} is not set", kind=FailureKind.missing_key)
-        base_url = self.endpoint.resolved_base_url()
-        cache_key = (key, base_url, timeouts)
-        client = self._clients.get(cache_key)
-        if client is None:
-            client = openai.AsyncOpenAI(
-                api_key=key,
-                base_url=base_url,
-                max_retries=0,  # the fallback policy retries, not the SDK
-                timeout=openai.Timeout(timeouts.read, connect=timeouts.connect),
-            )
-            self._clients[cache_key] = client
-        return client
+        self.clients = ClientCache(endpoint, _build)
 
     async def complete(self, target: Target, request: ModelRequest, feedback: str | None, timeouts: Timeouts) -> Reply:
-        client = self.client(timeouts)
+        client = self.clients.get(timeouts)
         try:
             if self.endpoint.api == "responses":
                 return await self._responses(client, target, request, feedback)
@@ -100,3 +83,12 @@ class OpenAIProvider:
             usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens) if usage else Usage(),
             finish_reason=response.status,
         )
+
+
+def _build(api_key: str, base_url: str | None, timeouts: Timeouts) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,  # the fallback policy retries, not the SDK
+        timeout=openai.Timeout(timeouts.read, connect=timeouts.connect),
+    )
