@@ -29,7 +29,6 @@ update / delete), ``PUT /_control/bases/{base}`` ``{"tables": [{"name", "fields"
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import re
@@ -662,15 +661,9 @@ def build_airtable_app(tokens: Iterable[str] | None = None, *, auto_create: bool
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - manual use
-    import uvicorn
+    from aios.emulators.server import serve_standalone
 
-    p = argparse.ArgumentParser(description="Airtable API emulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8092)
-    p.add_argument("--token", action="append", help="accepted bearer token (repeatable)")
-    p.add_argument("--auto-create", action="store_true", help="unknown base ids exist (empty)")
-    a = p.parse_args(argv)
-    uvicorn.run(build_airtable_app(a.token, auto_create=a.auto_create), host=a.host, port=a.port, log_level="warning")
+    serve_standalone(build_airtable_app, "Airtable API emulator", 8092, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

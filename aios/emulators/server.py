@@ -38,6 +38,21 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
     uvicorn.run(build_app(), host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
 
 
+def serve_standalone(build, description: str, default_port: int, argv: list[str] | None = None) -> None:
+    """Run one state-backend emulator on its own: `build(tokens, auto_create=...)` makes the app."""
+    import argparse
+
+    import uvicorn
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=default_port)
+    p.add_argument("--token", action="append", help="accepted bearer token (repeatable)")
+    p.add_argument("--auto-create", action="store_true", help="unknown ids exist (empty) on first use")
+    a = p.parse_args(argv)
+    uvicorn.run(build(a.token, auto_create=a.auto_create), host=a.host, port=a.port, log_level="warning")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -37,7 +37,6 @@ Control endpoints (no auth, not counted, never faulted):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
@@ -779,15 +778,9 @@ def build_sheets_app(tokens: Iterable[str] | None = None, *, auto_create: bool =
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - manual use
-    import uvicorn
+    from aios.emulators.server import serve_standalone
 
-    p = argparse.ArgumentParser(description="Google Sheets API emulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8091)
-    p.add_argument("--token", action="append", help="accepted bearer token (repeatable)")
-    p.add_argument("--auto-create", action="store_true", help="unknown spreadsheet ids exist (empty)")
-    a = p.parse_args(argv)
-    uvicorn.run(build_sheets_app(a.token, auto_create=a.auto_create), host=a.host, port=a.port, log_level="warning")
+    serve_standalone(build_sheets_app, "Google Sheets API emulator", 8091, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
