@@ -120,25 +120,29 @@ async def test_an_answer_that_breaks_the_contract_is_a_failed_attempt_span(emula
     assert_spans_match_the_run_record(otel, run)
 
 
-async def test_drops_and_deferrals_are_counted_per_skill(emulator, otel, monkeypatch):
+async def test_drops_and_deferrals_are_counted_per_skill(deployed, emulator, otel):
+    from prefect.client.orchestration import get_client
+
     from aios import deferral
 
     emulator.set_fault("anthropic", "overloaded")
     _, dropped = await run_flow("daily-news")
     assert dropped.status is RunStatus.dropped
 
-    async def park(skill, inputs, ctx):  # no deployment in this test: the parking itself is tested elsewhere
-        return "parked-run-1"
-
-    monkeypatch.setattr(deferral, "park_run", park)
-    _, deferred = await run_flow("weekly-report")
-    assert deferred.status is RunStatus.deferred
+    await deferral.set_paused(True)  # keep the parked run parked: this test only counts it
+    try:
+        _, deferred = await run_flow("weekly-report")
+        assert deferred.status is RunStatus.deferred and deferred.parked_run_id
+        async with get_client() as client:
+            await client.delete_flow_run(deferred.parked_run_id)
+    finally:
+        await deferral.set_paused(False)
 
     assert [p.value for p in points(otel, "aios.drops", **{"aios.skill": "daily-news"})] == [1]
     assert [p.value for p in points(otel, "aios.deferrals", **{"aios.skill": "weekly-report"})] == [1]
     statuses = {s.attributes["aios.skill"]: s.attributes["aios.run.status"] for s in otel.spans() if s.name.startswith("skill ")}
     assert statuses == {"daily-news": "dropped", "weekly-report": "deferred"}
-    assert otel.span_named("skill weekly-report").attributes["aios.parked_run_id"] == "parked-run-1"
+    assert otel.span_named("skill weekly-report").attributes["aios.parked_run_id"] == deferred.parked_run_id
 
 
 async def test_failed_run_span_is_an_error_with_the_reason(emulator, otel):

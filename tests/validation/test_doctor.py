@@ -114,9 +114,18 @@ def test_drift_and_pending_journal_entries_are_reported(tmp_path, monkeypatch):
     (tmp_path / "skills" / "qualify" / "SKILL.md").write_text(
         (tmp_path / "skills" / "qualify" / "SKILL.md").read_text().replace('compare: "fit"', 'compare: "fit,nope"')
     )
-    from aios.state import journal
+    from datetime import UTC, datetime
 
-    monkeypatch.setattr(journal, "pending", lambda *a, **k: [type("E", (), {"store": "sheets:abc"})()] * 3)
+    from aios.state.journal import Journal, JournalEntry
+
+    journal_path = tmp_path / "state" / "journal.jsonl"  # three writes queued while "sheets:abc" was down
+    monkeypatch.setenv("AIOS_STATE_JOURNAL_PATH", str(journal_path))
+    now = datetime.now(UTC)
+    Journal(journal_path).append([
+        JournalEntry(id=f"e{i}", store="sheets:abc", table="leads", key=f"k{i}", op="upsert", data={"n": i},
+                     version=1, updated_at=now, journaled_at=now)
+        for i in range(3)
+    ])
     report = run_doctor(Settings(home=tmp_path), open_store=lambda: JsonStore(tmp_path / "s.json"))
     found = rows(report)
     assert found[("instructions", "AGENTS.md -> CLAUDE.md")][0] is Status.fail
