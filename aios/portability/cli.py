@@ -4,8 +4,9 @@
     app.command("export")(export_command)       # aios export --to claude|codex|plugin DIR
     app.command("memory")(memory_command)       # aios memory [--limit N]
 
-Exit codes: 0 fine; 1 drift found by --check, or a literal secret refused; 2 a broken file
-(one line on stderr naming the file and the problem, never a traceback).
+Exit codes: 0 fine; 1 drift found by --check, a literal secret refused, or the user's own files
+that aios will not replace without --force (one `refused:` line each; nothing written); 2 a broken
+file (one line on stderr naming the file and the problem, never a traceback).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from aios.portability.agents import sync_agents
 from aios.portability.export import ExportTarget, export_skills
 from aios.portability.mcp import sync_mcp
 from aios.portability.memory import DEFAULT_FILE, recent_facts
+from aios.portability.ownership import RefusedError
 
 sync_app = typer.Typer(
     name="sync",
@@ -66,6 +68,10 @@ def _out(text: str, style: str | None = None, *, err: bool = False) -> None:
 def _one_line_errors() -> Iterator[None]:
     try:
         yield
+    except RefusedError as exc:
+        for line in exc.lines:
+            _out(f"refused: {line}", "red", err=True)
+        raise typer.Exit(1) from None
     except ConfigError as exc:
         _out(f"error: {exc}", "red", err=True)
         raise typer.Exit(2) from None
@@ -89,12 +95,17 @@ def sync_mcp_command(
         McpSource, typer.Option("--from", help="The file to follow: claude (.mcp.json) or codex (.codex/config.toml).")
     ] = McpSource.claude,
     check: Annotated[bool, typer.Option("--check", help="Only report drift (exit 1 if any); write nothing.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also remove servers only the other file has (kept by default).")
+    ] = False,
 ) -> None:
     """Map MCP servers between .mcp.json (Claude Code) and .codex/config.toml (Codex)."""
     with _one_line_errors():
-        result = sync_mcp(_root(root), source.value, check=check)
+        result = sync_mcp(_root(root), source.value, check=check, prune=prune)
     target = result.target_path.name if result.source == "codex" else ".codex/config.toml"
     _report(result.warnings, result.problems)
+    if result.only_in_target:
+        _out(f"only in {result.target_path.name}: {', '.join(result.only_in_target)} (kept; --prune removes them)")
     if check:
         for line in result.diff_lines():
             _out(line)
@@ -102,6 +113,8 @@ def sync_mcp_command(
             _out(f"drift: {target} differs from {result.source_path.name} in {len(result.diff_lines())} server(s)", "red")
         else:
             _out(f"in sync: {target} matches {result.source_path.name}", "green")
+    elif result.problems:
+        _out(f"not written: {target} is left as it was; fix the problems above and sync again", "red")
     elif result.written:
         for line in result.diff_lines(done=True):
             _out(line)
@@ -128,12 +141,17 @@ def sync_agents_command(
         ),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Only report divergence (exit 1 if any).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="With --from claude: replace a hand-written AGENTS.md.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="With --from claude: replace a hand-written AGENTS.md (moved to .aios-backups/ first)."),
+    ] = False,
 ) -> None:
     """Keep AGENTS.md (Codex) and CLAUDE.md (Claude Code) in step."""
     with _one_line_errors():
         result = sync_agents(_root(root), source.value if source else None, check=check, force=force)
     _report(result.warnings)
+    for old, backup in result.backups:
+        _out(f"backup  {old} -> {backup}")
     if not result.drift:
         _out(f"in sync: {result.message}", "green")
     elif check:
@@ -149,11 +167,17 @@ def export_command(
     to: Annotated[ExportTarget, typer.Option("--to", help="claude, codex, or plugin (a marketplace for both).")],
     root: RootOption = None,
     owner: Annotated[str, typer.Option("--owner", help="Plugin author / marketplace owner name.")] = "aios",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace skill folders and files aios did not write (moved to DIR/.aios-backups/ first)."),
+    ] = False,
 ) -> None:
     """Export skills for Claude Code (.claude/skills), Codex (.agents/skills) or as a plugin."""
     with _one_line_errors():
-        result = export_skills(_root(root), to, dest, owner=owner)
+        result = export_skills(_root(root), to, dest, owner=owner, force=force)
     _report(result.warnings)
+    for old, backup in result.backups:
+        _out(f"backup  {old} -> {backup}")
     for folder in result.skill_dirs:
         _out(f"skill   {folder}")
     for manifest in result.manifests:

@@ -14,6 +14,12 @@ files that look like secrets (`.env`, keys, credentials) and caches. SKILL.md is
 byte when its front matter already keeps to the Agent Skills rules (every `metadata` value a
 string); otherwise the front matter is rewritten with string values and the body kept verbatim.
 Every exported skill is loaded back with `aios.skills.load_skill` and must equal the original.
+
+The user's files are never replaced silently. Each exported skill folder gets `.aios-export.json`
+(the content hash of every file aios wrote), and so does the plugin folder for its plugin.json
+files. A re-export replaces only what aios wrote and nobody changed since; a folder or file the
+user wrote or changed is refused (one line each, nothing written) unless `force=True`, which moves
+it to `DIR/.aios-backups/<UTC time>/...` first and lists it in `ExportResult.backups`.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from pydantic import BaseModel, Field
 
 from aios.errors import ConfigError
 from aios.portability.mcp import atomic_write_text, dump_json
+from aios.portability.ownership import FORCE_HINT, Backups, RefusedError, digest, file_digests
+from aios.portability.secrets import looks_like_secret
 from aios.skills import SKILL_FILE, Skill, load_skill, load_skills, split_front_matter
 
 PLUGIN_NAME = "aios-skills"
@@ -39,13 +47,9 @@ MARKETPLACE_NAME = "aios"
 PLUGIN_SOURCE = f"./plugins/{PLUGIN_NAME}"
 PLUGIN_CATEGORY = "Productivity"
 
-# Never exported: anything that may hold a secret, and caches.
-SECRET_FILE_PATTERNS = (
-    ".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.keystore", "*.jks",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
-    "*secret*", "*credential*", "*password*", "*token*",
-)
-IGNORED_PATTERNS = ("__pycache__", "*.pyc", ".DS_Store", ".git", ".hypothesis", ".pytest_cache")
+EXPORT_MARKER = ".aios-export.json"  # what aios wrote into a folder: {"files": {path: "sha256:..."}}
+# Never exported: caches and an earlier export's marker (files that may hold a secret neither).
+IGNORED_PATTERNS = ("__pycache__", "*.pyc", ".DS_Store", ".git", ".hypothesis", ".pytest_cache", EXPORT_MARKER)
 
 
 class ExportTarget(StrEnum):
@@ -60,6 +64,7 @@ class ExportResult(BaseModel):
     skills: list[str] = Field(default_factory=list)
     skill_dirs: list[Path] = Field(default_factory=list)
     manifests: list[Path] = Field(default_factory=list)
+    backups: list[tuple[Path, Path]] = Field(default_factory=list)  # (the user's path, where it was moved)
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -77,8 +82,7 @@ def skill_fingerprint(skill: Skill) -> dict[str, Any]:
 
 
 def is_secret_file(name: str) -> bool:
-    lowered = name.lower()
-    return any(fnmatch.fnmatch(lowered, pattern) for pattern in SECRET_FILE_PATTERNS)
+    return looks_like_secret(name)
 
 
 def _is_ignored(name: str) -> bool:
@@ -107,8 +111,53 @@ def portable_skill_md(skill: Skill) -> tuple[str, bool]:
     return f"---\n{head}---{rest}", True
 
 
-def _copy_skill(skill: Skill, dest: Path, warnings: list[str]) -> None:
-    """Copy one skill folder to dest (replacing it), verified to load back identically."""
+def _read_marker(folder: Path) -> dict[str, str | None] | None:
+    """The files aios recorded writing into `folder`, or None (no marker, or not one aios can read)."""
+    try:
+        data = json.loads((folder / EXPORT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    return files if isinstance(files, dict) else None
+
+
+def _write_marker(folder: Path, files: dict[str, str | None]) -> None:
+    data = {"written_by": "aios export", "version": _package_version(), "files": files}
+    (folder / EXPORT_MARKER).write_text(dump_json(data), encoding="utf-8")
+
+
+def foreign_folder(folder: Path) -> str | None:
+    """Why `folder` is the user's (not written by aios, or changed since), or None if it may be replaced."""
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if folder.is_symlink() or not folder.is_dir():
+        return "not written by aios"
+    present = file_digests(folder, skip=(EXPORT_MARKER,))
+    recorded = _read_marker(folder)
+    if recorded is None:
+        return "not written by aios" if present else None
+    changed = [path for path, sha in present.items() if sha is None or recorded.get(path) != sha]
+    return f"changed since aios exported it ({', '.join(changed)})" if changed else None
+
+
+def _foreign_file(path: Path, recorded: str | None, fresh: str) -> str | None:
+    """Why the file at `path` is the user's, or None if it may be replaced by `fresh`."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if data == fresh.encode("utf-8"):
+        return None
+    if recorded is None:
+        return "not written by aios"
+    return None if digest(data) == recorded else "changed since aios exported it"
+
+
+def _copy_skill(skill: Skill, dest: Path, warnings: list[str], backups: Backups | None = None) -> None:
+    """Copy one skill folder to dest, verified to load back identically.
+
+    An existing dest is replaced; with `backups` it is moved there first (the caller decided it is the user's).
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{skill.name}.", dir=dest.parent))
     try:
@@ -126,7 +175,10 @@ def _copy_skill(skill: Skill, dest: Path, warnings: list[str]) -> None:
         exported = load_skill(staging)
         if skill_fingerprint(exported) != skill_fingerprint(skill):
             raise ConfigError(staging / SKILL_FILE, "exported skill does not load back identically (not exported)")
-        if dest.exists():
+        _write_marker(staging, file_digests(staging))
+        if backups is not None:
+            backups.move(dest)
+        elif dest.exists() or dest.is_symlink():
             dest.rename(work / ".old")
         staging.rename(dest)
     finally:
@@ -236,8 +288,13 @@ def export_skills(
     *,
     owner: str = "aios",
     version: str | None = None,
+    force: bool = False,
 ) -> ExportResult:
-    """Export every skill under `root/skills` for `target` into `dest`."""
+    """Export every skill under `root/skills` for `target` into `dest`.
+
+    Raises RefusedError (nothing written) when a folder or file to replace is the user's, unless
+    `force`, which backs each one up first.
+    """
     root, dest, target = Path(root), Path(dest), ExportTarget(target)
     skills = load_skills(root / "skills")  # a broken skill raises its one-line error before anything is written
     result = ExportResult(target=target, dest=dest, skills=[s.name for s in skills])
@@ -254,17 +311,44 @@ def export_skills(
         for relative, fresh in manifests.items():  # read (and validate) everything before writing
             path = dest / relative
             merged[path] = _merge_marketplace(_read_json_object(path), fresh) if "marketplace" in relative else fresh
+    foreign: dict[Path, str] = {}
+    for skill in skills:
+        if why := foreign_folder(skills_dir / skill.name):
+            foreign[skills_dir / skill.name] = why
+    if target is ExportTarget.plugin:
+        plugin_dir = dest / "plugins" / PLUGIN_NAME
+        recorded = _read_marker(plugin_dir) or {}
+        texts = {path: dump_json(data) for path, data in merged.items()}
+        for path, text in texts.items():
+            if path.is_relative_to(plugin_dir):
+                if why := _foreign_file(path, recorded.get(path.relative_to(plugin_dir).as_posix()), text):
+                    foreign[path] = why
+    if foreign and not force:
+        raise RefusedError([f"{path}: {why}; {FORCE_HINT}" for path, why in foreign.items()])
+    backups = Backups(dest)
     for skill in skills:
         target_dir = skills_dir / skill.name
-        _copy_skill(skill, target_dir, result.warnings)
+        _copy_skill(skill, target_dir, result.warnings, backups if target_dir in foreign else None)
         result.skill_dirs.append(target_dir)
     if target is ExportTarget.plugin:
         current = {s.name for s in skills}
         for stale in sorted(skills_dir.glob(f"*/{SKILL_FILE}")):
-            if stale.parent.name not in current:
-                shutil.rmtree(stale.parent)
-                result.warnings.append(f"{stale.parent.name}: no longer a skill; removed from the plugin")
-        for path, data in merged.items():
-            atomic_write_text(path, dump_json(data))
+            folder = stale.parent
+            if folder.name in current:
+                continue
+            if why := foreign_folder(folder):
+                result.warnings.append(f"{folder.name}: {why}; kept in the plugin (delete it by hand if unwanted)")
+            else:
+                shutil.rmtree(folder)
+                result.warnings.append(f"{folder.name}: no longer a skill; removed from the plugin")
+        written: dict[str, str | None] = {}
+        for path, text in texts.items():
+            if path in foreign:
+                backups.move(path)
+            atomic_write_text(path, text)
             result.manifests.append(path)
+            if path.is_relative_to(plugin_dir):
+                written[path.relative_to(plugin_dir).as_posix()] = digest(text.encode("utf-8"))
+        _write_marker(plugin_dir, written)
+    result.backups = backups.moved
     return result

@@ -14,8 +14,9 @@ SSE servers (Codex has none), `${VAR:-default}` (the default is dropped), `${VAR
 larger string or in command/args/url (Codex would see the text literally), Codex-only keys
 (cwd, timeouts, enabled, enabled_tools, disabled_tools, unknown keys) going to Claude, and
 unknown Claude keys going to Codex. Keys the target side alone has survive a sync for servers
-that still exist. A literal value that looks like a secret is never copied: it is reported as
-a problem (exit code 1 in the CLI) and left out, so move it to an environment variable.
+that still exist, and servers the target alone has are kept and listed (`prune=True` removes
+them). A literal value that looks like a secret is never copied: it is reported as a problem
+(exit code 1 in the CLI) and the sync writes nothing, so move it to an environment variable.
 
 The TOML side is edited in place with tomlkit: only `mcp_servers.*` tables change; comments,
 order and every other key (`model = ...`, `[profiles.*]`) survive. Nothing is written when a
@@ -38,6 +39,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable, Table
 
 from aios.errors import ConfigError
+from aios.portability.secrets import looks_like_secret
 
 CLAUDE_FILE = Path(".mcp.json")
 CODEX_FILE = Path(".codex") / "config.toml"
@@ -112,7 +114,8 @@ class McpSyncResult(BaseModel):
     changes: list[ServerChange] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # source servers the target cannot express
     warnings: list[str] = Field(default_factory=list)  # "server: what was not carried over and why"
-    problems: list[str] = Field(default_factory=list)  # literal secrets refused
+    problems: list[str] = Field(default_factory=list)  # literal secrets refused: nothing is written
+    only_in_target: list[str] = Field(default_factory=list)  # the target's own servers, kept (prune removes)
     written: bool = False
 
     @property
@@ -124,51 +127,6 @@ class McpSyncResult(BaseModel):
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
-
-
-# --------------------------------------------------------------------------- secrets
-
-_SECRET_NAME_WORDS = ("token", "secret", "key", "password", "passwd", "authorization", "auth", "credential")
-_SECRET_VALUE_PATTERNS = [
-    re.compile(p)
-    for p in (
-        r"^sk-[A-Za-z0-9_\-]{16,}$",  # OpenAI / Anthropic (sk-ant-...)
-        r"^(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}$",
-        r"^github_pat_[A-Za-z0-9_]{20,}$",
-        r"^glpat-[A-Za-z0-9_\-]{20,}$",
-        r"^xox[abposr]-[A-Za-z0-9\-]{10,}$",  # Slack
-        r"^AKIA[0-9A-Z]{16}$",  # AWS access key id
-        r"^AIza[0-9A-Za-z_\-]{35}$",  # Google API key
-        r"^(sk|rk|pk)_(live|test)_[A-Za-z0-9]{10,}$",  # Stripe
-        r"^npm_[A-Za-z0-9]{36}$",
-        r"^eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
-        r"^(?i:bearer|basic|token)\s+\S{8,}$",
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-    )
-]
-_LONG_OPAQUE = re.compile(r"^[A-Za-z0-9_\-+/=]{32,}$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def looks_like_secret(name: str, value: str) -> bool:
-    """True for a literal value that should live in an environment variable, not in a config file.
-
-    A key name containing token/secret/key/password/authorization/auth/credential, or a value
-    shaped like a known API key, a bearer credential, a JWT, a private key, or a long opaque string
-    of letters and digits. Empty values and `${VAR}` references are not literals.
-    """
-    if not value or "${" in value:
-        return False
-    lowered = name.lower()
-    if any(word in lowered for word in _SECRET_NAME_WORDS):
-        return True
-    if any(p.search(value) for p in _SECRET_VALUE_PATTERNS):
-        return True
-    if _LONG_OPAQUE.match(value) and not _UUID.match(value) and "/" not in value:
-        has_letter = any(c.isalpha() for c in value)
-        has_digit = any(c.isdigit() for c in value)
-        return has_letter and has_digit
-    return False
 
 
 # --------------------------------------------------------------------------- type checks
@@ -626,21 +584,23 @@ def _changed_fields(old: McpServer, new: McpServer) -> list[str]:
 # --------------------------------------------------------------------------- sync
 
 
-def sync_mcp(root: Path | str, source: Side = "claude", check: bool = False) -> McpSyncResult:
-    """Make the other tool's MCP config match `source`'s; with check=True only report the drift.
+def sync_mcp(root: Path | str, source: Side = "claude", check: bool = False, prune: bool = False) -> McpSyncResult:
+    """Make the other tool's MCP config follow `source`'s; with check=True only report the drift.
 
-    Both files are parsed before anything is written, so a malformed file writes nothing.
+    Servers only the target has are kept and listed in `only_in_target` (prune=True removes them).
+    Both files are parsed before anything is written, so a malformed file writes nothing, and a
+    sync that finds a problem (a literal secret) writes nothing either.
     """
     root = Path(root)
     claude_path, codex_path = root / CLAUDE_FILE, root / CODEX_FILE
     if source == "claude":
-        return _claude_to_codex(claude_path, codex_path, check)
+        return _claude_to_codex(claude_path, codex_path, check, prune)
     if source == "codex":
-        return _codex_to_claude(codex_path, claude_path, check)
+        return _codex_to_claude(codex_path, claude_path, check, prune)
     raise ConfigError("--from", f"'{source}' is not claude or codex")
 
 
-def _claude_to_codex(claude_path: Path, codex_path: Path, check: bool) -> McpSyncResult:
+def _claude_to_codex(claude_path: Path, codex_path: Path, check: bool, prune: bool) -> McpSyncResult:
     _, source, warnings = read_claude(claude_path)
     doc, target, _ = read_codex(codex_path)
     result = McpSyncResult(source="claude", source_path=claude_path, target_path=codex_path, warnings=warnings)
@@ -668,8 +628,11 @@ def _claude_to_codex(claude_path: Path, codex_path: Path, check: bool) -> McpSyn
         result.changes.append(ServerChange(name=name, action="update" if fields else "keep", fields=fields))
     for name in target:
         if name not in wanted and name not in result.skipped:
-            result.changes.append(ServerChange(name=name, action="remove"))
-    if check or not result.drift:
+            if prune:
+                result.changes.append(ServerChange(name=name, action="remove"))
+            else:
+                result.only_in_target.append(name)
+    if check or not result.drift or result.problems:
         return result
     for change in result.changes:
         if change.action == "add":
@@ -685,7 +648,7 @@ def _claude_to_codex(claude_path: Path, codex_path: Path, check: bool) -> McpSyn
     return result
 
 
-def _codex_to_claude(codex_path: Path, claude_path: Path, check: bool) -> McpSyncResult:
+def _codex_to_claude(codex_path: Path, claude_path: Path, check: bool, prune: bool) -> McpSyncResult:
     if not codex_path.exists():
         raise ConfigError(codex_path, "file not found")
     _, source, warnings = read_codex(codex_path)
@@ -716,14 +679,19 @@ def _codex_to_claude(codex_path: Path, claude_path: Path, check: bool) -> McpSyn
             new_servers[name] = existing[name]
             result.skipped.append(name)
             result.warnings.append(f"{name}: Claude-only server (Codex cannot express it); kept in .mcp.json")
-        else:
+        elif prune:
             result.changes.append(ServerChange(name=name, action="remove"))
-    if check or not result.drift:
+        else:
+            new_servers[name] = existing[name]
+            result.only_in_target.append(name)
+    if check or not result.drift or result.problems:
         return result
-    out = {k: v for k, v in document.items()}
-    out["mcpServers"] = new_servers
+    ordered = {name: new_servers[name] for name in existing if name in new_servers}  # the user's order first
+    ordered |= new_servers
+    out = dict(document)
+    out["mcpServers"] = ordered
     if "mcpServers" not in document:  # new file: servers first
-        out = {"mcpServers": new_servers} | {k: v for k, v in document.items() if k != "mcpServers"}
+        out = {"mcpServers": ordered} | {k: v for k, v in document.items() if k != "mcpServers"}
     atomic_write_text(claude_path, dump_json(out))
     result.written = True
     return result

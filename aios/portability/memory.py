@@ -8,7 +8,9 @@ asks for `FACTS_SCHEMA` (see `extraction_prompt`), turns the answer into `Fact`s
 
 Duplicates are skipped by normalised text (case, whitespace and trailing punctuation ignored),
 so merging the same facts twice changes nothing. The file is rewritten atomically under a lock
-(`memory/.<file>.lock`). `recent_facts` reads the bullets back in file order, oldest first, and
+(`memory/.<file>.lock`) as its old bytes plus the new bullets, in the file's own line endings;
+a link is written through (the file it points to is updated), and a file that changed between
+reading and writing is read again rather than overwritten. `recent_facts` reads the bullets back in file order, oldest first, and
 returns the last `limit` (the most recent is last).
 """
 
@@ -134,31 +136,49 @@ def _read_facts(path: Path) -> list[Fact]:
 def merge_facts(memory_dir: Path | str, facts: list[Fact], file: str = DEFAULT_FILE) -> list[Fact]:
     """Append the facts not already in `memory_dir/file`; return the ones added (in order)."""
     memory_dir = Path(memory_dir)
-    path = memory_dir / file
     memory_dir.mkdir(parents=True, exist_ok=True)
+    path = (memory_dir / file).resolve()  # through a link: update the file it points to, keep the link
     with FileLock(str(memory_dir / f".{file}.lock"), timeout=30):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = HEADER
-        except UnicodeDecodeError:
-            raise ConfigError(path, "not UTF-8 text") from None
-        known = {normalise(f.text) for f in _read_facts(path)}
-        added: list[Fact] = []
-        for fact in facts:
-            key = normalise(fact.text)
-            if not key or key in known:
-                continue
-            known.add(key)
-            if fact.learned_at is None:
-                fact = fact.model_copy(update={"learned_at": _today()})
-            added.append(fact)
-        if not added:
-            return []
-        if text and not text.endswith("\n"):
-            text += "\n"
-        text += "".join(fact.bullet() + "\n" for fact in added)
-        atomic_write_text(path, text)
+        for _ in range(5):
+            old = _read_bytes(path)
+            added = _new_facts(path, facts)
+            if not added:
+                return []
+            text = HEADER if old is None else old.decode("utf-8")
+            newline = "\r\n" if "\r\n" in text else "\n"
+            if text and not text.endswith("\n"):
+                text += newline
+            text += "".join(fact.bullet() + newline for fact in added)
+            if _read_bytes(path) == old:  # nobody wrote it meanwhile (another editor does not take our lock)
+                atomic_write_text(path, text)
+                return added
+    raise ConfigError(path, "keeps changing while aios appends to it; try again")
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not UTF-8 text") from None
+    return data
+
+
+def _new_facts(path: Path, facts: list[Fact]) -> list[Fact]:
+    """The facts not yet in the file (nor repeated earlier in `facts`), dated today if undated."""
+    known = {normalise(f.text) for f in _read_facts(path)}
+    added: list[Fact] = []
+    for fact in facts:
+        key = normalise(fact.text)
+        if not key or key in known:
+            continue
+        known.add(key)
+        if fact.learned_at is None:
+            fact = fact.model_copy(update={"learned_at": _today()})
+        added.append(fact)
     return added
 
 

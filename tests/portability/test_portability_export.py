@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from aios.errors import ConfigError
+from aios.portability.ownership import RefusedError
 from aios.portability.export import (
     PLUGIN_NAME,
     ExportTarget,
@@ -116,7 +117,7 @@ def test_plugin_marketplaces_for_both_tools(source, tmp_path, cli):
     assert (dest / ".claude-plugin/marketplace.json").read_text().startswith('{\n  "name": "aios",')
 
 
-def test_plugin_export_merges_existing_marketplaces_and_drops_stale_skills(source, tmp_path):
+def test_plugin_export_merges_existing_marketplaces_and_keeps_the_users_skill_folders(source, tmp_path):
     dest = tmp_path / "market"
     (dest / ".claude-plugin").mkdir(parents=True)
     other = {"name": "other", "source": "./plugins/other", "description": "d", "version": "1"}
@@ -130,20 +131,25 @@ def test_plugin_export_merges_existing_marketplaces_and_drops_stale_skills(sourc
     market = json.loads((dest / ".claude-plugin/marketplace.json").read_text())
     assert market["name"] == "team" and market["owner"] == {"name": "Team"}
     assert [p["name"] for p in market["plugins"]] == ["other", PLUGIN_NAME]
-    assert not stale.exists()
+    assert (stale / "SKILL.md").read_text() == "---\nname: old-skill\n---\n"  # not aios's: kept
     export_skills(source, "plugin", dest)  # idempotent: still one entry of ours
     market = json.loads((dest / ".claude-plugin/marketplace.json").read_text())
     assert [p["name"] for p in market["plugins"]] == ["other", PLUGIN_NAME]
 
 
-def test_re_export_replaces_the_folder(source, tmp_path):
+def test_re_export_replaces_the_folder_only_with_force(source, tmp_path):
     dest = tmp_path / "out"
     export_skills(source, "claude", dest)
     leftover = dest / ".claude/skills/lead-digest/removed.txt"
     leftover.write_text("old")
     other = dest / ".claude/skills/hand-made"
     other.mkdir()
-    export_skills(source, "claude", dest)
+    with pytest.raises(RefusedError, match=r"lead-digest: changed since aios exported it \(removed.txt\)"):
+        export_skills(source, "claude", dest)
+    assert leftover.read_text() == "old"
+    result = export_skills(source, "claude", dest, force=True)
+    [(old, backup)] = result.backups
+    assert old == leftover.parent and (backup / "removed.txt").read_text() == "old"
     assert not leftover.exists() and other.exists()
     assert [p.name for p in (dest / ".claude/skills").iterdir() if p.name.startswith(".")] == []
 
