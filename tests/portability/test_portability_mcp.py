@@ -397,3 +397,15 @@ def test_codex_to_claude_keeps_servers_codex_cannot_express(project):
     assert data["mcpServers"]["legacy-events"] == {"type": "sse", "url": "https://events.example.com/sse"}
     assert "legacy-events" in result.skipped
     assert any("legacy-events: Claude-only server" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("api_token.txt", True), ("client_secret.json", True), ("id_rsa", True), ("deploy.key", True),
+     ("apiKey", True), ("X-Auth", True), ("SSH_KEYS", True),
+     ("monkey.md", False), ("author.md", False), ("KEYCLOAK_URL", False), ("notes.md", False)],
+)
+def test_one_detector_judges_names_for_files_env_and_headers(name, secret):
+    """Export (file names) and MCP sync (env and header names) share aios.portability.secrets."""
+    assert looks_like_secret(name) is secret
+    assert looks_like_secret(name, "plain") is secret
