@@ -136,7 +136,7 @@ class Drill:
 
     # ---- helpers -------------------------------------------------------------------------------
     def _reset(self) -> None:
-        from aios import health_store
+        from aios.outage import health_store
         from aios.runtime import reset_runtime
         from aios.settings import reload_settings
         from aios.state import open_store

@@ -78,7 +78,8 @@ def skill_request(skill: Skill, inputs: dict[str, Any]) -> ModelRequest:
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
     """The body of every skill flow: triage, ask the models, park or drop if Claude is down, record."""
-    from aios import deferral, health_store, observe
+    from aios import observe
+    from aios.outage import deferral, health_store
 
     settings = get_runtime().settings
     inputs = skill.inputs(inputs)
@@ -116,7 +117,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
 
 async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health: HealthSnapshot) -> Decision | None:
     """Call the chain and record its answer or failure; returns what triage says to do after a failure."""
-    from aios import alerts
+    from aios.outage import alerts
 
     state = await call_model(skill_request(skill, run.inputs), policy, return_state=True)
     result = await state.result(raise_on_failure=False)

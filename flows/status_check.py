@@ -13,7 +13,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from aios import alerts, deferral, health_store
+from aios.outage import alerts, deferral, health_store
 from aios.core.errors import ErrorClass, ProviderFailure, classify
 from aios.core.health import Health, HealthState, Hysteresis, Signal, aggregate
 from aios.core.policy import Target, Timeouts

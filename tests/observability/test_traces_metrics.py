@@ -123,7 +123,7 @@ async def test_an_answer_that_breaks_the_contract_is_a_failed_attempt_span(emula
 async def test_drops_and_deferrals_are_counted_per_skill(deployed, emulator, otel):
     from prefect.client.orchestration import get_client
 
-    from aios import deferral
+    from aios.outage import deferral
 
     emulator.set_fault("anthropic", "overloaded")
     _, dropped = await run_flow("daily-news")
