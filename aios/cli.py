@@ -229,7 +229,8 @@ def drill_command(
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from aios.drill import DRILL_ENV, SCENARIOS
+    from aios.drill.runner import DRILL_ENV
+    from aios.drill.scenarios import SCENARIOS
     from aios.runtime import reset_runtime
     from aios.settings import reload_settings
     from aios.stack import LocalStack
@@ -274,16 +275,12 @@ def drill_command(
 
 
 def _print_drill(data: dict) -> None:
-    figures = Table("scenario", "detect ms", "failover ms", "drain ms", "alerts", "verdict", title="fire drill")
-    checks = Table("scenario", "subject", "expectation", "verdict", "detail")
-    for s in data["scenarios"]:
-        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
-        figures.add_row(s["name"], fmt(s["time_to_detect_ms"]), fmt(s["time_to_failover_ms"]), fmt(s["time_to_drain_ms"]), str(s["alerts"]), "[green]pass[/]" if s["passed"] else "[red]FAIL[/]")
-        for c in s["checks"]:
-            checks.add_row(c["scenario"], c["subject"], c["expectation"], "[green]pass[/]" if c["passed"] else "[red]FAIL[/]", c["detail"][:70])
-    console.print(checks)
-    console.print(figures)
-    console.print("[bold green]DRILL PASSED[/]" if data["passed"] else "[bold red]DRILL FAILED[/]")
+    """The same Markdown the fire-drill artifact shows, rendered for the terminal."""
+    from rich.markdown import Markdown
+
+    from aios.drill.report import DrillReport
+
+    console.print(Markdown(DrillReport.model_validate(data).markdown()))
 
 
 def _register_subcommands() -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from aios.context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
-from aios.core.health import Health, HealthSnapshot
+from aios.core.health import HealthSnapshot, unexplained_failover
 from aios.core.fallback import Attempt, ChainAborted, ChainFailed, ChainResult, run_chain
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
@@ -131,8 +131,7 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     run.status = RunStatus.completed
     run.provider, run.model, run.output, run.usage = answer.provider, answer.model, answer.output, answer.usage
     primary = policy.primary_provider
-    if answer.provider != primary and health.provider(primary) is not Health.down:
-        # A failover the status checks have not explained yet: tell the user (once per burst).
+    if unexplained_failover(answer.provider, primary, health):  # tell the user (once per burst)
         alerts.failover_alert(primary, skill.name, f"{answer.provider}:{answer.model}", run.attempts[0].message or "")
     return None
 

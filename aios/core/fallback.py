@@ -52,6 +52,7 @@ class Attempt(BaseModel):
     message: str | None = None
     status: int | None = None
     action: Action | None = None
+    unhealthy: bool = False  # the verdict counts this failure against the target (breaker and health checks)
 
 
 class Answer(BaseModel):
@@ -151,6 +152,7 @@ async def run_chain(
                         message=failure.message[:300],
                         status=failure.status,
                         action=verdict.action,
+                        unhealthy=verdict.unhealthy,
                     )
                 )
                 if verdict.action is Action.reask and reasks < policy.reasks:
