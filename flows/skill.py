@@ -26,9 +26,9 @@ from aios.providers import ModelRequest
 from aios.runs import RUNS_TABLE, RunStatus, SkillRun
 from aios.runtime import get_runtime
 from aios.skills import Skill, find_skill, load_skills
-from aios import telemetry
+from aios.observability import otel, telemetry
 
-telemetry.setup()  # before Prefect opens the flow-run span, so ours nest under it
+otel.setup()  # before Prefect opens the flow-run span, so ours nest under it
 
 
 class ChainFailure(BaseModel):
