@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from aios.context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
 from aios.core.health import HealthSnapshot, unexplained_failover
-from aios.core.fallback import Attempt, ChainAborted, ChainFailed, ChainResult, run_chain
+from aios.core.fallback import Attempt, ChainAborted, ChainResult, NoAnswer, run_chain
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
 from aios.providers import ModelRequest
@@ -55,7 +55,7 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResu
 
     try:
         return await run_chain(policy, call, attempts.output, runtime.breakers)
-    except ChainFailed as exc:
+    except NoAnswer as exc:
         failure = ChainFailure(
             message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
         )
