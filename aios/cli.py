@@ -143,7 +143,7 @@ def status_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Provider and model health, breaker states, and the deferred queue."""
-    from aios import deferral, health_store
+    from aios.outage import deferral, health_store
 
     if check:
         from flows.status_check import status_check
@@ -176,7 +176,7 @@ def status_command(
 @app.command("deferred")
 def deferred_command(as_json: JsonFlag = False) -> None:
     """List runs parked in the deferred queue."""
-    from aios import deferral
+    from aios.outage import deferral
 
     runs = asyncio.run(deferral.parked_runs())
     rows = [
@@ -195,7 +195,7 @@ def deferred_command(as_json: JsonFlag = False) -> None:
 @app.command("resume")
 def resume_command() -> None:
     """Resume the deferred queue by hand (the status-check flow does it when Claude is healthy)."""
-    from aios import deferral
+    from aios.outage import deferral
 
     changed = asyncio.run(deferral.set_paused(False))
     console.print("deferred queue resumed" if changed else "deferred queue was already running")
@@ -206,12 +206,13 @@ def drain_command(
     concurrency: Annotated[int, typer.Option(help="Parked runs executed at once in this process.")] = 8,
 ) -> None:
     """Run the parked runs of the (resumed) deferred queue in this process, faster than a process worker."""
-    from aios import deferral
-    from aios.drainer import drain_deferred
+    from aios.outage import deferral
+    from aios.outage.drainer import drain_deferred
+    from flows.skill import skill_flows
 
     if asyncio.run(deferral.is_paused()):
         fail("the deferred queue is paused (Claude is not healthy yet); `aios resume` to force it")
-    stats = asyncio.run(drain_deferred(concurrency=concurrency))
+    stats = asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
     console.print(f"drained {stats.started} run(s): {stats.completed} completed, {stats.failed} not completed")
 
 
@@ -228,7 +229,8 @@ def drill_command(
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from aios.drill import DRILL_ENV, SCENARIOS
+    from aios.drill.runner import DRILL_ENV
+    from aios.drill.scenarios import SCENARIOS
     from aios.runtime import reset_runtime
     from aios.settings import reload_settings
     from aios.stack import LocalStack
@@ -273,16 +275,12 @@ def drill_command(
 
 
 def _print_drill(data: dict) -> None:
-    figures = Table("scenario", "detect ms", "failover ms", "drain ms", "alerts", "verdict", title="fire drill")
-    checks = Table("scenario", "subject", "expectation", "verdict", "detail")
-    for s in data["scenarios"]:
-        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
-        figures.add_row(s["name"], fmt(s["time_to_detect_ms"]), fmt(s["time_to_failover_ms"]), fmt(s["time_to_drain_ms"]), str(s["alerts"]), "[green]pass[/]" if s["passed"] else "[red]FAIL[/]")
-        for c in s["checks"]:
-            checks.add_row(c["scenario"], c["subject"], c["expectation"], "[green]pass[/]" if c["passed"] else "[red]FAIL[/]", c["detail"][:70])
-    console.print(checks)
-    console.print(figures)
-    console.print("[bold green]DRILL PASSED[/]" if data["passed"] else "[bold red]DRILL FAILED[/]")
+    """The same Markdown the fire-drill artifact shows, rendered for the terminal."""
+    from rich.markdown import Markdown
+
+    from aios.drill.report import DrillReport
+
+    console.print(Markdown(DrillReport.model_validate(data).markdown()))
 
 
 def _register_subcommands() -> None:

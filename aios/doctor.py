@@ -30,7 +30,8 @@ from aios.core.triage import Triage
 from aios.errors import AiosError, ConfigError
 from aios.settings import Settings
 from aios.skills import SKILL_FILE, Skill, load_skill
-from aios.validation import VALIDATIONS_TABLE, CompareRule, validation_key
+from aios.validation.compare import CompareRule
+from aios.validation.matrix import VALIDATIONS_TABLE, validation_key
 
 
 class Status(StrEnum):

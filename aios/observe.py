@@ -11,8 +11,8 @@ import logging
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import FlowRunContext
 
-from aios import telemetry
-from aios.logs import redact
+from aios.observability import telemetry
+from aios.observability.redaction import redact
 from aios.runs import RUNS_TABLE, SkillRun
 from aios.state import open_store
 

@@ -45,7 +45,7 @@ def validate_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run skills on every target through the same model task and compare the answers; exit 1 on any failing cell."""
-    from aios.validation import Matrix, parse_targets
+    from aios.validation.matrix import Matrix, parse_targets
     from flows.validate import plan_validation, validate_skills
 
     specs = parse_targets(targets) or None

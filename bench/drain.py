@@ -30,7 +30,7 @@ prepare_environment()
 
 
 async def park(skill, count: int) -> list[str]:
-    from aios import deferral
+    from aios.outage import deferral
 
     class Ctx:  # each parked run stands for its own scheduled occurrence
         def __init__(self) -> None:
@@ -93,8 +93,9 @@ async def delete_runs(ids: list[str]) -> None:
 
 
 def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
-    from aios import deferral
-    from aios.drainer import drain_deferred
+    from aios.outage import deferral
+    from aios.outage.drainer import drain_deferred
+    from flows.skill import skill_flows
 
     ids = asyncio.run(park(skill, runs))
     started = time.perf_counter()
@@ -105,7 +106,7 @@ def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
         stack.stop_workers()
     else:
         asyncio.run(deferral.set_paused(False))
-        asyncio.run(drain_deferred(concurrency=concurrency))
+        asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
         elapsed = time.perf_counter() - started
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))

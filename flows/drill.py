@@ -14,9 +14,14 @@ from collections.abc import Callable
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
-from aios.drill import SCENARIOS, AlertInbox, Drill, DrillReport
+from aios.drill.inbox import AlertInbox
+from aios.drill.report import DrillReport
+from aios.drill.runner import Drill
+from aios.drill.scenarios import SCENARIOS, run_drill
 from aios.runtime import get_runtime
 from aios.skills import load_skills
+from flows.skill import build_skill_flow
+from flows.status_check import status_check
 
 
 @flow(name="fire-drill", persist_result=False)
@@ -34,10 +39,12 @@ async def fire_drill(
             control=EmulatorControl(control_url or os.environ["AIOS_EMULATOR_URL"]),
             skills=load_skills(get_runtime().settings.skills_dir),
             inbox=inbox,
+            status_check=status_check,
+            skill_flow=build_skill_flow,
             live=live,
             progress=progress or (lambda name: None),
         )
-        report = await drill.run(list(scenarios or SCENARIOS))
+        report = await run_drill(drill, scenarios or list(SCENARIOS))
     finally:
         inbox.close()
         if saved_urls is None:

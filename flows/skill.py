@@ -18,17 +18,17 @@ from pydantic import BaseModel
 
 from aios.context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
-from aios.core.health import Health, HealthSnapshot
-from aios.core.fallback import Attempt, ChainAborted, ChainFailed, ChainResult, run_chain
+from aios.core.health import HealthSnapshot, unexplained_failover
+from aios.core.fallback import Attempt, ChainAborted, ChainResult, NoAnswer, run_chain
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
 from aios.providers import ModelRequest
 from aios.runs import RUNS_TABLE, RunStatus, SkillRun
 from aios.runtime import get_runtime
 from aios.skills import Skill, find_skill, load_skills
-from aios import telemetry
+from aios.observability import otel, telemetry
 
-telemetry.setup()  # before Prefect opens the flow-run span, so ours nest under it
+otel.setup()  # before Prefect opens the flow-run span, so ours nest under it
 
 
 class ChainFailure(BaseModel):
@@ -55,7 +55,7 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResu
 
     try:
         return await run_chain(policy, call, attempts.output, runtime.breakers)
-    except ChainFailed as exc:
+    except NoAnswer as exc:
         failure = ChainFailure(
             message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
         )
@@ -78,7 +78,8 @@ def skill_request(skill: Skill, inputs: dict[str, Any]) -> ModelRequest:
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
     """The body of every skill flow: triage, ask the models, park or drop if Claude is down, record."""
-    from aios import deferral, health_store, observe
+    from aios import observe
+    from aios.outage import deferral, health_store
 
     settings = get_runtime().settings
     inputs = skill.inputs(inputs)
@@ -116,7 +117,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
 
 async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health: HealthSnapshot) -> Decision | None:
     """Call the chain and record its answer or failure; returns what triage says to do after a failure."""
-    from aios import alerts
+    from aios.outage import alerts
 
     state = await call_model(skill_request(skill, run.inputs), policy, return_state=True)
     result = await state.result(raise_on_failure=False)
@@ -130,8 +131,7 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     run.status = RunStatus.completed
     run.provider, run.model, run.output, run.usage = answer.provider, answer.model, answer.output, answer.usage
     primary = policy.primary_provider
-    if answer.provider != primary and health.provider(primary) is not Health.down:
-        # A failover the status checks have not explained yet: tell the user (once per burst).
+    if unexplained_failover(answer.provider, primary, health):  # tell the user (once per burst)
         alerts.failover_alert(primary, skill.name, f"{answer.provider}:{answer.model}", run.attempts[0].message or "")
     return None
 

@@ -13,9 +13,10 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from aios import alerts, deferral, health_store
-from aios.core.errors import ErrorClass, ProviderFailure, classify
-from aios.core.health import Health, HealthState, Hysteresis, Signal, aggregate
+from aios.outage import alerts, deferral, health_store
+from aios.core.errors import ProviderFailure, Verdict, classify
+from aios.core.fallback import Attempt, Outcome
+from aios.core.health import HealthState, Hysteresis, Signal, aggregate, call_signals, probe_signals
 from aios.core.policy import Target, Timeouts
 from aios.core.statuspage import signals_from_summary
 from aios.providers import ModelRequest
@@ -57,52 +58,29 @@ async def probe_targets(targets: list[Target]) -> list[Signal]:
     """One minimal request per target, outside the breakers (a probe must see the truth)."""
     runtime = get_runtime()
     timeouts = Timeouts(connect=runtime.settings.probe_timeout, read=runtime.settings.probe_timeout)
-    signals = []
+    results: list[tuple[Target, Verdict | None]] = []
     for target in targets:
         try:
             await runtime.providers.complete(target, PROBE, None, timeouts)
         except ProviderFailure as failure:
-            verdict = classify(failure, max_retry_after=0)
-            if verdict.unhealthy:
-                signals.append(Signal(subject=target.key, source="probe", health=Health.down, detail=f"probe: {verdict.error_class.value}"))
-            continue
-        signals.append(Signal(subject=target.key, source="probe", health=Health.healthy, detail="probe ok"))
-        signals.append(Signal(subject=target.provider, source="probe", health=Health.healthy, detail="probe ok"))
-    for provider in {t.provider for t in targets}:
-        probed = [s for s in signals if s.subject.startswith(f"{provider}:")]
-        if probed and all(s.health is Health.down for s in probed) and len(probed) == sum(t.provider == provider for t in targets):
-            signals.append(Signal(subject=provider, source="probe", health=Health.down, detail="probe: every model failed"))
-    return signals
+            results.append((target, classify(failure, max_retry_after=0)))
+        else:
+            results.append((target, None))
+    return probe_signals(results)
 
 
-def call_signals(since: datetime | None) -> list[Signal]:
-    """Error rates of real calls made since the last check, from the run records every process writes."""
-    counts: dict[str, list[int]] = {}
+def read_calls(since: datetime | None) -> list[tuple[str, bool]]:
+    """Real calls made since the last check, from the run records every process writes: (target, unhealthy)."""
+    calls = []
     for record in open_store().list(RUNS_TABLE):
         finished = record.data.get("finished_at")
         if since and (not finished or datetime.fromisoformat(finished) <= since):
             continue
         for a in record.data.get("attempts", []):
-            if a.get("outcome") == "skipped":
-                continue
-            key = f"{a['provider']}:{a['model']}"
-            bad = a.get("outcome") == "failed" and a.get("error_class") not in _NOT_HEALTH
-            ok_bad = counts.setdefault(key, [0, 0])
-            ok_bad[1 if bad else 0] += 1
-    signals = []
-    for key, (ok, bad) in counts.items():
-        rate = bad / (ok + bad)
-        health = Health.down if rate >= 0.5 and bad >= 2 else Health.degraded if rate >= 0.2 else Health.healthy
-        signals.append(Signal(subject=key, source="calls", health=health, detail=f"calls: {bad}/{ok + bad} failed"))
-    return signals
-
-
-_NOT_HEALTH = {ErrorClass.invalid_answer.value, ErrorClass.bad_request.value, ErrorClass.context_length.value, ErrorClass.missing_key.value}
-
-
-def primary_usable(state: HealthState, targets: list[Target], primary: str) -> bool:
-    snapshot = state.snapshot()
-    return any(snapshot.usable(t) for t in targets if t.provider == primary)
+            attempt = Attempt.model_validate(a)
+            if attempt.outcome is not Outcome.skipped:
+                calls.append((f"{attempt.provider}:{attempt.model}", attempt.unhealthy))
+    return calls
 
 
 @flow(name="status-check", persist_result=False)
@@ -118,15 +96,22 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
     since = datetime.fromisoformat(saved.data["checked_at"]) if saved else None
     now = datetime.now(UTC)
 
+    # gather
     signals = await read_status_pages(targets)
     if settings.probe if probe is None else probe:
         signals += await probe_targets(targets)
-    signals += call_signals(since)
+    signals += call_signals(read_calls(since))
 
+    # decide
     state, changes = aggregate(previous, signals, Hysteresis(recover_after=settings.health_recover_after))
+    healthy = state.snapshot().provider_usable(policy.primary_provider, targets)
+
+    # persist
     store.upsert(health_store.HEALTH_TABLE, STATE_KEY, {"state": state.model_dump(mode="json"), "checked_at": now.isoformat()})
     health_store.write_snapshot(state.snapshot())
+    queue_changed = await deferral.set_paused(not healthy)
 
+    # publish
     for change in changes:
         emit_event(
             event="aios.health.changed",
@@ -134,9 +119,6 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
             payload={"subject": change.subject, "old": change.old.value, "new": change.new.value, "detail": change.detail},
         )
     alerts.health_alert(changes)
-
-    healthy = primary_usable(state, targets, policy.primary_provider)
-    queue_changed = await deferral.set_paused(not healthy)
     await acreate_table_artifact(
         key="provider-health",
         table=[

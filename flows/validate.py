@@ -3,7 +3,7 @@
 Each run goes through `flows.skill.call_model` (the task every skill run uses) with a one-target
 fallback policy, so a target is judged exactly as a failover would use it: same prompt, same
 contract validation, same re-ask. Triage is deliberately ignored (a `defer` skill is still checked
-on the secondary). The comparison itself is pure and lives in `aios.validation`.
+on the secondary). The comparison itself is pure and lives in `aios.validation.compare`.
 
 Each cell ends up in the state store (`validations`, key `skill:provider:model`) for `aios doctor`,
 and the whole matrix in the table artifact `cross-model-validation`.
@@ -28,11 +28,10 @@ from aios.providers import ModelRequest
 from aios.runtime import get_runtime
 from aios.settings import Settings
 from aios.skills import Skill, find_skill, load_skills
-from aios.validation import (
+from aios.validation.compare import DEFAULT_TOLERANCE, CompareRule
+from aios.validation.matrix import (
     ARTIFACT_KEY,
-    DEFAULT_TOLERANCE,
     VALIDATIONS_TABLE,
-    CompareRule,
     Matrix,
     RunSample,
     build_cells,

@@ -52,6 +52,7 @@ class Attempt(BaseModel):
     message: str | None = None
     status: int | None = None
     action: Action | None = None
+    unhealthy: bool = False  # the verdict counts this failure against the target (breaker and health checks)
 
 
 class Answer(BaseModel):
@@ -71,14 +72,14 @@ class ChainResult(BaseModel):
     misconfigured: list[str] = Field(default_factory=list)
 
 
-class ChainFailed(Exception):
-    """Base for a chain that produced no answer; carries every attempt."""
+class NoAnswer(Exception):
+    """Raised when a chain produced no answer (the exception; `flows.skill.ChainFailure` is its record as data)."""
 
     attempts: list[Attempt]
     misconfigured: list[str]
 
 
-class AllTargetsFailed(ExceptionGroup, ChainFailed):  # type: ignore[misc]
+class AllTargetsFailed(ExceptionGroup, NoAnswer):  # type: ignore[misc]
     """Every target failed or was skipped: one group holding each target's last error."""
 
     def __new__(cls, message: str, errors: list[ProviderFailure], attempts: list[Attempt], misconfigured: list[str]):
@@ -91,7 +92,7 @@ class AllTargetsFailed(ExceptionGroup, ChainFailed):  # type: ignore[misc]
         return AllTargetsFailed(self.message, list(excs), self.attempts, self.misconfigured)
 
 
-class ChainAborted(ChainFailed):
+class ChainAborted(NoAnswer):
     """A failure no other target could fix (a bad request: our bug). Nobody else was called."""
 
     def __init__(self, failure: ProviderFailure, attempts: list[Attempt], misconfigured: list[str]) -> None:
@@ -151,6 +152,7 @@ async def run_chain(
                         message=failure.message[:300],
                         status=failure.status,
                         action=verdict.action,
+                        unhealthy=verdict.unhealthy,
                     )
                 )
                 if verdict.action is Action.reask and reasks < policy.reasks:

@@ -1,12 +1,17 @@
-"""Health per provider and per model: the snapshot every run reads before it starts."""
+"""Health per provider and per model: the snapshot every run reads before it starts, and the rules
+that turn observations (probes, real calls, status pages) into it. Pure: the status-check flow
+gathers the observations and persists the result.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from aios.core.errors import Verdict
 from aios.core.policy import Target
 
 
@@ -15,6 +20,14 @@ class Health(StrEnum):
     degraded = "degraded"  # slower or partly failing, still worth calling
     down = "down"
     unknown = "unknown"
+
+
+_RANK = {Health.unknown: 0, Health.healthy: 1, Health.degraded: 2, Health.down: 3}
+
+
+def worse(a: Health, b: Health) -> Health:
+    """The worse of two healths (unknown < healthy < degraded < down); `a` on a tie."""
+    return a if _RANK[a] >= _RANK[b] else b
 
 
 class HealthSnapshot(BaseModel):
@@ -41,6 +54,10 @@ class HealthSnapshot(BaseModel):
 
     def usable(self, target: Target) -> bool:
         return self.target(target) is not Health.down
+
+    def provider_usable(self, provider: str, targets: Iterable[Target]) -> bool:
+        """Can a run still reach `provider`? Yes while any of its targets is not down."""
+        return any(self.usable(t) for t in targets if t.provider == provider)
 
 
 class Signal(BaseModel):
@@ -82,9 +99,6 @@ class Change(BaseModel):
     detail: str = ""
 
 
-_RANK = {Health.unknown: 0, Health.healthy: 1, Health.degraded: 2, Health.down: 3}
-
-
 def combine(signals: list[Signal]) -> tuple[Health, str]:
     """One subject's observed health this check.
 
@@ -99,7 +113,7 @@ def combine(signals: list[Signal]) -> tuple[Health, str]:
         health = s.health
         if probe_ok and s.source == "status_page" and health is Health.down:
             health = Health.degraded
-        if _RANK[health] > _RANK[worst]:
+        if worse(health, worst) is not worst:
             worst, detail = health, s.detail
     return worst, detail
 
@@ -129,3 +143,64 @@ def aggregate(previous: HealthState, signals: list[Signal], rule: Hysteresis) ->
         if new.health is not old.health:
             changes.append(Change(subject=subject, old=old.health, new=new.health, detail=new.detail))
     return HealthState(subjects=subjects), changes
+
+
+# --- the rules that turn observations into signals --------------------------------------------------
+
+CALLS_DOWN_RATE = 0.5  # at least this share of real calls failed (and at least CALLS_DOWN_MIN of them): down
+CALLS_DOWN_MIN = 2
+CALLS_DEGRADED_RATE = 0.2  # at least this share failed: degraded
+
+
+def calls_health(ok: int, failed: int) -> Health:
+    """A target's health from its real calls since the last check (`failed` counts health failures only)."""
+    total = ok + failed
+    if total == 0:
+        return Health.unknown
+    rate = failed / total
+    if rate >= CALLS_DOWN_RATE and failed >= CALLS_DOWN_MIN:
+        return Health.down
+    if rate >= CALLS_DEGRADED_RATE:
+        return Health.degraded
+    return Health.healthy
+
+
+def call_signals(calls: Iterable[tuple[str, bool]]) -> list[Signal]:
+    """Signals from real calls, each `(target key, counts against health)`.
+
+    "Counts against health" is the verdict's `unhealthy` (the same bit the circuit breaker counts),
+    recorded on every attempt: a 404, a waited-out 429 or an invalid answer says nothing about the target.
+    """
+    counts: dict[str, list[int]] = {}
+    for key, unhealthy in calls:
+        counts.setdefault(key, [0, 0])[1 if unhealthy else 0] += 1
+    return [
+        Signal(subject=key, source="calls", health=calls_health(ok, bad), detail=f"calls: {bad}/{ok + bad} failed")
+        for key, (ok, bad) in counts.items()
+    ]
+
+
+def probe_signals(results: Sequence[tuple[Target, Verdict | None]]) -> list[Signal]:
+    """Signals from one probe per target (`None`: it answered; else the verdict on its failure).
+
+    An answer is direct evidence for the model and its provider; a failure counts only when the
+    verdict says it is the target's fault; when every model of a provider failed so, the provider is down.
+    """
+    signals: list[Signal] = []
+    for target, verdict in results:
+        if verdict is None:
+            signals.append(Signal(subject=target.key, source="probe", health=Health.healthy, detail="probe ok"))
+            signals.append(Signal(subject=target.provider, source="probe", health=Health.healthy, detail="probe ok"))
+        elif verdict.unhealthy:
+            detail = f"probe: {verdict.error_class.value}"
+            signals.append(Signal(subject=target.key, source="probe", health=Health.down, detail=detail))
+    for provider in dict.fromkeys(t.provider for t, _ in results):
+        verdicts = [v for t, v in results if t.provider == provider]
+        if all(v is not None and v.unhealthy for v in verdicts):
+            signals.append(Signal(subject=provider, source="probe", health=Health.down, detail="probe: every model failed"))
+    return signals
+
+
+def unexplained_failover(answered_by: str, primary: str, health: HealthSnapshot) -> bool:
+    """A run answered by a secondary while the status checks still call the primary up: worth telling the user."""
+    return answered_by != primary and health.provider(primary) is not Health.down

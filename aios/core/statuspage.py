@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aios.core.health import Health, Signal
+from aios.core.health import Health, Signal, worse
 from aios.core.policy import Target
 
 COMPONENT_HEALTH = {
@@ -20,11 +20,6 @@ MODEL_FAMILIES = ("opus", "sonnet", "haiku", "fable", "mythos")
 UNRESOLVED = {"investigating", "identified", "monitoring"}
 
 
-def _worse(a: Health, b: Health) -> Health:
-    order = [Health.unknown, Health.healthy, Health.degraded, Health.down]
-    return a if order.index(a) >= order.index(b) else b
-
-
 def signals_from_summary(
     summary: dict[str, Any], provider: str, component_pattern: str, targets: list[Target]
 ) -> list[Signal]:
@@ -36,7 +31,7 @@ def signals_from_summary(
     detail = ""
     for c in components:
         h = COMPONENT_HEALTH.get(c.get("status", ""), Health.unknown)
-        if _worse(h, health) is h and h is not health:
+        if worse(h, health) is h and h is not health:
             health, detail = h, f"status page: {c['name']} {c['status']}"
     if not components:
         indicator = (summary.get("status") or {}).get("indicator", "")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aios.drill import SCENARIOS
+from aios.drill.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -32,7 +32,7 @@ def test_aios_drill_passes_every_scenario_offline(tmp_path):
 
 
 async def test_drill_with_no_secondary_configured_fails_with_a_clear_verdict(deployed, emulator, settings_env):
-    from aios.drill import DRILL_ENV
+    from aios.drill.runner import DRILL_ENV
     from flows.drill import fire_drill
 
     settings_env(**DRILL_ENV, AIOS_TARGETS="anthropic:claude-opus-5-5,anthropic:claude-sonnet-5-5")

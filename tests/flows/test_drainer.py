@@ -9,11 +9,12 @@ from uuid import uuid4
 import pytest
 from prefect.client.orchestration import get_client
 
-from aios import deferral
-from aios.drainer import drain_deferred
+from aios.outage import deferral
+from aios.outage.drainer import drain_deferred
 from aios.settings import get_settings
 from aios.skills import find_skill
 from aios.state import open_store
+from flows.skill import skill_flows
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ async def test_drainer_and_worker_together_run_each_parked_run_once(deployed, em
     await deferral.set_paused(True)
     ids = [await deferral.park_run(skill, {"week": f"drain-{i}"}, Occurrence()) for i in range(6)]
     await deferral.set_paused(False)  # the session's process worker races the drainer from here on
-    stats = await drain_deferred(concurrency=4, idle_polls=2)
+    stats = await drain_deferred(skill_flows(), concurrency=4, idle_polls=2)
     async with get_client() as client:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

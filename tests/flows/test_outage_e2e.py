@@ -14,7 +14,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-from aios import deferral
+from aios.outage import deferral
 from aios.runs import RunStatus, SkillRun
 from aios.state import open_store
 from flows.skill import build_skill_flow

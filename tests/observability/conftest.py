@@ -51,12 +51,12 @@ def otel():
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from aios import telemetry
+    from aios.observability import otel
 
     exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
-    telemetry.install(exporter, reader)
+    otel.install(exporter, reader)
     yield Otel(exporter, reader)
-    telemetry.reset()
+    otel.reset()
 
 
 @dataclass
@@ -98,7 +98,7 @@ class LogCapture:
     """Every log record of the process, as plain text and as our JSON lines, at DEBUG level."""
 
     def __init__(self) -> None:
-        from aios.logs import JsonLogHandler
+        from aios.observability.logs import JsonLogHandler
 
         self.text = io.StringIO()
         self.json = io.StringIO()

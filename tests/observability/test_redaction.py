@@ -1,4 +1,4 @@
-"""`aios.logs.redact` and the log-record redaction, without the stack."""
+"""`redaction.redact` and the log-record redaction, without the stack."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from aios import logs
-from aios.logs import REDACTED, redact
+from aios.observability import logs, redaction
+from aios.observability.redaction import REDACTED, redact
 
 from .conftest import CANARY_ANTHROPIC, CANARY_OPENAI
 
@@ -21,10 +21,10 @@ def canary_env(monkeypatch):
     monkeypatch.setenv("CRM_TOKEN", "crm-token-value-123")
     monkeypatch.setenv("SOME_SERVICE_SECRET", "hunter2hunter2")
     monkeypatch.setenv("AIOS_READ_TIMEOUT", "120.0")  # not a secret: never redacted
-    logs.refresh_secrets()
+    redaction.refresh_secrets()
     yield
     monkeypatch.undo()
-    logs.refresh_secrets()
+    redaction.refresh_secrets()
 
 
 @pytest.mark.parametrize(
@@ -69,12 +69,12 @@ def test_values_of_secret_environment_variables_are_redacted_wherever_they_appea
 
 def test_a_key_set_later_is_picked_up_on_refresh(monkeypatch):
     monkeypatch.setenv("LATE_API_KEY", "late-value-0123456789")
-    logs.refresh_secrets()
+    redaction.refresh_secrets()
     assert "late-value-0123456789" not in redact("uses late-value-0123456789")
 
 
 def test_log_records_are_redacted_at_creation_message_args_and_exception(canary_env):
-    logs.install_redaction()
+    redaction.install_redaction()
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     logger = logging.getLogger("aios.test.redaction")

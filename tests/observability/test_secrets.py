@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from aios.logs import REDACTED
+from aios.observability.redaction import REDACTED
 from aios.runs import RunStatus, SkillRun
 from flows.skill import build_skill_flow
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def canary_keys(emulator, monkeypatch):
     """Both providers called with canary keys (the emulators accept any non-empty key)."""
-    from aios import logs
+    from aios.observability import redaction
     from aios.runtime import get_runtime, reset_runtime
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY_ANTHROPIC)
@@ -32,7 +32,7 @@ def canary_keys(emulator, monkeypatch):
     yield
     monkeypatch.undo()
     reset_runtime()
-    logs.refresh_secrets()
+    redaction.refresh_secrets()
 
 
 async def everything_recorded(flow_run_id: UUID, otel, all_logs, capfd, stack, artifact: bool = True) -> dict[str, str]:

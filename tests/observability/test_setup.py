@@ -7,7 +7,7 @@ import time
 import pytest
 from opentelemetry import trace
 
-from aios import telemetry
+from aios.observability import otel, telemetry
 from aios.core.policy import DEFAULT_TARGETS, FallbackPolicy
 from aios.runs import RunStatus, SkillRun
 from aios.core.triage import Triage
@@ -22,33 +22,33 @@ def no_otel_env(monkeypatch):
         "OTEL_SDK_DISABLED",
     ):
         monkeypatch.delenv(name, raising=False)
-    telemetry.reset()
+    otel.reset()
     yield
-    telemetry.reset()
+    otel.reset()
 
 
 def test_without_an_endpoint_nothing_is_set_up(no_otel_env):
-    tel = telemetry.setup()
+    tel = otel.setup()
     assert not tel.tracing and not tel.metering
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider), "the global provider is left alone"
-    assert telemetry.setup() is tel, "set up once per process"
+    assert otel.setup() is tel, "set up once per process"
 
 
 def test_resource_is_aios_unless_the_standard_variables_say_otherwise(monkeypatch):
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
-    assert telemetry.resource().attributes["service.name"] == "aios"
+    assert otel.resource().attributes["service.name"] == "aios"
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
-    assert telemetry.resource().attributes["deployment.environment"] == "test"
+    assert otel.resource().attributes["deployment.environment"] == "test"
     monkeypatch.setenv("OTEL_SERVICE_NAME", "aios-eu")
-    assert telemetry.resource().attributes["service.name"] == "aios-eu"
+    assert otel.resource().attributes["service.name"] == "aios-eu"
 
 
 def test_exported_spans_are_redacted(monkeypatch):
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exporter = InMemorySpanExporter()
-    provider = telemetry.tracer_provider(exporter, batch=False)
+    provider = otel.tracer_provider(exporter, batch=False)
     tracer = provider.get_tracer("someone-else")  # e.g. Prefect's spans: not redacted at the source
     with tracer.start_as_current_span("Authorization: Bearer abcdefgh123") as span:
         span.set_attribute("headers", "x-api-key: sk-ant-api03-abcdefghijkl")
@@ -72,7 +72,7 @@ def test_hooks_cost_next_to_nothing_without_an_endpoint(no_otel_env):
     from aios.core.fallback import Reply
     from aios.providers.base import ModelRequest
 
-    telemetry.setup()
+    otel.setup()
     policy = FallbackPolicy(targets=DEFAULT_TARGETS)
     request = ModelRequest(system="s", prompt="p", schema_name="x", output_schema={"type": "object"})
     reply = Reply(content="{}")

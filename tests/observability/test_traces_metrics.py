@@ -123,7 +123,7 @@ async def test_an_answer_that_breaks_the_contract_is_a_failed_attempt_span(emula
 async def test_drops_and_deferrals_are_counted_per_skill(deployed, emulator, otel):
     from prefect.client.orchestration import get_client
 
-    from aios import deferral
+    from aios.outage import deferral
 
     emulator.set_fault("anthropic", "overloaded")
     _, dropped = await run_flow("daily-news")
@@ -157,9 +157,9 @@ async def test_failed_run_span_is_an_error_with_the_reason(emulator, otel):
 
 
 async def test_prompt_and_answer_are_recorded_only_when_opted_in(emulator, otel):
-    from aios import telemetry
+    from aios.observability import otel as telemetry_setup
 
-    telemetry.install(otel.exporter, capture_content=True)
+    telemetry_setup.install(otel.exporter, capture_content=True)
     _, run = await run_flow("research-lead", {"company": "Canary Widgets GmbH"})
     (span,) = otel.chat_spans()
     messages = json.loads(span.attributes["gen_ai.input.messages"])

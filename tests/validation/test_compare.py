@@ -7,7 +7,8 @@ import copy
 import pytest
 
 from aios.errors import ConfigError
-from aios.validation import CompareRule, Matrix, RunSample, build_cells, compare_answers, parse_targets
+from aios.validation.compare import CompareRule, compare_answers
+from aios.validation.matrix import Matrix, RunSample, build_cells, parse_targets
 
 SCHEMA = {
     "type": "object",

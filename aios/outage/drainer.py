@@ -9,8 +9,10 @@ run a worker already took is skipped here and each parked run executes exactly o
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.flow_engine import run_flow_async
@@ -26,12 +28,15 @@ class DrainStats(BaseModel):
     failed: int = 0
 
 
-async def drain_deferred(concurrency: int = 8, idle_polls: int = 1, poll_seconds: float = 0.5) -> DrainStats:
-    """Run parked runs until the (resumed) deferred queue stays empty for `idle_polls` polls."""
-    from flows.skill import skill_flows
+async def drain_deferred(
+    flows: Mapping[str, Flow], concurrency: int = 8, idle_polls: int = 1, poll_seconds: float = 0.5
+) -> DrainStats:
+    """Run parked runs until the (resumed) deferred queue stays empty for `idle_polls` polls.
 
+    `flows` maps a flow's name to the flow to run (the skill flows): runs of any other flow are left
+    to a process worker. Passed in, so this module does not depend on `flows/`.
+    """
     settings = get_runtime().settings
-    flows = skill_flows()
     names: dict = {}
     stats = DrainStats()
     gate = asyncio.Semaphore(concurrency)

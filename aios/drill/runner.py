@@ -1,0 +1,199 @@
+"""The drill's moves against a running stack: reset, cut Claude off, run status checks and every skill,
+bring Claude back, wait for the parked runs, and record what each skill did against its triage class.
+
+The drill runs against an isolated local stack (its own Prefect server, worker and emulators), so it
+never parks or pauses anything on the user's production server. Offline, both providers are
+emulated; with `live=True` the real OpenAI answers and Anthropic is cut off by a black hole.
+
+The status-check flow and the skill-flow builder are passed in (from `flows/`), so this package
+does not depend on the flows that use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aios.core.triage import Triage
+from aios.drill.inbox import AlertInbox
+from aios.drill.report import ScenarioReport
+from aios.runs import RunStatus, SkillRun
+from aios.skills import Skill
+
+CLAUDE_API = "Claude API (api.anthropic.com)"
+DRILL_ENV = {
+    "AIOS_CONNECT_TIMEOUT": "1",
+    "AIOS_READ_TIMEOUT": "3",
+    "AIOS_PROBE_TIMEOUT": "1",
+    "AIOS_HEALTH_RECOVER_AFTER": "2",
+    "AIOS_MEMORY_EXTRACTION": "false",
+}
+SLOW_DELAY = 6.0  # seconds: past the drill's read timeout
+
+StatusCheck = Callable[[], Awaitable[dict[str, Any]]]
+SkillFlowBuilder = Callable[[str], Any]  # skill name -> a Prefect flow of that skill
+
+
+@dataclass
+class Drill:
+    """One drill against a running stack (env already pointing at it, deployments and a worker up)."""
+
+    control: object  # EmulatorControl
+    skills: list[Skill]
+    inbox: AlertInbox
+    status_check: StatusCheck
+    skill_flow: SkillFlowBuilder
+    live: bool = False
+    progress: Callable[[str], None] = lambda message: None
+
+    # ---- moves ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        from aios.outage import health_store
+        from aios.runtime import reset_runtime
+        from aios.settings import reload_settings
+        from aios.state import open_store
+
+        self.control.clear_faults()
+        self.control.clear_status()
+        store = open_store()
+        for table, key in ((health_store.HEALTH_TABLE, health_store.SNAPSHOT_KEY), (health_store.HEALTH_TABLE, "state"), ("alerts", "failover:anthropic")):
+            store.delete(table, key)
+        reload_settings()
+        reset_runtime()
+        self.inbox.received.clear()
+
+    @contextlib.contextmanager
+    def anthropic_black_holed(self) -> Iterator[None]:
+        from aios.emulators.blackhole import BlackHole
+        from aios.runtime import reset_runtime
+
+        saved = os.environ.get("ANTHROPIC_BASE_URL")
+        with BlackHole() as hole:
+            os.environ["ANTHROPIC_BASE_URL"] = hole.url
+            reset_runtime()
+            try:
+                yield
+            finally:
+                if saved is None:
+                    os.environ.pop("ANTHROPIC_BASE_URL", None)
+                else:
+                    os.environ["ANTHROPIC_BASE_URL"] = saved
+                reset_runtime()
+
+    def outage(self, kind: str) -> contextlib.AbstractContextManager:
+        """Cut Claude off: 529s (or a black hole when live), plus a status page that admits it."""
+        if self.live or kind == "blackhole":
+            return self.anthropic_black_holed()
+        self.control.set_status("claude", components={CLAUDE_API: "major_outage"}, incidents=[
+            {"name": "Elevated errors on the Claude API", "status": "investigating", "impact": "critical", "components": [CLAUDE_API]}
+        ])
+        if kind == "slow":
+            self.control.set_fault("anthropic", "slow", delay=SLOW_DELAY)
+        else:
+            self.control.set_fault("anthropic", "overloaded")
+        return contextlib.nullcontext()
+
+    async def check_health(self) -> tuple[dict, float]:
+        started = time.perf_counter()
+        result = await self.status_check()
+        return result, (time.perf_counter() - started) * 1000
+
+    async def run_all(self) -> dict[str, SkillRun]:
+        runs = {}
+        for skill in self.skills:
+            state = await self.skill_flow(skill.name)(return_state=True)
+            runs[skill.name] = SkillRun.model_validate(await state.result(raise_on_failure=False))
+        return runs
+
+    async def recover(self, report: ScenarioReport) -> None:
+        """Bring Claude back and run status checks until the queue resumes (hysteresis included)."""
+        self.control.clear_faults()
+        self.control.clear_status()
+        for _ in range(4):
+            result, _ = await self.check_health()
+            if result["claude_healthy"]:
+                return
+        report.check("queue", "resumed after recovery", passed=False, detail="Claude still unhealthy after 4 checks")
+
+    async def drain(self, report: ScenarioReport, parked: dict[str, str], timeout: float = 120) -> None:
+        """Wait for every parked run; each must complete once, on Claude."""
+        from prefect.client.orchestration import get_client
+
+        from aios.state import open_store
+
+        if not parked:
+            return
+        started = time.perf_counter()
+        pending = set(parked.values())
+        async with get_client() as client:
+            while pending and time.perf_counter() - started < timeout:
+                for run_id in list(pending):
+                    fr = await client.read_flow_run(run_id)
+                    if fr.state and fr.state.is_final():
+                        pending.discard(run_id)
+                if pending:
+                    await asyncio.sleep(0.5)
+        report.time_to_drain_ms = (time.perf_counter() - started) * 1000
+        store = open_store()
+        for skill, run_id in parked.items():
+            record = store.get("runs", run_id)
+            ok = record is not None and record.data.get("status") == "completed" and record.data.get("provider") == "anthropic"
+            detail = "timed out" if run_id in pending else (f"ended {record.data.get('status')} via {record.data.get('provider')}" if record else "no record")
+            report.check(skill, "parked run executed on Claude after recovery", passed=ok, detail=detail, ms=report.time_to_drain_ms)
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+        async with get_client() as client:
+            for skill, run_id in parked.items():
+                fr = await client.read_flow_run(run_id)
+                runs = await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[fr.deployment_id])), limit=200
+                )
+                same = [r for r in runs if r.parameters == fr.parameters and r.created >= fr.created]
+                report.check(skill, "executed exactly once", passed=len(same) == 1, detail=f"{len(same)} run(s)")
+
+    # ---- expectations --------------------------------------------------------------------------
+    def expect_outage(self, report: ScenarioReport, runs: dict[str, SkillRun]) -> dict[str, str]:
+        from aios.state import open_store
+
+        parked = {}
+        for skill in self.skills:
+            run = runs[skill.name]
+            if skill.triage is Triage.critical:
+                ok = run.status is RunStatus.completed and run.provider not in (None, "anthropic")
+                failover_ms = ((run.finished_at or run.started_at) - run.started_at).total_seconds() * 1000
+                report.time_to_failover_ms = max(report.time_to_failover_ms or 0, failover_ms)
+                report.check(skill.name, "answered by a fallback target with a valid output", passed=ok, detail=_said(run), ms=failover_ms)
+            elif skill.triage is Triage.defer:
+                ok = run.status is RunStatus.deferred and bool(run.parked_run_id) and not any(a.provider != "anthropic" for a in run.attempts)
+                report.check(skill.name, "parked in the paused deferred queue", passed=ok, detail=_said(run))
+                if run.parked_run_id:
+                    parked[skill.name] = run.parked_run_id
+            else:
+                record = open_store().get("runs", run.run_id)
+                ok = run.status is RunStatus.dropped and record is not None and record.data.get("status") == "dropped"
+                report.check(skill.name, "dropped with a record", passed=ok, detail=_said(run))
+        return parked
+
+    def expect_claude_answers(self, report: ScenarioReport, runs: dict[str, SkillRun], avoid_model: str | None, why: str) -> None:
+        for skill in self.skills:
+            run = runs[skill.name]
+            ok = run.status is RunStatus.completed and run.provider == "anthropic" and run.model != avoid_model
+            report.check(skill.name, why, passed=ok, detail=_said(run))
+
+    def expect_alerts(self, report: ScenarioReport, expected: int, when: str) -> None:
+        report.alerts = len(self.inbox.received)
+        report.check("alerts", f"{expected} alert(s) {when}", passed=report.alerts == expected, detail=f"{report.alerts} received")
+
+def down_summary(check: dict) -> str:
+    bad = [f"{k} {v}" for k, v in sorted(check["health"].items()) if v != "healthy"]
+    return ", ".join(bad) or "all healthy"
+
+
+def _said(run: SkillRun) -> str:
+    who = f"{run.provider}:{run.model}" if run.provider else "nobody"
+    return f"{run.status.value} via {who}" + (f" ({run.reason[:80]})" if run.status is RunStatus.failed else "")

@@ -1,0 +1,149 @@
+"""The drill's scenarios as a registry of values: a name and the coroutine that plays it.
+
+Adding a scenario is adding one entry to `SCENARIOS`; the CLI's choices, the default run and the
+report's order all come from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from aios.core.triage import Triage
+from aios.drill.report import DrillReport, ScenarioReport
+from aios.drill.runner import CLAUDE_API, Drill, down_summary
+from aios.runs import SkillRun
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    play: Callable[[Drill, str], Awaitable[ScenarioReport]]  # (drill, scenario name) -> its report
+
+
+async def outage(drill: Drill, name: str) -> ScenarioReport:
+    """Claude cut off (529s, a black hole, or answers slower than the read timeout) with a status page that says so."""
+    report = ScenarioReport(name=name)
+    drill.reset()
+    with drill.outage(name):
+        result, report.time_to_detect_ms = await drill.check_health()
+        report.check("health", "outage detected, deferred queue paused", passed=not result["claude_healthy"], detail=down_summary(result), ms=report.time_to_detect_ms)
+        runs = await drill.run_all()
+        parked = drill.expect_outage(report, runs)
+        drill.expect_alerts(report, 1, "for the outage")
+    await drill.recover(report)
+    drill.expect_alerts(report, 2, "in all: the outage and the recovery")
+    await drill.drain(report, parked)
+    return report
+
+
+async def model_down(drill: Drill, name: str) -> ScenarioReport:
+    """One Claude model fails and the status page names its family: the next Claude model answers."""
+    from aios.settings import get_settings
+
+    report = ScenarioReport(name=name)
+    drill.reset()
+    first = get_settings().policy().targets[0]
+    family = next((f for f in ("opus", "sonnet", "haiku") if f in first.model), first.model)
+    drill.control.set_status("claude", incidents=[{"name": f"Elevated error rates on Claude {family.title()}", "status": "identified", "impact": "major", "components": [CLAUDE_API]}])
+    drill.control.set_fault("anthropic", "error_500", model=first.model)
+    result, report.time_to_detect_ms = await drill.check_health()
+    detected = result["health"].get(first.key) == "down" and result["claude_healthy"]
+    report.check("health", f"{first.key} down, Claude still usable", passed=detected, detail=down_summary(result), ms=report.time_to_detect_ms)
+    runs = await drill.run_all()
+    drill.expect_claude_answers(report, runs, first.model, "answered by the next Claude model, not a secondary")
+    drill.expect_alerts(report, 1, f"for {first.key}")
+    await drill.recover(report)
+    return report
+
+
+async def status_page_only(drill: Drill, name: str) -> ScenarioReport:
+    """The status page says down but our probes get answers: degraded, and no needless failover."""
+    report = ScenarioReport(name=name)
+    drill.reset()
+    drill.control.set_status("claude", components={CLAUDE_API: "major_outage"})
+    result, report.time_to_detect_ms = await drill.check_health()
+    report.check("health", "degraded, not down: our probes still get answers", passed=result["claude_healthy"] and result["health"].get("anthropic") == "degraded", detail=down_summary(result))
+    runs = await drill.run_all()
+    drill.expect_claude_answers(report, runs, None, "still answered by Claude (no needless failover)")
+    drill.expect_alerts(report, 1, "warning of the degradation")
+    await drill.recover(report)
+    return report
+
+
+async def flapping(drill: Drill, name: str) -> ScenarioReport:
+    """Down, up for one check, down again: the queue stays paused and users get one alert."""
+    report = ScenarioReport(name=name)
+    drill.reset()
+    with drill.outage("api-down"):
+        _, report.time_to_detect_ms = await drill.check_health()
+    blip, _ = await drill.check_health()  # Claude answers once...
+    report.check("queue", "one healthy check does not resume the queue", passed=not blip["claude_healthy"], detail=down_summary(blip))
+    with drill.outage("api-down"):
+        await drill.check_health()  # ...and is down again
+        runs = await drill.run_all()
+        parked = drill.expect_outage(report, runs)
+        drill.expect_alerts(report, 1, "for the whole flap (no storm)")
+    await drill.recover(report)
+    await drill.drain(report, parked)
+    return report
+
+
+async def recovery(drill: Drill, name: str, parked_runs: int = 3) -> ScenarioReport:
+    """Several runs parked during an outage each execute once, on Claude, after it comes back."""
+    report = ScenarioReport(name=name)
+    drill.reset()
+    deferrable = [s for s in drill.skills if s.triage is Triage.defer]
+    if not deferrable:
+        report.check("skills", "a defer skill to park", passed=True, detail="no defer skill: nothing to drain")
+        return report
+    parked: dict[str, str] = {}
+    with drill.outage("api-down"):
+        await drill.check_health()
+        for i in range(parked_runs):
+            skill = deferrable[i % len(deferrable)]
+            state = await drill.skill_flow(skill.name)(inputs={"drill_run": i}, return_state=True)
+            run = SkillRun.model_validate(await state.result(raise_on_failure=False))
+            if run.parked_run_id:
+                parked[f"{skill.name}#{i}"] = run.parked_run_id
+    report.check("queue", f"{parked_runs} runs parked", passed=len(parked) == parked_runs, detail=f"{len(parked)} parked")
+    await drill.recover(report)
+    await drill.drain(report, parked)
+    return report
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("api-down", outage),
+        Scenario("blackhole", outage),
+        Scenario("model-down", model_down),
+        Scenario("slow", outage),
+        Scenario("flapping", flapping),
+        Scenario("status-page-only", status_page_only),
+        Scenario("recovery", recovery),
+    )
+}
+
+
+def policy_check(drill: Drill) -> ScenarioReport:
+    """Before any outage: every critical skill has a secondary provider to fail over to."""
+    from aios.settings import get_settings
+
+    report = ScenarioReport(name="policy")
+    for skill in drill.skills:
+        if skill.triage is not Triage.critical:
+            continue
+        policy = get_settings().policy(skill.metadata.models)
+        secondaries = [t.key for t in policy.targets if t.provider != policy.primary_provider]
+        report.check(skill.name, "a secondary provider to fail over to", passed=bool(secondaries), detail=", ".join(secondaries) or "no secondary configured: this skill stops when Claude does")
+    return report
+
+
+async def run_drill(drill: Drill, names: Iterable[str]) -> DrillReport:
+    """The policy check, then each named scenario in turn."""
+    report = DrillReport(live=drill.live, scenarios=[policy_check(drill)])
+    for name in names:
+        drill.progress(name)
+        report.scenarios.append(await SCENARIOS[name].play(drill, name))
+    return report
