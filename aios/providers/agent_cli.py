@@ -326,6 +326,7 @@ class CodexProvider(AgentCliProvider):
             "--output-last-message", str(workdir / "last-message.txt"),
             "--sandbox", "read-only",
             "--skip-git-repo-check",
+            "--disable", "plugins",  # else it resolves github.com and chatgpt.com (plugin sync) on every run
             "-m", target.model,
             "-c", f"developer_instructions={json.dumps(request.system)}",
         ]
