@@ -56,6 +56,9 @@ class Endpoint(BaseModel):
         return os.environ.get(self.api_key_env) or None
 
 
+# Agent CLIs as targets (`claude-code:sonnet`, `codex:gpt-5.5`): no endpoint, the CLI owns its login.
+AGENT_CLI_PROVIDERS = ("claude-code", "codex")  # adapters: aios/providers/agent_cli.py
+
 DEFAULT_ENDPOINTS = [
     Endpoint(name=ANTHROPIC, kind="anthropic", api_key_env="ANTHROPIC_API_KEY", base_url_env="ANTHROPIC_BASE_URL"),
     Endpoint(name=OPENAI, kind="openai", api_key_env="OPENAI_API_KEY", base_url_env="OPENAI_BASE_URL"),
@@ -124,7 +127,7 @@ class Settings(BaseSettings):
             targets = tuple(_target(part) for part in self.targets.split(",") if part.strip())
         else:
             targets = DEFAULT_TARGETS
-        unknown = sorted({t.provider for t in targets} - set(self.endpoints))
+        unknown = sorted({t.provider for t in targets} - set(self.endpoints) - set(AGENT_CLI_PROVIDERS))
         if unknown:
             raise ConfigError("AIOS_TARGETS", f"unknown provider(s) {', '.join(unknown)}; add them to AIOS_EXTRA_ENDPOINTS")
         return FallbackPolicy(

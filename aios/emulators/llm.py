@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
+from aios.emulators import sse
 from aios.emulators.faults import DEFAULT_HANG_SECONDS, DEFAULT_RETRY_AFTER, DEFAULT_SLOW_DELAY, EmulatorState
 from aios.emulators.schema_fill import instance_for, invalid_instance_for
 
@@ -200,8 +201,6 @@ class AnthropicWire(Wire):
             raise RequestProblem("max_tokens: Field required")
         if not isinstance(payload.get("messages"), list) or not payload["messages"]:
             raise RequestProblem("messages: Field required")
-        if payload.get("stream"):
-            raise RequestProblem("stream: streaming is not supported by the aios emulator")
 
     def contract(self, payload: dict[str, Any]) -> Contract:
         tools = [t for t in payload.get("tools") or [] if isinstance(t, dict) and "name" in t]
@@ -216,7 +215,7 @@ class AnthropicWire(Wire):
         fmt = (payload.get("output_config") or {}).get("format") or payload.get("output_format")
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             return Contract("json", fmt.get("schema") or {})
-        return Contract("text")
+        return _structured_output_tool(payload, tools) or Contract("text")  # agent CLIs: see the end of file
 
     def seed(self, payload: dict[str, Any]) -> str:
         return _last_user_text(payload.get("messages"))
@@ -345,8 +344,6 @@ class OpenAIChatWire(OpenAIWire):
             raise RequestProblem("you must provide a model parameter", "model")
         if not isinstance(payload.get("messages"), list) or not payload["messages"]:
             raise RequestProblem("'messages' must contain at least one message", "messages")
-        if payload.get("stream"):
-            raise RequestProblem("stream=true is not supported by the aios emulator", "stream")
 
     def contract(self, payload: dict[str, Any]) -> Contract:
         tool = self._tool_contract(payload)
@@ -401,8 +398,6 @@ class OpenAIResponsesWire(OpenAIWire):
     def validate(self, payload: dict[str, Any]) -> None:
         if not isinstance(payload.get("model"), str) or not payload["model"]:
             raise RequestProblem("Missing required parameter: 'model'.", "model")
-        if payload.get("stream"):
-            raise RequestProblem("stream=true is not supported by the aios emulator", "stream")
 
     def contract(self, payload: dict[str, Any]) -> Contract:
         tool = self._tool_contract(payload)
@@ -526,6 +521,7 @@ async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: di
         return wire.error(400, "invalid_request_error", "We could not parse the JSON body of your request.")
     model = str(payload.get("model") or "")
     entry["model"] = model
+    entry["stream"] = bool(payload.get("stream"))
     if (denied := wire.check_auth(request)) is not None:
         return denied
 
@@ -555,6 +551,8 @@ async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: di
     value = contract.answer(wire.seed(payload), model, invalid=mode == "schema_invalid")
     data = json.dumps(wire.success(payload, model, contract, value, tokens)).encode()
     headers = wire.headers()
+    if payload.get("stream"):  # streaming forms and their faults: aios/emulators/sse.py
+        return sse.stream_response(_SSE_API[type(wire)], json.loads(data), payload, headers, mode)
     if mode == "malformed_json":
         return Response(data[: len(data) * 2 // 3], 200, headers=headers, media_type="application/json")
     if mode == "cut":
@@ -635,3 +633,28 @@ def openai_app(state: EmulatorState) -> Router:
         ],
         default=_not_found(chat, "invalid_request_error"),
     )
+
+
+# ------------------------------------------------------- agent CLIs (Claude Code, Codex)
+_SSE_API: dict[type, sse.Api] = {AnthropicWire: "anthropic", OpenAIResponsesWire: "responses",
+                                 OpenAIChatWire: "chat"}
+
+# Claude Code's `--json-schema` offers this tool instead of `output_config`; the model must call it once.
+STRUCTURED_OUTPUT_TOOL = "StructuredOutput"
+
+
+def _structured_output_tool(payload: dict[str, Any], tools: list[dict[str, Any]]) -> Contract | None:
+    """Behave as a model does in Claude Code's loop: call StructuredOutput, then finish with text.
+
+    After the tool's result comes back (the last user turn holds a `tool_result`), answer in text.
+    """
+    tool = next((t for t in tools if t["name"] == STRUCTURED_OUTPUT_TOOL), None)
+    if tool is None:
+        return None
+    for message in reversed(payload.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+                return Contract("text")
+            break
+    return Contract("tool", tool.get("input_schema") or {"type": "object"}, STRUCTURED_OUTPUT_TOOL)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aios.core.fallback import Reply
 from aios.core.policy import Target, Timeouts
 from aios.errors import ConfigError
+from aios.providers.agent_cli import cli_adapter
 from aios.providers.anthropic_provider import AnthropicProvider
 from aios.providers.base import ModelRequest, Provider
 from aios.providers.openai_provider import OpenAIProvider
-from aios.settings import Settings
+from aios.settings import AGENT_CLI_PROVIDERS, Settings
 
 
 class Providers:
@@ -22,6 +23,9 @@ class Providers:
         adapter = self._adapters.get(name)
         if adapter is None:
             endpoint = self.settings.endpoints.get(name)
+            if endpoint is None and name in AGENT_CLI_PROVIDERS:
+                adapter = self._adapters[name] = cli_adapter(name)
+                return adapter
             if endpoint is None:
                 raise ConfigError("AIOS_TARGETS", f"no endpoint named '{name}'")
             if endpoint.kind == "anthropic":
