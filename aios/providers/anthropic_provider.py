@@ -36,7 +36,7 @@ class AnthropicProvider:
             kwargs["tool_choice"] = {"type": "tool", "name": request.schema_name}
         else:
             kwargs["output_config"] = {"format": {"type": "json_schema", "schema": request.output_schema}}
-        message = await call_sdk(client.messages.create(**kwargs))
+        message = await call_sdk(client.messages.create(**kwargs), key=self.endpoint.api_key())
         try:
             seen = _Message.model_validate(message)
         except ValidationError as exc:

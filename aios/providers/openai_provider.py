@@ -39,7 +39,8 @@ class OpenAIProvider:
                         "strict": is_strict_compatible(request.output_schema),
                     },
                 },
-            )
+            ),
+            key=self.endpoint.api_key(),
         )
         try:
             seen = _Completion.model_validate(completion)
@@ -78,7 +79,8 @@ class OpenAIProvider:
                         "strict": is_strict_compatible(request.output_schema),
                     }
                 },
-            )
+            ),
+            key=self.endpoint.api_key(),
         )
         try:
             seen = _Response.model_validate(response)

@@ -20,6 +20,7 @@ import pydantic
 
 from aios.core.errors import FailureKind, ProviderFailure
 from aios.core.retry_after import retry_after_from_headers
+from aios.logs import REDACTED
 
 _STATUS = (anthropic.APIStatusError, openai.APIStatusError)
 _TIMEOUT = (anthropic.APITimeoutError, openai.APITimeoutError)
@@ -37,14 +38,21 @@ _MALFORMED = (
 T = TypeVar("T")
 
 
-async def call_sdk(request: Awaitable[T]) -> T:
-    """Await one SDK call: a provider's fault is raised as a ProviderFailure, anything else as itself."""
+async def call_sdk(request: Awaitable[T], *, key: str | None = None) -> T:
+    """Await one SDK call: a provider's fault is raised as a ProviderFailure, anything else as itself.
+
+    `key` (the call's API key) is cut out of the failure's message: an upstream that echoes it back
+    must not put it into attempts, spans or exception text.
+    """
     try:
         return await request
     except Exception as exc:
         failure = translate(exc)
         if failure is None:
             raise
+        if key and key in failure.message:
+            failure.message = failure.message.replace(key, REDACTED)
+            failure.args = (failure.message,)
         raise failure from None
 
 

@@ -29,3 +29,21 @@ async def test_a_truncated_200_body_is_a_provider_failure(emulator: EmulatorHand
 @pytest.mark.parametrize("bug", [KeyError("x"), AttributeError("x"), TypeError("x"), RuntimeError("x")])
 def test_errors_of_our_own_code_are_not_translated(bug: Exception) -> None:
     assert translate(bug) is None
+
+
+async def test_a_key_the_upstream_echoes_back_is_cut_out_of_the_failure(emulator: EmulatorHandle, monkeypatch) -> None:
+    from aios.core.policy import Target, Timeouts
+    from aios.logs import REDACTED
+    from aios.providers.base import ModelRequest
+    from aios.providers.openai_provider import OpenAIProvider
+    from aios.settings import Endpoint
+
+    key = "sk-echo-canary-0123456789"
+    monkeypatch.setenv("AIOS_ECHO_TEST_KEY", key)
+    emulator.control.set_fault("openai", "echo_key")
+    adapter = OpenAIProvider(Endpoint(name="o", kind="openai", api_key_env="AIOS_ECHO_TEST_KEY", base_url=emulator.openai_base_url))
+    request = ModelRequest(system="s", prompt="p", schema_name="x", output_schema={"type": "object"})
+    with pytest.raises(ProviderFailure) as info:
+        await adapter.complete(Target(provider="o", model="gpt-5"), request, None, Timeouts())
+    assert info.value.message == f"upstream rejected the request made with key {REDACTED}"
+    assert key not in str(info.value) and key not in repr(info.value.args)
