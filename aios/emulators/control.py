@@ -50,6 +50,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
                 times=None if body.get("times") is None else int(body["times"]),
                 delay=None if body.get("delay") is None else float(body["delay"]),
                 retry_after=None if body.get("retry_after") is None else float(body["retry_after"]),
+                retry_header=str(body.get("retry_header") or "both"),
             )
             state.faults.set(rule)
         except (ValueError, KeyError, TypeError, FaultError) as exc:
@@ -106,9 +107,10 @@ class EmulatorControl:
             return False
 
     def set_fault(self, provider: str, mode: str, model: str = ANY_MODEL, times: int | None = None,
-                  delay: float | None = None, retry_after: float | None = None) -> dict[str, Any]:
+                  delay: float | None = None, retry_after: float | None = None,
+                  retry_header: str = "both") -> dict[str, Any]:
         body = {"provider": provider, "model": model, "mode": mode, "times": times, "delay": delay,
-                "retry_after": retry_after}
+                "retry_after": retry_after, "retry_header": retry_header}
         return self._call("PUT", "/faults", json=body)["rule"]
 
     def faults(self) -> list[dict[str, Any]]:

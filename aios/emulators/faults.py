@@ -30,13 +30,22 @@ MODES: dict[str, int | None] = {
     "bad_request": 400,
     "unauthorized": 401,
     "forbidden": 403,
+    "not_found": 404,  # the model name is unknown to this endpoint
     "context_length": 400,
     "hang": None,
     "slow": 200,
     "malformed_json": 200,
     "schema_invalid": 200,
     "cut": 200,
+    "empty_body": 200,  # 200 with an empty application/json body
+    "not_json": 200,  # 200 with an HTML page (a captive portal or a misrouted proxy)
+    "refusal": 200,  # a well-formed answer in which the model refuses
+    "empty_content": 200,  # a well-formed answer with no content at all
+    "max_tokens": 200,  # the answer stops at max_tokens: truncated text, stop/finish reason says so
+    "echo_key": 500,  # an error whose message (and an x-echo-api-key header) repeats the caller's key
 }
+# How a rate_limited answer states its wait: both headers (the default), one of them, or an HTTP date.
+RETRY_HEADERS: tuple[str, ...] = ("both", "seconds", "ms", "date")
 DEFAULT_RETRY_AFTER = 1.0
 DEFAULT_SLOW_DELAY = 2.0
 DEFAULT_HANG_SECONDS = 3600.0
@@ -53,7 +62,8 @@ class FaultRule:
     mode: str
     times: int | None = None  # remaining matching requests; None = until cleared
     delay: float | None = None  # slow: seconds before answering; hang: max seconds to hold
-    retry_after: float | None = None  # rate_limited: retry-after header value
+    retry_after: float | None = None  # rate_limited: seconds to ask the client to wait
+    retry_header: str = "both"  # rate_limited: which header(s) carry the wait (see RETRY_HEADERS)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +76,7 @@ class Decision:
     mode: str = "ok"
     delay: float | None = None
     retry_after: float | None = None
+    retry_header: str = "both"
 
 
 class FaultBook:
@@ -79,6 +90,8 @@ class FaultBook:
             raise FaultError(f"unknown provider {rule.provider!r}; expected one of {list(PROVIDERS)}")
         if rule.mode not in MODES:
             raise FaultError(f"unknown mode {rule.mode!r}; expected one of {list(MODES)}")
+        if rule.retry_header not in RETRY_HEADERS:
+            raise FaultError(f"unknown retry_header {rule.retry_header!r}; expected one of {list(RETRY_HEADERS)}")
         if rule.times is not None and rule.times < 1:
             raise FaultError("times must be a positive integer or null")
         self._rules[(rule.provider, rule.model or ANY_MODEL)] = rule
@@ -102,7 +115,7 @@ class FaultBook:
             rule.times -= 1
             if rule.times <= 0:
                 del self._rules[key]  # used up: the next request falls through to the next rule / ok
-        return Decision(rule.mode, rule.delay, rule.retry_after)
+        return Decision(rule.mode, rule.delay, rule.retry_after, rule.retry_header)
 
 
 class RequestLog:

@@ -13,6 +13,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any, Literal
 
 import anyio
@@ -50,6 +51,10 @@ _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
 )
+
+
+_REFUSAL = "I'm sorry, but I can't help with that request."
+_NOT_JSON_PAGE = "<html><head><title>Sign in to continue</title></head><body>Wi-Fi login required</body></html>"
 
 
 def context_window(model: str) -> int:
@@ -152,17 +157,28 @@ class Wire:
     def context_error(self, model: str, tokens: int, window: int) -> Response:
         raise NotImplementedError
 
-    def fault(self, mode: str, model: str, retry_after: float | None) -> Response | None:
+    def fault(self, mode: str, model: str, retry_after: float | None, retry_header: str = "both") -> Response | None:
         """The error answer for an error mode, or None for modes that answer 200."""
+        raise NotImplementedError
+
+    def api_key(self, request: Request) -> str:
+        raise NotImplementedError
+
+    def spoil(self, body: dict[str, Any], mode: str, contract: Contract) -> dict[str, Any]:
+        """A well-formed answer gone wrong in the model: `refusal`, `empty_content`, `max_tokens`."""
         raise NotImplementedError
 
     def headers(self) -> dict[str, str]:
         return {self.id_header: _new_id("req_")}
 
     @staticmethod
-    def _retry_headers(retry_after: float) -> dict[str, str]:
+    def _retry_headers(retry_after: float, style: str = "both") -> dict[str, str]:
+        """`style`: both headers, `seconds` (retry-after), `ms` (retry-after-ms) or `date` (an HTTP date)."""
         text = str(int(retry_after)) if float(retry_after).is_integer() else f"{retry_after:g}"
-        return {"retry-after": text, "retry-after-ms": str(int(retry_after * 1000))}
+        seconds, millis = {"retry-after": text}, {"retry-after-ms": str(int(retry_after * 1000))}
+        if style == "date":  # whole seconds only, so a client reads a little less than `retry_after`
+            return {"retry-after": formatdate(time.time() + retry_after, usegmt=True)}
+        return {"seconds": seconds, "ms": millis}.get(style, {**seconds, **millis})
 
 
 class AnthropicWire(Wire):
@@ -186,8 +202,11 @@ class AnthropicWire(Wire):
         body = {"type": "error", "error": {"type": etype, "message": message}, "request_id": rid}
         return JSONResponse(body, status, headers={"request-id": rid, **(headers or {})})
 
+    def api_key(self, request: Request) -> str:
+        return request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+
     def check_auth(self, request: Request) -> Response | None:
-        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+        key = self.api_key(request)
         if not key.strip():
             return self.error(401, "authentication_error", "x-api-key header is required")
         if not request.headers.get("anthropic-version"):
@@ -250,14 +269,30 @@ class AnthropicWire(Wire):
     def context_error(self, model: str, tokens: int, window: int) -> Response:
         return self.error(400, "invalid_request_error", f"prompt is too long: {tokens} tokens > {window} maximum")
 
-    def fault(self, mode: str, model: str, retry_after: float | None) -> Response | None:
+    def fault(self, mode: str, model: str, retry_after: float | None, retry_header: str = "both") -> Response | None:
         if mode == "error_502":
             return Response(_HTML_502, 502, media_type="text/html")
+        if mode == "not_found":
+            return self.error(404, "not_found_error", f"model: {model}")
         if mode not in self._FAULTS:
             return None
         status, etype, message = self._FAULTS[mode]
-        extra = self._retry_headers(retry_after or DEFAULT_RETRY_AFTER) if mode == "rate_limited" else None
+        extra = self._retry_headers(retry_after or DEFAULT_RETRY_AFTER, retry_header) if mode == "rate_limited" else None
         return self.error(status, etype, message, headers=extra)
+
+    def spoil(self, body: dict[str, Any], mode: str, contract: Contract) -> dict[str, Any]:
+        block = body["content"][0]
+        if mode == "refusal":
+            body["stop_reason"], body["content"] = "refusal", [{"type": "text", "text": _REFUSAL}]
+        elif mode == "empty_content":
+            body["content"] = []
+        elif mode == "max_tokens":
+            body["stop_reason"] = "max_tokens"
+            if block["type"] == "tool_use":
+                block["input"] = {}  # the tool call stopped before its input was written
+            else:
+                block["text"] = block["text"][: len(block["text"]) // 2]
+        return body
 
 
 class OpenAIWire(Wire):
@@ -275,6 +310,9 @@ class OpenAIWire(Wire):
     def headers(self) -> dict[str, str]:
         return {"x-request-id": _new_id("req_"), "openai-version": "2020-10-01", "openai-processing-ms": "1"}
 
+    def api_key(self, request: Request) -> str:
+        return request.headers.get("authorization", "").removeprefix("Bearer ")
+
     def check_auth(self, request: Request) -> Response | None:
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not auth.removeprefix("Bearer ").strip():
@@ -289,7 +327,7 @@ class OpenAIWire(Wire):
         return self.error(400, "invalid_request_error", message, code="context_length_exceeded",
                           param=self.input_param)
 
-    def fault(self, mode: str, model: str, retry_after: float | None) -> Response | None:
+    def fault(self, mode: str, model: str, retry_after: float | None, retry_header: str = "both") -> Response | None:
         wait = retry_after or DEFAULT_RETRY_AFTER
         faults: dict[str, tuple[int, str, str | None, str]] = {
             "overloaded": (503, "server_error", None, "The engine is currently overloaded, please try again later."),
@@ -305,13 +343,15 @@ class OpenAIWire(Wire):
                              "Incorrect API key provided: sk-****. You can find your API key at "
                              "https://platform.openai.com/account/api-keys."),
             "forbidden": (403, "invalid_request_error", None, "You are not allowed to sample from this model"),
+            "not_found": (404, "invalid_request_error", "model_not_found",
+                          f"The model `{model}` does not exist or you do not have access to it."),
         }
         if mode == "error_502":
             return Response(_HTML_502, 502, media_type="text/html")
         if mode not in faults:
             return None
         status, etype, code, message = faults[mode]
-        extra = self._retry_headers(wait) if mode == "rate_limited" else None
+        extra = self._retry_headers(wait, retry_header) if mode == "rate_limited" else None
         return self.error(status, etype, message, code=code, headers=extra)
 
     @staticmethod
@@ -392,6 +432,22 @@ class OpenAIChatWire(OpenAIWire):
         }
 
 
+    def spoil(self, body: dict[str, Any], mode: str, contract: Contract) -> dict[str, Any]:
+        choice = body["choices"][0]
+        message = choice["message"]
+        if mode == "refusal":
+            message.update(content=None, refusal=_REFUSAL, tool_calls=None)
+        elif mode == "empty_content":
+            message.update(content="", tool_calls=None)
+        elif mode == "max_tokens":
+            choice["finish_reason"] = "length"
+            if message.get("content"):
+                message["content"] = message["content"][: len(message["content"]) // 2]
+            for call in message.get("tool_calls") or []:
+                call["function"]["arguments"] = call["function"]["arguments"][: len(call["function"]["arguments"]) // 2]
+        return body
+
+
 class OpenAIResponsesWire(OpenAIWire):
     input_param = "input"
 
@@ -466,6 +522,23 @@ class OpenAIResponsesWire(OpenAIWire):
             "metadata": payload.get("metadata") or {},
         }
 
+    def spoil(self, body: dict[str, Any], mode: str, contract: Contract) -> dict[str, Any]:
+        item = body["output"][0]
+        if mode == "refusal":
+            body["output"] = [{"type": "message", "id": _new_id("msg_"), "status": "completed", "role": "assistant",
+                               "content": [{"type": "refusal", "refusal": _REFUSAL}]}]
+        elif mode == "empty_content":
+            body["output"] = []
+        elif mode == "max_tokens":
+            body["status"], body["incomplete_details"] = "incomplete", {"reason": "max_output_tokens"}
+            item["status"] = "incomplete"
+            if item["type"] == "function_call":
+                item["arguments"] = item["arguments"][: len(item["arguments"]) // 2]
+            else:
+                part = item["content"][0]
+                part["text"] = part["text"][: len(part["text"]) // 2]
+        return body
+
 
 # ------------------------------------------------------------ unusual responses
 class HangResponse(Response):
@@ -533,7 +606,15 @@ async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: di
         return HangResponse(decision.delay or DEFAULT_HANG_SECONDS, fallback)
     if mode == "slow":
         await anyio.sleep(decision.delay if decision.delay is not None else DEFAULT_SLOW_DELAY)
-    if (failure := wire.fault(mode, model, decision.retry_after)) is not None:
+    if mode == "echo_key":  # a careless upstream: the caller's key back in the message and a header
+        key = wire.api_key(request)
+        return wire.error(500, "api_error", f"upstream rejected the request made with key {key}",
+                          headers={"x-echo-api-key": key})
+    if mode == "empty_body":
+        return Response(b"", 200, headers=wire.headers(), media_type="application/json")
+    if mode == "not_json":
+        return Response(_NOT_JSON_PAGE, 200, headers=wire.headers(), media_type="text/html")
+    if (failure := wire.fault(mode, model, decision.retry_after, decision.retry_header)) is not None:
         return failure
 
     window = context_window(model)
@@ -549,7 +630,10 @@ async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: di
         return wire.context_error(model, tokens, window)
 
     value = contract.answer(wire.seed(payload), model, invalid=mode == "schema_invalid")
-    data = json.dumps(wire.success(payload, model, contract, value, tokens)).encode()
+    body = wire.success(payload, model, contract, value, tokens)
+    if mode in ("refusal", "empty_content", "max_tokens"):
+        body = wire.spoil(body, mode, contract)
+    data = json.dumps(body).encode()
     headers = wire.headers()
     if payload.get("stream"):  # streaming forms and their faults: aios/emulators/sse.py
         return sse.stream_response(_SSE_API[type(wire)], json.loads(data), payload, headers, mode)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aios.core.errors import FailureKind, ProviderFailure
 from aios.core.fallback import Reply, Usage
 from aios.core.policy import Target, Timeouts
 from aios.providers.base import ClientCache, ModelRequest, user_turns
-from aios.providers.translate import translate
+from aios.providers.translate import call_sdk, not_an_answer
 from aios.settings import Endpoint
 
 
@@ -33,31 +36,61 @@ class AnthropicProvider:
             kwargs["tool_choice"] = {"type": "tool", "name": request.schema_name}
         else:
             kwargs["output_config"] = {"format": {"type": "json_schema", "schema": request.output_schema}}
+        message = await call_sdk(client.messages.create(**kwargs), key=self.endpoint.api_key())
         try:
-            message = await client.messages.create(**kwargs)
-        except Exception as exc:
-            failure = translate(exc)
-            if failure is None:
-                raise
-            raise failure from None
+            seen = _Message.model_validate(message)
+        except ValidationError as exc:
+            raise not_an_answer("Message", message, exc) from None
         return Reply(
-            content=_content(message),
-            response_model=message.model,
-            response_id=message.id,
-            usage=Usage(input_tokens=message.usage.input_tokens, output_tokens=message.usage.output_tokens),
-            finish_reason=message.stop_reason,
+            content=_content(seen),
+            response_model=seen.model,
+            response_id=seen.id,
+            usage=Usage(input_tokens=seen.usage.input_tokens, output_tokens=seen.usage.output_tokens),
+            finish_reason=seen.stop_reason,
         )
 
 
-def _content(message: anthropic.types.Message) -> object:
+class _Seen(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class _Block(_Seen):
+    type: str
+    text: str | None = None
+    input: Any = None
+
+
+class _Usage(_Seen):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class _Message(_Seen):
+    """The fields of the SDK's `Message` we read, checked: the SDK builds its models without validating them."""
+
+    id: str
+    model: str
+    content: list[_Block]
+    stop_reason: str | None = None
+    usage: _Usage
+
+
+_CUT_OFF = {"max_tokens", "model_context_window_exceeded"}
+
+
+def _content(message: _Message) -> object:
+    if message.stop_reason == "refusal":
+        raise ProviderFailure("the model refused to answer (stop_reason=refusal)", kind=FailureKind.invalid_answer)
+    if message.stop_reason in _CUT_OFF:
+        raise ProviderFailure(
+            f"answer cut off before it was complete (stop_reason={message.stop_reason})", kind=FailureKind.invalid_answer
+        )
     for block in message.content:
         if block.type == "tool_use":
             return block.input
-    text = "".join(block.text for block in message.content if block.type == "text")
+    text = "".join(block.text or "" for block in message.content if block.type == "text")
     if not text:
-        raise ProviderFailure(
-            f"empty answer (stop_reason={message.stop_reason})", kind=FailureKind.invalid_answer
-        )
+        raise ProviderFailure(f"empty answer (stop_reason={message.stop_reason})", kind=FailureKind.invalid_answer)
     return text
 
 

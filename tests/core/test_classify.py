@@ -1,8 +1,12 @@
-"""The failure table: what every kind of failure makes the fallback loop do."""
+"""The failure table: what every kind of failure makes the fallback loop do, and how long a 429 asks to wait."""
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
 from aios.core.errors import Action, ErrorClass, FailureKind, ProviderFailure, classify
+from aios.core.retry_after import parse_retry_after, retry_after_from_headers
 
 
 def status(code, message="boom", error_type=None, retry_after=None):
@@ -52,3 +56,41 @@ def test_short_retry_after_is_waited_out_for_exactly_its_length():
 
 def test_retry_after_bound_comes_from_the_policy():
     assert classify(status(429, retry_after=1.5), max_retry_after=1.0).action is Action.failover
+
+
+# ---------------------------------------------------------------- Retry-After parsing
+NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("3", 3.0),
+        (" 1.5 ", 1.5),
+        ("0", 0.0),
+        ("-4", 0.0),  # nonsense in the past: retry now
+        (format_datetime(NOW + timedelta(seconds=4), usegmt=True), 4.0),  # an HTTP date a few seconds ahead
+        ("Mon, 02 Mar 2026 11:59:00 GMT", 0.0),  # a date already past
+        ("Mon, 02 Mar 2026 12:00:30 -0000", 30.0),  # "-0000": no zone given, read as GMT
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("inf", None),
+        ("nan", None),
+    ],
+)
+def test_retry_after_is_delta_seconds_or_an_http_date(value, seconds):
+    assert parse_retry_after(value, now=NOW) == seconds
+
+
+def test_retry_after_ms_wins_over_retry_after_and_names_are_case_insensitive():
+    assert retry_after_from_headers({"Retry-After-Ms": "1500", "Retry-After": "9"}, now=NOW) == 1.5
+    assert retry_after_from_headers({"retry-after-ms": "soon", "retry-after": "9"}, now=NOW) == 9.0
+    assert retry_after_from_headers({}, now=NOW) is None
+
+
+def test_an_http_date_a_few_seconds_ahead_is_a_short_wait_a_late_one_fails_over():
+    soon = parse_retry_after(format_datetime(NOW + timedelta(seconds=2), usegmt=True), now=NOW)
+    late = parse_retry_after(format_datetime(NOW + timedelta(minutes=5), usegmt=True), now=NOW)
+    assert classify(status(429, retry_after=soon), max_retry_after=2.0).action is Action.wait_and_retry
+    assert classify(status(429, retry_after=late), max_retry_after=2.0).action is Action.failover

@@ -127,3 +127,25 @@ async def test_memory_extraction_adds_facts_with_their_source_run_through_the_fa
     mine = [f for f in facts if f.source_run == run.run_id]
     assert mine and all(f.skill == "research-lead" for f in mine)
     assert {r["provider"] for r in emulator.requests()} == {"anthropic", "openai"}
+
+
+async def test_critical_skill_answers_from_openai_when_anthropic_returns_200_with_truncated_json(emulator):
+    emulator.set_fault("anthropic", "malformed_json")
+    state, run = await run_flow("research-lead")
+    assert state.is_completed() and run.status is RunStatus.completed
+    assert run.provider == "openai" and valid_for("research-lead", run.output)
+    tried = [(a.provider, a.outcome, a.error_class) for a in run.attempts]
+    assert tried[:2] == [("anthropic", Outcome.failed, ErrorClass.malformed_response)] * 2
+    assert tried[-1] == ("openai", Outcome.ok, None)
+
+
+def test_aios_run_answers_from_openai_when_anthropic_returns_200_with_truncated_json(emulator, stack):
+    """The command of the issue's report: it used to exit 2 with a TypeError and never ask OpenAI."""
+    emulator.set_fault("anthropic", "malformed_json")
+    result = stack.run("run", "research-lead", "--json", check=False, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads(result.stdout)
+    assert run["status"] == "completed" and run["provider"] == "openai"
+    assert run["attempts"][0]["error_class"] == "malformed_response"
+    assert "Traceback" not in result.stderr
+    assert {r["provider"] for r in emulator.requests()} == {"anthropic", "openai"}
