@@ -20,7 +20,7 @@ import pydantic
 
 from aios.core.errors import FailureKind, ProviderFailure
 from aios.core.retry_after import retry_after_from_headers
-from aios.logs import REDACTED
+from aios.observability.redaction import REDACTED
 
 _STATUS = (anthropic.APIStatusError, openai.APIStatusError)
 _TIMEOUT = (anthropic.APITimeoutError, openai.APITimeoutError)

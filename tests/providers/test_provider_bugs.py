@@ -33,7 +33,7 @@ def test_errors_of_our_own_code_are_not_translated(bug: Exception) -> None:
 
 async def test_a_key_the_upstream_echoes_back_is_cut_out_of_the_failure(emulator: EmulatorHandle, monkeypatch) -> None:
     from aios.core.policy import Target, Timeouts
-    from aios.logs import REDACTED
+    from aios.observability.redaction import REDACTED
     from aios.providers.base import ModelRequest
     from aios.providers.openai_provider import OpenAIProvider
     from aios.settings import Endpoint
