@@ -66,6 +66,15 @@ class Process:
     proc: subprocess.Popen
     log: Path
 
+    def check_listens_on(self, port: int) -> None:
+        """Raise unless the socket listening on `port` is held by this process or its session's children."""
+        listening = listening_inodes(port)
+        owners = [pid for pid in session_pids(self.proc.pid) if socket_inodes(pid) & listening]
+        if not owners:
+            raise RuntimeError(
+                f"port {port} answers, but not from our {self.name} (pid {self.proc.pid}): another process holds it"
+            )
+
     def stop(self, timeout: float = 10) -> None:
         if self.proc.poll() is not None:
             return
@@ -86,22 +95,105 @@ def spawn(name: str, args: list[str], env: dict[str, str], cwd: Path, logdir: Pa
     return Process(name, proc, log)
 
 
-def create_postgres_database(name: str, dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> str:
-    """A fresh database for one stack; returns the SQLAlchemy URL Prefect wants."""
+POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin(*statements: str, dsn: str = POSTGRES_ADMIN_DSN) -> list[str]:
+    """Run statements on the server's admin database; returns the names from a final SELECT, if any."""
     import asyncpg
 
-    async def create() -> None:
+    async def run() -> list[str]:
         conn = await asyncpg.connect(dsn)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            *setup, last = statements
+            for statement in setup:
+                await conn.execute(statement)
+            if last.lstrip().upper().startswith("SELECT"):
+                return [row[0] for row in await conn.fetch(last)]
+            await conn.execute(last)
+            return []
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    return asyncio.run(run())
+
+
+def create_postgres_database(name: str, dsn: str = POSTGRES_ADMIN_DSN) -> str:
+    """A fresh database for one stack; returns the SQLAlchemy URL Prefect wants."""
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"', dsn=dsn)
     host = dsn.split("@", 1)[1].rsplit("/", 1)[0]
     user = dsn.split("//", 1)[1].split("@", 1)[0]
     return f"postgresql+asyncpg://{user}@{host}/{name}"
+
+
+def drop_postgres_database(name: str, dsn: str = POSTGRES_ADMIN_DSN) -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', dsn=dsn)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drop_orphaned_databases(prefix: str, dsn: str = POSTGRES_ADMIN_DSN) -> list[str]:
+    """Drop the `<prefix><pid>` databases whose process is gone (a crashed or killed session); returns their names."""
+    names = _admin(f"SELECT datname FROM pg_database WHERE starts_with(datname, '{prefix}')", dsn=dsn)
+    orphaned = [n for n in names if n[len(prefix):].isdigit() and not pid_alive(int(n[len(prefix):]))]
+    for name in orphaned:
+        drop_postgres_database(name, dsn)
+    return orphaned
+
+
+@contextlib.contextmanager
+def session_database(prefix: str, dsn: str = POSTGRES_ADMIN_DSN) -> Iterator[str]:
+    """`<prefix><this pid>`, fresh, dropped on exit; orphans of dead sessions with the same prefix go first."""
+    drop_orphaned_databases(prefix, dsn)
+    name = f"{prefix}{os.getpid()}"
+    url = create_postgres_database(name, dsn)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(name, dsn)
+
+
+def listening_inodes(port: int) -> set[int]:
+    """Socket inodes listening on this TCP port (IPv4 and IPv6), from /proc/net."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as f:
+            for row in f.readlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(int(fields[9]))
+    return inodes
+
+
+def session_pids(leader: int) -> list[int]:
+    """The processes of the session `leader` started (spawn() gives each service its own session)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[3]) == leader:  # fields after the name: state ppid pgrp session
+                    pids.append(int(entry))
+    return pids
+
+
+def socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+    return inodes
 
 
 @dataclass
@@ -175,6 +267,7 @@ class LocalStack:
         if self.with_prefect:
             self._start_prefect()
         wait_http(f"{self.emulator_url}/_control/health", 30, emulator.proc, emulator.log)
+        emulator.check_listens_on(emu_port)
 
     def _start_prefect(self, port: int | None = None) -> None:
         port = port or free_port()
@@ -206,6 +299,7 @@ class LocalStack:
         self.processes.append(server)
         self.env["PREFECT_API_URL"] = self.api_url
         wait_http(f"{self.api_url}/health", 120, server.proc, server.log)
+        server.check_listens_on(port)
 
     def restart_prefect(self) -> None:
         """Stop the Prefect server and start it again on the same port and database."""

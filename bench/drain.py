@@ -127,14 +127,15 @@ def main() -> None:
     from aios.runtime import reset_runtime
     from aios.settings import reload_settings
     from aios.skills import find_skill
-    from aios.stack import LocalStack, create_postgres_database
+    from aios.stack import LocalStack, session_database
 
     import logging
 
     logging.getLogger("prefect").setLevel(logging.WARNING)
-    db = create_postgres_database("aios_bench_drain")
     results = []
-    with LocalStack(project=ROOT, database_url=db, scheduler=False, server_workers=args.server_workers) as stack:
+    with session_database("aios_bench_drain_") as db, LocalStack(
+        project=ROOT, database_url=db, scheduler=False, server_workers=args.server_workers
+    ) as stack:
         stack.run("deploy", timeout=300)
         os.environ.update(stack.env)
         os.environ["AIOS_MEMORY_EXTRACTION"] = "false"

@@ -15,14 +15,16 @@ prepare_environment()
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    """Emulators + a real Prefect server backed by PostgreSQL, started once for the whole session."""
+    """Emulators + a real Prefect server backed by PostgreSQL, started once for the whole session.
+
+    The database `aios_test_<pid>` is dropped at the end, and those of sessions whose process is gone first.
+    """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from aios.settings import reload_settings
-    from aios.stack import LocalStack, create_postgres_database
+    from aios.stack import LocalStack, session_database
 
-    database = create_postgres_database(f"aios_test_{os.getpid()}")
-    with LocalStack(
+    with session_database("aios_test_") as database, LocalStack(
         project=ROOT, database_url=database, workdir=tmp_path_factory.mktemp("stack"), scheduler=False, ui=True
     ) as running:
         saved = dict(os.environ)
@@ -97,6 +99,38 @@ def deployed(stack):
     stack.run("deploy", timeout=300)
     stack.start_workers(1)
     return stack
+
+
+@pytest.fixture
+def worker_polls(deployed):
+    """`await worker_polls(n)`: returns once the worker has polled the work pool n times from now on.
+
+    Evidence, not a sleep: every poll stamps `last_polled` on each queue of the pool, the paused
+    `deferred` queue included, so a run still scheduled after n polls was seen and left alone.
+    """
+    import asyncio
+    import time
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import get_client
+
+    from aios.settings import get_settings
+
+    async def wait(polls: int = 2, timeout: float = 60) -> list[datetime]:
+        settings = get_settings()
+        since, seen = datetime.now(UTC), []
+        deadline = time.monotonic() + timeout
+        async with get_client() as client:
+            while time.monotonic() < deadline:
+                queue = await client.read_work_queue_by_name(settings.deferred_queue, work_pool_name=settings.work_pool)
+                if queue.last_polled and queue.last_polled > since and queue.last_polled not in seen:
+                    seen.append(queue.last_polled)
+                    if len(seen) == polls:
+                        return seen
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"the worker polled {len(seen)} of {polls} times in {timeout:.0f} s: is it running?")
+
+    return wait
 
 
 @pytest.fixture

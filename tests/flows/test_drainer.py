@@ -26,7 +26,7 @@ class Occurrence:
         self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
 
 
-async def test_drainer_and_worker_together_run_each_parked_run_once(deployed, emulator):
+async def test_drainer_and_worker_together_run_each_parked_run_once(deployed, emulator, worker_polls):
     skill = find_skill(get_settings().skills_dir, "weekly-report")
     await deferral.set_paused(True)
     ids = [await deferral.park_run(skill, {"week": f"drain-{i}"}, Occurrence()) for i in range(6)]
@@ -40,7 +40,7 @@ async def test_drainer_and_worker_together_run_each_parked_run_once(deployed, em
                 break
             await asyncio.sleep(1)
     assert all(r.state.is_completed() for r in runs), [r.state_name for r in runs]
-    await asyncio.sleep(8)  # time for a process worker that also claimed a run to start it (it must not)
+    await worker_polls(3)  # the worker saw the pool after every run finished: it must not start any again
     async with get_client() as client:
         for run_id in ids:
             history = await client.read_flow_run_states(run_id)

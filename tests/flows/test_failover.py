@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 
@@ -48,7 +47,7 @@ async def test_critical_skill_answers_from_openai_when_anthropic_returns_529(emu
     tried = [(a.provider, a.outcome, a.error_class) for a in run.attempts]
     assert tried[:2] == [("anthropic", Outcome.failed, ErrorClass.overloaded)] * 2, "both Claude models were tried"
     assert tried[-1] == ("openai", Outcome.ok, None)
-    assert all(a.ms >= 0 for a in run.attempts)
+    assert all(a.ms > 0 for a in run.attempts), "every attempt that made a call records its duration"
 
 
 async def test_one_claude_model_down_falls_back_to_the_next_claude_model(emulator):
@@ -66,20 +65,18 @@ async def test_bad_request_fails_fast_without_calling_openai(emulator):
     assert [r["provider"] for r in emulator.requests()] == ["anthropic"]
 
 
-async def test_black_holed_anthropic_fails_over_within_the_connect_timeout(emulator, settings_env, monkeypatch):
+async def test_black_holed_anthropic_times_out_on_both_models_then_openai_answers(emulator, settings_env, monkeypatch):
     from aios.emulators.blackhole import BlackHole
 
     settings_env(AIOS_CONNECT_TIMEOUT=0.5, AIOS_READ_TIMEOUT=30)
     with BlackHole() as hole:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", hole.url)
-        started = time.perf_counter()
         _, run = await run_flow("research-lead")
-        elapsed = time.perf_counter() - started
-    assert run.provider == "openai"
-    first = run.attempts[0]
-    assert first.error_class is ErrorClass.timeout and first.ms < 500 + 400
-    # Two black-holed Claude models at 0.5 s each plus the OpenAI answer and Prefect's own overhead.
-    assert elapsed < 2 * 0.5 + 3.0
+    # Both Claude models time out on connect (no read wait), OpenAI answers; how long that takes is
+    # bench/failover.py's figure (b), not an assertion here.
+    tried = [(a.provider, a.outcome, a.error_class) for a in run.attempts]
+    assert tried == [("anthropic", Outcome.failed, ErrorClass.timeout)] * 2 + [("openai", Outcome.ok, None)]
+    assert run.provider == "openai" and valid_for("research-lead", run.output)
 
 
 async def test_open_breaker_stops_calls_to_the_dead_target(emulator, settings_env):

@@ -41,7 +41,7 @@ async def wait_for_run(flow_run_id: str, timeout: float = 120):
     raise AssertionError(f"parked run {flow_run_id} did not finish within {timeout} s (state {fr.state_name})")
 
 
-async def test_claude_outage_and_recovery_end_to_end(deployed, emulator, alert_inbox):
+async def test_claude_outage_and_recovery_end_to_end(deployed, emulator, alert_inbox, worker_polls):
     from datetime import UTC, datetime
 
     started = datetime.now(UTC)
@@ -67,7 +67,7 @@ async def test_claude_outage_and_recovery_end_to_end(deployed, emulator, alert_i
     record = open_store().get("runs", dropped.run_id)
     assert record is not None and record.data["status"] == "dropped"
 
-    await asyncio.sleep(3)  # a worker poll or two: the paused queue must hold the parked run
+    await worker_polls(3)  # the worker looked at the pool three times: the paused queue must hold the parked run
     async with get_client() as client:
         assert (await client.read_flow_run(deferred.parked_run_id)).state.is_scheduled()
     assert len(alert_inbox) == 1, "one alert for the outage, no storm"

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from opentelemetry import trace
 
 from aios.observability import otel, telemetry
-from aios.core.policy import DEFAULT_TARGETS, FallbackPolicy
-from aios.runs import RunStatus, SkillRun
-from aios.core.triage import Triage
+from aios.core.policy import DEFAULT_TARGETS
 
 
 @pytest.fixture
@@ -67,29 +63,55 @@ def test_exported_spans_are_redacted(monkeypatch):
     assert "abcdefgh" not in text and "[REDACTED]" in text
 
 
-def test_hooks_cost_next_to_nothing_without_an_endpoint(no_otel_env):
-    """The per-run work when nothing is exported: a run span and four attempt spans, well under a millisecond."""
-    from aios.core.fallback import Reply
-    from aios.providers.base import ModelRequest
+HOOKS_WITHOUT_AN_ENDPOINT = """
+import json, sys
+from opentelemetry import trace
+from aios.observability import otel, telemetry
+from aios.core.fallback import Reply
+from aios.core.policy import DEFAULT_TARGETS, FallbackPolicy
+from aios.core.triage import Triage
+from aios.providers.base import ModelRequest
+from aios.runs import RunStatus, SkillRun
 
-    otel.setup()
-    policy = FallbackPolicy(targets=DEFAULT_TARGETS)
-    request = ModelRequest(system="s", prompt="p", schema_name="x", output_schema={"type": "object"})
-    reply = Reply(content="{}")
+policy = FallbackPolicy(targets=DEFAULT_TARGETS)
+request = ModelRequest(system="s", prompt="p", schema_name="x", output_schema={"type": "object"})
+reply = Reply(content="{}")
+spans = []
+run = SkillRun(run_id="r", skill="research-lead", triage=Triage.critical, status=RunStatus.failed)
+with telemetry.skill_run_span(run):
+    spans.append(trace.get_current_span().is_recording())
+    attempts = telemetry.ModelAttempts(policy, request, lambda r: {})
+    for target in policy.targets:
+        with attempts.span(target) as call:
+            call.check(reply)
+            spans.append(call.span is not None)
+        attempts.output(reply)
+print(json.dumps({
+    "calls": len(policy.targets),
+    "recording": spans,
+    "sdk": sorted(m for m in sys.modules if m.startswith("opentelemetry.sdk")),
+    "provider": type(trace.get_tracer_provider()).__name__,
+}))
+"""
 
-    def one_run():
-        run = SkillRun(run_id="r", skill="research-lead", triage=Triage.critical, status=RunStatus.failed)
-        with telemetry.skill_run_span(run):
-            attempts = telemetry.ModelAttempts(policy, request, lambda r: {})
-            for target in policy.targets:
-                with attempts.span(target) as call:
-                    call.check(reply)
-                attempts.output(reply)
 
-    one_run()
-    n = 200
-    started = time.perf_counter()
-    for _ in range(n):
-        one_run()
-    per_run_ms = (time.perf_counter() - started) / n * 1000
-    assert per_run_ms < 1.0, f"{per_run_ms:.3f} ms per run with telemetry off"
+def test_hooks_record_nothing_and_load_no_sdk_without_an_endpoint(no_otel_env, tmp_path):
+    """Without an endpoint a run's hooks open no span and never import the OpenTelemetry SDK.
+
+    What the hooks cost per run is bench/observability.py's figure, not an assertion here.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", HOOKS_WITHOUT_AN_ENDPOINT], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.splitlines()[-1])
+    assert seen["calls"] == len(DEFAULT_TARGETS) > 1
+    assert seen["recording"] == [False] * (1 + seen["calls"]), "no span for the run nor for any call"
+    assert seen["sdk"] == [], "the SDK is not even imported"
+    assert seen["provider"] == "ProxyTracerProvider"
