@@ -97,11 +97,17 @@ def _print_run(run) -> None:
 @app.command("emulate")
 def emulate_command(
     port: Annotated[int, typer.Option(help="Port for all emulators.")] = 8765,
-    host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless --allow-remote).")] = "127.0.0.1",
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (the /_control routes stay loopback-only).")
+    ] = False,
 ) -> None:
     """Start the local emulators (Anthropic, OpenAI, status pages, Sheets, Airtable) on one port."""
-    from aios.emulators.server import serve
+    from aios.emulators.server import check_bind, serve
 
+    warning = check_bind(host, allow_remote)  # a refused host is one line, before anything is printed
+    if warning:
+        err_console.print(warning, highlight=False, soft_wrap=True)
     base = f"http://{host}:{port}"
     console.print(
         f"export ANTHROPIC_BASE_URL={base}/anthropic ANTHROPIC_API_KEY=emulator-key\n"
@@ -109,7 +115,7 @@ def emulate_command(
         f"# fault injection: PUT {base}/_control/faults  (see README)",
         highlight=False,
     )
-    serve(host=host, port=port)
+    serve(host=host, port=port, allow_remote=allow_remote)
 
 
 @app.command("deploy")

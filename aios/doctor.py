@@ -11,9 +11,10 @@ Checks (each row: check, subject, status ok/warn/fail, detail):
     instructions   AGENTS.md and CLAUDE.md are in step
     deployments    prefect.yaml matches the skills
     state journal  writes journaled during a state-backend outage and not yet replayed
+    prefect api    who can use the Prefect API: loopback, or authenticated (see `check_prefect_api`)
 
 Any `fail` makes the command exit 1; `warn` rows are worth a look but do not fail it.
-Nothing here needs a Prefect server or calls a model.
+Nothing here needs a Prefect server or calls a model (the `prefect api` row probes one if configured).
 """
 
 from __future__ import annotations
@@ -286,6 +287,93 @@ def check_journal(report: DoctorReport) -> None:
             report.add("state journal", "conflicts", Status.warn, f"{len(found)} journaled write(s) lost a version conflict")
 
 
+# --------------------------------------------------------------------------- prefect api access (issue 16)
+
+API_PROBE_PATH = "/admin/version"  # read-only and cheap; behind Prefect's auth middleware like every /api route
+
+
+def judge_prefect_api(url: str, auth_string_set: bool, anonymous: int | None, authenticated: int | None) -> tuple[Status, str]:
+    """The verdict on who can use the API at `url`, from the configuration and two probe answers.
+
+    `anonymous`: the status of GET /api/admin/version without credentials (None: unreachable);
+    `authenticated`: the same with PREFECT_API_AUTH_STRING (None: not set or not probed).
+    Prefect's basic auth (PREFECT_SERVER_API_AUTH_STRING) answers 401 on every /api route except GET
+    /api/health and /api/ready, so a 200 here means runs, deployments, work queues and Secret block
+    values are open to anyone who reaches the URL. A loopback URL is only reachable from this host,
+    so an open server there is fine (the doctor cannot see whether the same server also listens on other
+    interfaces: bind it with --host 127.0.0.1). Basic auth over http:// beyond loopback sends the string
+    in clear, so it is a warning.
+    """
+    from urllib.parse import urlsplit
+
+    from aios.loopback import is_loopback
+
+    parts = urlsplit(url)
+    local = is_loopback(parts.hostname)
+    if not local and not auth_string_set and anonymous != 401:
+        if anonymous == 200:
+            return Status.fail, (
+                f"{parts.hostname} is beyond this machine and the server answers without authentication: anyone who "
+                "reaches it can read Secret blocks and start runs (set PREFECT_SERVER_API_AUTH_STRING on the server "
+                "and PREFECT_API_AUTH_STRING here, or bind it to 127.0.0.1 behind a TLS proxy)"
+            )
+        return Status.fail, (
+            f"{parts.hostname} is beyond this machine and PREFECT_API_AUTH_STRING is not set "
+            "(set PREFECT_SERVER_API_AUTH_STRING on the server and PREFECT_API_AUTH_STRING here)"
+        )
+    if anonymous is None:
+        return Status.warn, "cannot reach the server: access not probed"
+    if anonymous == 200:
+        if local:
+            extra = " (PREFECT_API_AUTH_STRING is set but the server does not ask for it)" if auth_string_set else ""
+            return Status.ok, f"loopback only; the server answers without authentication{extra}"
+        return Status.fail, (
+            f"the server at {parts.hostname} answers without authentication although PREFECT_API_AUTH_STRING is set "
+            "here: set PREFECT_SERVER_API_AUTH_STRING on the server"
+        )
+    if anonymous != 401:
+        return Status.warn, f"unexpected answer {anonymous} to an unauthenticated GET /api{API_PROBE_PATH}"
+    if not auth_string_set:
+        return Status.fail, "the server requires authentication and PREFECT_API_AUTH_STRING is not set: every command gets 401"
+    if authenticated == 401:
+        return Status.fail, "the server rejects PREFECT_API_AUTH_STRING (401): it differs from the server's PREFECT_SERVER_API_AUTH_STRING"
+    if authenticated != 200:
+        return Status.warn, f"unexpected answer {authenticated} to an authenticated GET /api{API_PROBE_PATH}"
+    if not local and parts.scheme != "https":
+        return Status.warn, "authenticated, but over plain http: the auth string crosses the network in clear (put a TLS proxy in front)"
+    return Status.ok, "the server refuses unauthenticated requests (401) and accepts PREFECT_API_AUTH_STRING"
+
+
+def check_prefect_api(report: DoctorReport, timeout: float = 3.0) -> None:
+    """One `prefect api` row for PREFECT_API_URL: probe it without and with PREFECT_API_AUTH_STRING."""
+    import base64
+
+    import httpx
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+    if not api.url:
+        report.add("prefect api", "PREFECT_API_URL", Status.ok, "not set: commands use a temporary local server")
+        return
+    url = api.url.rstrip("/")
+    auth = api.auth_string.get_secret_value() if api.auth_string else ""
+    verify: bool | str = False if api.tls_insecure_skip_verify else (api.ssl_cert_file or True)
+
+    def probe(headers: dict[str, str]) -> int | None:
+        try:
+            with httpx.Client(timeout=timeout, verify=verify) as client:
+                return client.get(url + API_PROBE_PATH, headers=headers).status_code
+        except httpx.HTTPError:
+            return None
+
+    anonymous = probe({})
+    authenticated = None
+    if auth and anonymous == 401:
+        authenticated = probe({"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()})
+    status, detail = judge_prefect_api(url, bool(auth), anonymous, authenticated)
+    report.add("prefect api", url, status, detail)
+
+
 # --------------------------------------------------------------------------- all together
 
 
@@ -305,6 +393,7 @@ def run_doctor(settings: Settings, open_store: Callable[[], Any] | None = None) 
     check_instructions(report, root)
     check_deployments(report, root)
     check_journal(report)
+    check_prefect_api(report)
     order = {"api key": 0, "policy": 1, "skill": 2, "validation": 3}
     report.checks.sort(key=lambda c: order.get(c.check, 4))  # stable: the rest keep their order
     return report

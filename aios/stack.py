@@ -258,7 +258,7 @@ class LocalStack:
         }
         emulator = spawn(
             "emulator",
-            [sys.executable, "-m", "aios.emulators.server", "--port", str(emu_port)],
+            [sys.executable, "-m", "aios.emulators.server", "--host", "127.0.0.1", "--port", str(emu_port)],
             self.env,
             self.project,
             self.workdir,

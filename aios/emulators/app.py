@@ -7,7 +7,7 @@ Paths (the SDK base URLs in brackets):
   /status/{claude,openai}/api/v2/...   Atlassian Statuspage v2 JSON
   /sheets/v4/spreadsheets/...     Google Sheets v4     [AIOS_STATE_SHEETS_API_URL=http://HOST:PORT/sheets]
   /airtable/v0/...                Airtable REST        [AIOS_STATE_AIRTABLE_API_URL=http://HOST:PORT/airtable]
-  /_control/...                   fault injection and inspection
+  /_control/...                   fault injection and inspection (loopback clients only)
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aios.emulators.airtable import build_airtable_app
 from aios.emulators.control import control_routes
@@ -23,6 +26,7 @@ from aios.emulators.faults import EmulatorState
 from aios.emulators.llm import anthropic_app, openai_app
 from aios.emulators.sheets import build_sheets_app
 from aios.emulators.statuspage import statuspage_routes
+from aios.loopback import is_loopback
 
 # More emulators (Google Sheets, Airtable, ...) go here, after the built-in routes. An entry
 # is a route, or a zero-argument factory returning one so every build_app() gets fresh state:
@@ -31,6 +35,32 @@ EXTRA_MOUNTS: list[BaseRoute | Callable[[], BaseRoute]] = [
     lambda: Mount("/sheets", app=build_sheets_app(auto_create=True)),
     lambda: Mount("/airtable", app=build_airtable_app(auto_create=True)),
 ]
+
+
+class LoopbackOnlyControl:
+    """Refuse every `_control` route (ours and the mounted emulators') to a client that is not on this host.
+
+    The control API injects faults and dumps every request, keys included: even with `--allow-remote`
+    only the emulated APIs are reachable from elsewhere. A request without a client address is refused.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and "_control" in scope["path"].split("/"):
+            client = scope.get("client")
+            if not is_loopback(client[0] if client else None):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                response = JSONResponse(
+                    {"error": {"type": "forbidden", "message": "the control API answers loopback clients only"}},
+                    status_code=403,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def build_app() -> Starlette:
@@ -43,7 +73,8 @@ def build_app() -> Starlette:
             Mount("/status", routes=statuspage_routes(state.status)),
             Mount("/_control", routes=control_routes(state)),
             *(m if isinstance(m, BaseRoute) else m() for m in EXTRA_MOUNTS),
-        ]
+        ],
+        middleware=[Middleware(LoopbackOnlyControl)],
     )
     app.state.emulator = state
     return app

@@ -3,7 +3,8 @@
 `redact(text)` removes API keys and bearer tokens: the values of environment variables whose names end
 in `_API_KEY`, `_TOKEN`, `_SECRET`, `_PASSWORD` or `_AUTH_STRING` (read at first use and refreshed at
 most once a second and at the start of every skill run), plus anything shaped like a key
-(`sk-...`, `sk-ant-...`, `Bearer <token>`, `x-api-key: ...`, `"api_key": "..."`).
+(`sk-...`, `sk-ant-...`, `Bearer <token>`, `x-api-key: ...`, `"api_key": "..."`), plus every value
+handed to `register_secret()` (secrets read from elsewhere, such as Prefect Secret blocks).
 
 `install_redaction()` wraps the log-record factory, so every record of every logger (Prefect's own
 included, before its console and API handlers see it) has its message, arguments and exception
@@ -42,7 +43,17 @@ _PATTERN = re.compile(
 
 _secrets: tuple[str, ...] = ()
 _secrets_read_at = float("-inf")
+_registered: set[str] = set()
 _lock = threading.Lock()
+
+
+def register_secret(*values: str) -> None:
+    """Redact these values from now on in this process (a secret loaded from a Prefect Secret block, say)."""
+    fresh = {v.strip() for v in values if isinstance(v, str) and len(v.strip()) >= MIN_SECRET_LENGTH}
+    if fresh - _registered:
+        with _lock:
+            _registered.update(fresh)
+        refresh_secrets()
 
 
 def refresh_secrets() -> None:
@@ -54,6 +65,7 @@ def refresh_secrets() -> None:
         if name.upper().endswith(SECRET_SUFFIXES) and len(value.strip()) >= MIN_SECRET_LENGTH
     }
     with _lock:
+        found |= _registered
         _secrets = tuple(sorted((v.strip() for v in found), key=len, reverse=True))
         _secrets_read_at = time.monotonic()
 
@@ -138,4 +150,5 @@ __all__ = [
     "redact_record",
     "redact_value",
     "refresh_secrets",
+    "register_secret",
 ]

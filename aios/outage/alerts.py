@@ -1,7 +1,8 @@
 """Alerts through Apprise (Telegram `tgram://`, Slack, email `mailto://`, `json://` webhooks, …).
 
 URLs come from `AIOS_ALERT_URLS` (space or comma separated) or, when unset, from the Prefect
-Secret block `aios-alert-urls`. One alert per health check that changed something, and at most one
+Secret block `aios-alert-urls`. The URLs carry credentials (bot tokens, webhook paths, SMTP passwords), so
+every URL and its token-like parts are registered with the log redactor as soon as they are read. One alert per health check that changed something, and at most one
 per failover burst per provider (shared across processes through the state store).
 """
 
@@ -12,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from aios.core.health import Change, Health
+from aios.logs import MIN_SECRET_LENGTH, register_secret
 from aios.settings import get_settings
 from aios.state import VersionConflict, open_store
 
@@ -29,7 +31,27 @@ def alert_urls() -> list[str]:
             raw = str(Secret.load(SECRET_BLOCK, _sync=True).get())
         except Exception:  # no block, or no server: alerts are simply off
             raw = ""
-    return [u for u in re.split(r"[\s,]+", raw or "") if u]
+    urls = [u for u in re.split(r"[\s,]+", raw or "") if u]
+    register_secret(*(part for url in urls for part in url_secrets(url)))
+    return urls
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of an Apprise URL worth hiding: the URL, its user:password, and every token-like segment.
+
+    A segment is token-like when it is long enough and is neither a host name (has a dot) nor a plain
+    lowercase word (`services`, `webhooks`), so `tgram://123456:AbC.../chat` hides the bot token but not `tgram`.
+    """
+    rest = url.split("://", 1)[-1]
+    parts = [url]
+    userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+    if userinfo:
+        parts += [userinfo, userinfo.partition(":")[2]]
+    for segment in re.split(r"[/@?&=#]+", rest):
+        for piece in (segment, *segment.split(":")):
+            if len(piece) >= MIN_SECRET_LENGTH and "." not in piece and not re.fullmatch(r"[a-z_-]+", piece):
+                parts.append(piece)
+    return list(dict.fromkeys(parts))
 
 
 def send(title: str, body: str, kind: str = "warning") -> bool:
