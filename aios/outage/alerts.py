@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from aios.core.health import Change, Health
-from aios.logs import MIN_SECRET_LENGTH, register_secret
+from aios.observability.redaction import MIN_SECRET_LENGTH, register_secret
 from aios.settings import get_settings
 from aios.state import VersionConflict, open_store
 

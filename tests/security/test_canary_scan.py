@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 from prefect.logging.handlers import APILogHandler
 
-from aios import deferral
-from aios.alerts import SECRET_BLOCK
-from aios.logs import REDACTED, redact
+from aios.outage import deferral
+from aios.outage.alerts import SECRET_BLOCK
+from aios.observability.redaction import REDACTED, redact
 from aios.runs import RunStatus, SkillRun
 from flows.skill import build_skill_flow
 from flows.status_check import status_check
@@ -60,7 +60,7 @@ def canaries(emulator, alert_receiver, monkeypatch):
     """Canary provider keys in the environment; the alert URL (with a canary token) only in a Secret block."""
     from prefect.blocks.system import Secret
 
-    from aios import logs
+    from aios.observability import redaction as logs
     from aios.runtime import reset_runtime
     from aios.settings import reload_settings
 
