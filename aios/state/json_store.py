@@ -110,12 +110,12 @@ class JsonStore(Store):
             return self._refuse(f"expected a JSON object, found {type(doc).__name__}")
         if doc.get("format") != FORMAT:
             return self._refuse(f"'format' is {doc.get('format')!r}, expected {FORMAT!r}")
-        extra = sorted(set(doc) - {"format", "tables"})
-        if extra:
-            return self._refuse(f"unexpected top-level key(s) {', '.join(map(repr, extra))}")
         tables = doc.get("tables")
         if not isinstance(tables, dict):
             return self._refuse("no 'tables' object")
+        extra = sorted(set(doc) - {"format", "tables"})
+        if extra:
+            return self._refuse(f"unexpected top-level key(s) {', '.join(map(repr, extra))}")
         for name, rows in tables.items():
             if not isinstance(rows, dict):
                 return self._refuse(f"table {name!r} is not an object")
@@ -133,7 +133,7 @@ class JsonStore(Store):
 
     def _refuse(self, problem: str) -> Any:
         raise StateError(
-            f"{self.path}: not an aios state file as written by aios ({problem}); "
+            f"{self.path}: not an aios state file ({problem}); "
             "nothing was written; fix or move it away"
         )
 
