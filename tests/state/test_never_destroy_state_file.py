@@ -74,8 +74,11 @@ def test_truncated_state_file_is_refused_at_every_cut(tmp_path: Path) -> None:
     store = JsonStore(good)
     store.upsert("leads", "café", {"note": "déjà vu →", "n": 1})
     store.upsert("leads", "b", {"n": 2})
+    # as the user's editor saves it: the same JSON, accents as UTF-8 rather than \u escapes
+    good.write_text(json.dumps(json.loads(good.read_text()), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    assert JsonStore(good).get("leads", "café").data == {"note": "déjà vu →", "n": 1}
     full = good.read_bytes()
-    assert full.endswith(b"}\n")
+    assert full.endswith(b"}\n") and "→".encode() in full
     path = tmp_path / "aios.json"
     for cut in range(1, len(full) - 1):
         path.write_bytes(full[:cut])
