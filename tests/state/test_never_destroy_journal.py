@@ -176,6 +176,31 @@ def test_rewriting_the_journal_keeps_its_mode_and_its_symlink(tmp_path: Path, ai
     assert real.read_bytes() == b"" and real.stat().st_mode & 0o777 == 0o640
 
 
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda e: {**e, "note": "mine"}, "a field we do not know would be dropped by the next rewrite"),
+        (lambda e: {k: v for k, v in e.items() if k != "data"} | {"dta": e["data"]}, "a typo would replay as an empty record"),
+        (lambda e: {**e, "data": None}, "an upsert without data would empty the record"),
+    ],
+)
+def test_an_entry_edited_into_something_else_is_refused_not_rewritten(
+    tmp_path: Path, airtable_emulator: Emulator, edit, why: str  # noqa: ANN001
+) -> None:
+    settings = _settings(airtable_emulator, tmp_path)
+    path = settings.journal_file()
+    lines = _journal_three_writes_during_an_outage(airtable_emulator, settings).split(b"\n")[:3]
+    lines[1] = json.dumps(edit(json.loads(lines[1]))).encode()
+    raw = b"\n".join(lines) + b"\n"
+    path.write_bytes(raw)
+    for args in (("status",), ("sync",)):
+        code, out = _cli(settings, *args)
+        assert code == 2 and "line 2 is corrupt; fix or remove that line" in " ".join(out.split()), (why, out)
+        assert path.read_bytes() == raw, why
+    base = airtable_emulator.control("GET", f"bases/{settings.airtable_base_id}")
+    assert all(not t.get("records") for t in base.get("tables", [])), base  # nothing applied
+
+
 # -- property: no complete entry is ever lost ------------------------------------------------------
 
 GARBAGE = [b"not json", b'{"nope": 1}', b"\xff\xfe broken bytes", b"{", b'{"id": "x"}']
