@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from filelock import FileLock
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from aios.files import atomic_write_text
 
@@ -60,7 +60,10 @@ T = TypeVar("T")
 
 
 class JournalEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """One queued write. Strict: a line with unknown fields, or an upsert without data, is not ours
+    to rewrite or apply (an edited ``"dta"`` would otherwise replay as an empty record)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     store: str  # RemoteStore.identity, e.g. "sheets:<id>" / "airtable:<base>"
@@ -73,6 +76,12 @@ class JournalEntry(BaseModel):
     updated_at: datetime
     journaled_at: datetime
     reason: str | None = None  # set on conflict entries
+
+    @model_validator(mode="after")
+    def _data_matches_op(self) -> JournalEntry:
+        if (self.op == "upsert") != (self.data is not None):
+            raise ValueError("an upsert carries data, a delete does not")
+        return self
 
     @property
     def backend(self) -> str:
