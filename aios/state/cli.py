@@ -39,12 +39,13 @@ def _settings() -> StateSettings:
 @state_app.command("status")
 def status_command(as_json: JsonFlag = False) -> None:
     """Show the backend in use and the writes waiting in the journal."""
-    from .journal import conflicts, pending
+    from .journal import conflicts, notices, pending
 
     settings = _settings()
     try:
         entries = pending(settings)
         conflicted = conflicts(settings)
+        notes = notices(settings)
     except StateError as exc:
         fail(str(exc))
         return
@@ -57,6 +58,7 @@ def status_command(as_json: JsonFlag = False) -> None:
         "by_table": [{"store": s, "table": t, "pending": n} for (s, t), n in sorted(counts.items())],
         "oldest": min((e.journaled_at for e in entries), default=None),
         "conflicts": len(conflicted),
+        "notices": notes,
     }
     if as_json:
         print(json.dumps(info, default=str, indent=2))
@@ -76,6 +78,8 @@ def status_command(as_json: JsonFlag = False) -> None:
             f"{settings.journal_file().with_name(settings.journal_file().stem + '.conflicts.jsonl')}",
             highlight=False,
         )
+    for line in notes:
+        _out.print(f"[yellow]note:[/yellow] {line}", highlight=False, soft_wrap=True)
 
 
 @state_app.command("sync")
@@ -102,6 +106,8 @@ def sync_command(
         )
         for line in report.conflicts:
             _out.print(f"conflict: {line}", highlight=False)
+        for line in report.notices:
+            _out.print(f"[yellow]note:[/yellow] {line}", highlight=False, soft_wrap=True)
     if report.errors:
         for line in report.errors[:-1]:
             _err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)

@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from filelock import FileLock
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from aios.files import atomic_write_text
 
 from .base import (
     BackendUnavailable,
@@ -51,7 +53,6 @@ from .base import (
     validate_table,
 )
 from .config import StateSettings
-from .json_store import atomic_write_text
 from .remote import Current, PartialWrite, Plan, RemoteStore, Req, Write
 
 log = logging.getLogger("aios.state")
@@ -59,7 +60,10 @@ T = TypeVar("T")
 
 
 class JournalEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """One queued write. Strict: a line with unknown fields, or an upsert without data, is not ours
+    to rewrite or apply (an edited ``"dta"`` would otherwise replay as an empty record)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     store: str  # RemoteStore.identity, e.g. "sheets:<id>" / "airtable:<base>"
@@ -73,19 +77,38 @@ class JournalEntry(BaseModel):
     journaled_at: datetime
     reason: str | None = None  # set on conflict entries
 
+    @model_validator(mode="after")
+    def _data_matches_op(self) -> JournalEntry:
+        if (self.op == "upsert") != (self.data is not None):
+            raise ValueError("an upsert carries data, a delete does not")
+        return self
+
     @property
     def backend(self) -> str:
         return self.store.split(":", 1)[0]
 
 
 class Journal:
-    """An append-only JSON-lines file guarded by a ``FileLock`` (always the innermost lock)."""
+    """An append-only JSON-lines file guarded by a ``FileLock`` (always the innermost lock).
+
+    Nothing in it is ever thrown away unread: every line that parses is an
+    entry, even the last one without a final newline (editors often drop it).
+    An unterminated last line that does *not* parse is a write torn by a crash;
+    the next write moves it to ``<journal>.quarantine`` (never deletes it). A
+    complete line that does not parse stops every operation with one line
+    naming it, and the file is left as it is.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.conflicts_path = self.path.with_name(self.path.stem + ".conflicts.jsonl")
         self._lock = FileLock(str(self.path) + ".lock", timeout=120)
         self._tlock = threading.RLock()
+        self.notices: list[str] = []  # one line per torn line moved to a quarantine file
+
+    @staticmethod
+    def quarantine_path(path: Path) -> Path:
+        return path.with_name(path.name + ".quarantine")
 
     def _locked(self):  # noqa: ANN202
         return _Both(self._tlock, self._lock)
@@ -96,25 +119,68 @@ class Journal:
         except FileNotFoundError:
             return False
 
-    def _read(self, path: Path) -> list[JournalEntry]:
+    def _parse(self, path: Path) -> tuple[list[JournalEntry], bytes]:
+        """The entries in ``path`` and its torn tail (an unterminated last line that does not parse)."""
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
-            return []
+            return [], b""
         except OSError as exc:
             raise StateError(f"{path}: cannot read journal: {exc.strerror or exc}") from None
-        lines = raw.split("\n")
-        if lines and lines[-1] != "":
-            lines = lines[:-1]  # torn final line from a crash mid-append: never acknowledged
+        lines = raw.split(b"\n")
+        last = lines.pop()  # b"" when the file ends with a newline
         out = []
         for n, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            try:
-                out.append(JournalEntry.model_validate_json(line))
-            except ValidationError:
+            entry = _entry_or_none(line)
+            if entry is None:
                 raise StateError(f"{path}: line {n} is corrupt; fix or remove that line") from None
-        return out
+            out.append(entry)
+        tail = b""
+        if last.strip():
+            entry = _entry_or_none(last)
+            if entry is None:
+                tail = last
+            else:
+                out.append(entry)
+        return out, tail
+
+    def _read(self, path: Path) -> list[JournalEntry]:
+        return self._parse(path)[0]
+
+    def torn_tail(self) -> bool:
+        """True if the journal ends in a line torn by a crash (moved to quarantine on the next write)."""
+        with self._locked():
+            return bool(self._parse(self.path)[1])
+
+    def _quarantine(self, path: Path, tail: bytes) -> None:
+        """Append ``tail`` to the quarantine file beside ``path`` (fsynced) before it leaves ``path``."""
+        target = self.quarantine_path(path)
+        with open(target, "ab") as fh:
+            fh.write(tail + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        notice = f"{path}: the last line did not parse (a write torn by a crash?); moved it to {target}"
+        log.warning("%s", notice)
+        self.notices.append(notice)
+
+    def set_aside_torn_tail(self) -> None:
+        """Move a torn last line to the quarantine file now (``aios state sync`` does this first)."""
+        if not self.has_entries():
+            return
+        with self._locked():
+            _, tail = self._parse(self.path)  # a corrupt complete line stops us before any change
+            if not tail:
+                return
+            try:
+                self._quarantine(self.path, tail)
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(self.path.stat().st_size - len(tail))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise StateError(f"{self.path}: cannot write journal: {exc.strerror or exc}") from None
 
     def _append(self, path: Path, entries: Sequence[JournalEntry]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,10 +189,16 @@ class Journal:
             size = fh.tell()
             if size:
                 fh.seek(size - 1)
-                if fh.read(1) != b"\n":  # drop a torn tail before appending after it
+                if fh.read(1) != b"\n":  # an unterminated last line: end it, or set it aside if torn
                     fh.seek(0)
                     body = fh.read()
-                    fh.truncate(body.rfind(b"\n") + 1)
+                    start = body.rfind(b"\n") + 1
+                    last = body[start:]
+                    if last.strip() and _entry_or_none(last) is None:
+                        self._quarantine(path, last)
+                        fh.truncate(start)
+                    else:
+                        fh.write(b"\n")
                     fh.seek(0, os.SEEK_END)
             fh.write(b"".join(e.model_dump_json().encode() + b"\n" for e in entries))
             fh.flush()
@@ -156,9 +228,12 @@ class Journal:
         if not remove and not update:
             return
         with self._locked():
-            keep = [update.get(e.id, e) for e in self._read(self.path) if e.id not in remove]
+            entries, tail = self._parse(self.path)
+            keep = [update.get(e.id, e) for e in entries if e.id not in remove]
             text = "".join(e.model_dump_json() + "\n" for e in keep)
             try:
+                if tail:
+                    self._quarantine(self.path, tail)
                 atomic_write_text(self.path, text)
             except OSError as exc:
                 raise StateError(f"{self.path}: cannot write journal: {exc.strerror or exc}") from None
@@ -166,11 +241,21 @@ class Journal:
     def add_conflicts(self, entries: Sequence[JournalEntry]) -> None:
         if entries:
             with self._locked():
-                self._append(self.conflicts_path, entries)
+                try:
+                    self._append(self.conflicts_path, entries)
+                except OSError as exc:
+                    raise StateError(f"{self.conflicts_path}: cannot write: {exc.strerror or exc}") from None
 
     def conflicts(self) -> list[JournalEntry]:
         with self._locked():
             return self._read(self.conflicts_path)
+
+
+def _entry_or_none(line: bytes) -> JournalEntry | None:
+    try:
+        return JournalEntry.model_validate_json(line)
+    except ValidationError:
+        return None
 
 
 class _Both:
@@ -197,6 +282,7 @@ class SyncReport:
     conflicts: list[str] = field(default_factory=list)
     remaining: int = 0
     errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # torn lines moved to a quarantine file
 
     def merge(self, other: SyncReport) -> None:
         self.applied += other.applied
@@ -204,6 +290,7 @@ class SyncReport:
         self.conflicts += other.conflicts
         self.remaining += other.remaining
         self.errors += other.errors
+        self.notices += other.notices
 
 
 def replay(store: RemoteStore, journal: Journal) -> SyncReport:
@@ -538,6 +625,28 @@ def conflicts(settings: StateSettings | None = None) -> list[JournalEntry]:
     return Journal(_settings(settings).journal_file()).conflicts()
 
 
+def notices(settings: StateSettings | None = None) -> list[str]:
+    """One line per thing in the journal files that is not an entry: a torn last line, lines set aside."""
+    journal = Journal(_settings(settings).journal_file())
+    out = []
+    if journal.torn_tail():
+        out.append(
+            f"{journal.path}: the last line is incomplete (a write torn by a crash?); the next write "
+            f"moves it to {Journal.quarantine_path(journal.path)}"
+        )
+    for path in (journal.path, journal.conflicts_path):
+        target = Journal.quarantine_path(path)
+        try:
+            n = sum(1 for line in target.read_bytes().split(b"\n") if line.strip())
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StateError(f"{target}: cannot read: {exc.strerror or exc}") from None
+        if n:
+            out.append(f"{target}: {n} line(s) that did not parse, set aside (nothing was deleted)")
+    return out
+
+
 def sync(settings: StateSettings | None = None, *, backend: str | None = None) -> SyncReport:
     """Replay every pending entry whose store is the configured sheets/airtable store.
 
@@ -549,6 +658,7 @@ def sync(settings: StateSettings | None = None, *, backend: str | None = None) -
     settings = _settings(settings)
     journal = Journal(settings.journal_file())
     report = SyncReport()
+    journal.set_aside_torn_tail()
     entries = journal.entries()
     backends = sorted({e.backend for e in entries if backend is None or e.backend == backend})
     handled: set[str] = set()
@@ -573,4 +683,5 @@ def sync(settings: StateSettings | None = None, *, backend: str | None = None) -
         n = sum(1 for e in entries if e.store == ident)
         report.errors.append(f"{journal.path}: {n} pending write(s) for {ident}, which is not the configured store")
         report.remaining += n
+    report.notices += journal.notices
     return report

@@ -9,13 +9,16 @@ File layout::
 
     {"format": "aios-state/1",
      "tables": {"<table>": {"<key>": {"version": 1, "updated_at": "...", "data": {...}}}}}
+
+A file that is not exactly this (another format, extra keys, a truncated or
+non-UTF-8 file) is refused with one line naming it and is never rewritten:
+we only write over a file we read back in full as ours.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
+
+from aios.files import atomic_write_text
 
 from .base import (
     Record,
@@ -38,34 +43,31 @@ from .base import (
 )
 
 FORMAT = "aios-state/1"
+_ROW_FIELDS = {"version", "updated_at", "data"}
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically and durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads keeps the last of two equal keys; rewriting would silently drop the first."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _is_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(dfd)
+        parse_time(value)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 class JsonStore(Store):
@@ -79,44 +81,67 @@ class JsonStore(Store):
 
     # -- file access ------------------------------------------------------------------
     def _load(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The tables, read back in full -- or a StateError: a file we cannot read as ours is never rewritten."""
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            blob = self.path.read_bytes()
         except FileNotFoundError:
             return {}
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read state file: {exc.strerror or exc}") from None
+        try:
+            raw = blob.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StateError(
+                f"{self.path}: corrupt state file (not UTF-8 at byte {exc.start}; truncated?); "
+                "nothing was written; fix or move it away"
+            ) from None
         if not raw.strip():
             return {}
         try:
-            doc = json.loads(raw)
+            doc = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
         except json.JSONDecodeError as exc:
             raise StateError(
                 f"{self.path}: corrupt state file (invalid JSON at line {exc.lineno} column "
-                f"{exc.colno}: {exc.msg}); fix or move it away"
+                f"{exc.colno}: {exc.msg}); nothing was written; fix or move it away"
             ) from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("tables", {}), dict):
-            raise StateError(f"{self.path}: corrupt state file (expected an object with 'tables')")
-        tables = doc.get("tables", {})
+        except _DuplicateKey as exc:
+            return self._refuse(f"key {exc.args[0]!r} appears twice in one object")
+        if not isinstance(doc, dict):
+            return self._refuse(f"expected a JSON object, found {type(doc).__name__}")
+        if doc.get("format") != FORMAT:
+            return self._refuse(f"'format' is {doc.get('format')!r}, expected {FORMAT!r}")
+        tables = doc.get("tables")
+        if not isinstance(tables, dict):
+            return self._refuse("no 'tables' object")
+        extra = sorted(set(doc) - {"format", "tables"})
+        if extra:
+            return self._refuse(f"unexpected top-level key(s) {', '.join(map(repr, extra))}")
         for name, rows in tables.items():
             if not isinstance(rows, dict):
-                raise StateError(f"{self.path}: corrupt state file (table {name!r} is not an object)")
+                return self._refuse(f"table {name!r} is not an object")
             for key, row in rows.items():
                 if (
                     not isinstance(row, dict)
-                    or not isinstance(row.get("version"), int)
-                    or not isinstance(row.get("data"), dict)
-                    or "updated_at" not in row
+                    or set(row) != _ROW_FIELDS
+                    or type(row["version"]) is not int
+                    or row["version"] < 1
+                    or not isinstance(row["data"], dict)
+                    or not _is_time(row["updated_at"])
                 ):
-                    raise StateError(
-                        f"{self.path}: corrupt state file (table {name!r} key {key!r} is malformed)"
-                    )
+                    return self._refuse(f"table {name!r} key {key!r} is malformed")
         return tables
+
+    def _refuse(self, problem: str) -> Any:
+        raise StateError(
+            f"{self.path}: not an aios state file ({problem}); "
+            "nothing was written; fix or move it away"
+        )
 
     def _save(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
         tables = {t: rows for t, rows in tables.items() if rows}
         text = json.dumps({"format": FORMAT, "tables": tables}, indent=1, sort_keys=True)
         try:
-            atomic_write_text(self.path, text + "\n")
+            atomic_write_text(self.path, text + "\n", new_file_mode=0o600)
         except OSError as exc:
             raise StateError(f"{self.path}: cannot write state file: {exc.strerror or exc}") from None
 

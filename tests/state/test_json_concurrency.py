@@ -108,7 +108,7 @@ def test_corrupt_file_is_one_line_error_naming_file(tmp_path: Path) -> None:
 
 def test_wrong_shape_is_state_error(tmp_path: Path) -> None:
     path = tmp_path / "aios.json"
-    path.write_text('{"tables": {"t": {"k": {"version": "x"}}}}')
+    path.write_text('{"format": "aios-state/1", "tables": {"t": {"k": {"version": "x"}}}}')
     with pytest.raises(StateError, match="malformed"):
         JsonStore(path).list("t")
 
