@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from aios.errors import ConfigError
-from aios.portability.mcp import atomic_write_text
+from aios.files import atomic_write_text
 from aios.portability.ownership import Backups, digest
 
 AGENTS_FILE = "AGENTS.md"

@@ -37,7 +37,8 @@ import yaml
 from pydantic import BaseModel, Field
 
 from aios.errors import ConfigError
-from aios.portability.mcp import atomic_write_text, dump_json
+from aios.files import atomic_write_text
+from aios.portability.mcp import dump_json
 from aios.portability.ownership import FORCE_HINT, Backups, RefusedError, digest, file_digests
 from aios.portability.secrets import looks_like_secret
 from aios.skills import SKILL_FILE, Skill, load_skill, load_skills, split_front_matter

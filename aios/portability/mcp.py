@@ -26,9 +26,7 @@ file is malformed, nothing is written when nothing changed, and writes are atomi
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable, Table
 
+from aios.files import atomic_write_text
 from aios.errors import ConfigError
 from aios.portability.secrets import looks_like_secret
 
@@ -506,25 +505,6 @@ def _tidy(text: str) -> str:
 
 def dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and os.replace, keeping the old file's mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        except FileNotFoundError:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _toml_value(value: Any) -> Any:

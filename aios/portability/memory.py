@@ -25,7 +25,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aios.errors import ConfigError
-from aios.portability.mcp import atomic_write_text
+from aios.files import atomic_write_text
 
 DEFAULT_FILE = "learned.md"
 HEADER = (
