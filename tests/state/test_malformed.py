@@ -77,11 +77,11 @@ def test_human_edits_are_tolerated(tmp_path: Path, sheets_emulator: Emulator) ->
         "a": (1, {"status": "new"}),
         "b": (3, {"status": "won"}),
     }
-    store.upsert("leads", "c", {"status": "lost"})  # fills the blank row
+    store.upsert("leads", "c", {"status": "lost"})  # appended by the server after the last row
     assert store.upsert("leads", "b", {"status": "paid"}, expected_version=3).version == 4
     rows = sheets_emulator.control("GET", f"spreadsheets/{sid}")["sheets"]["leads"]
     assert rows[0] == ["status", "key", "updated_at", "version"]
-    assert rows[2][:2] == ["lost", "c"] and rows[3][:2] == ["paid", "b"]
+    assert rows[2] == [] and rows[3][:2] == ["paid", "b"] and rows[4][:2] == ["lost", "c"]
 
 
 FIELDS = [

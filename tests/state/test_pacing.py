@@ -33,6 +33,7 @@ def test_a_burst_of_100_upserts_from_4_processes_never_hits_the_rate_limit(name:
     emu = backend.emulator
     backend.open().upsert("burst", "w0-00", {"w": 0, "j": 0})  # the table exists before the burst
     emu.control("PUT", "limits", {"enabled": True, "scale": SCALE[name]})
+    emu.control("DELETE", "requests")
     try:
         ctx = mp.get_context("spawn")
         procs = [
