@@ -6,10 +6,12 @@ the whole :class:`~aios.state.base.Store` API from here.
 
 Optimistic concurrency on services without conditional writes (Sheets,
 Airtable) is check-then-write; the check and the write happen under a
-``FileLock`` per spreadsheet/base (``<state dir>/locks/``), so writers on the
-same machine -- threads or processes -- never overwrite each other silently.
-Writers on *different* machines are not serialized by that lock (neither
-service offers compare-and-set); see the README.
+``FileLock`` per spreadsheet/base in a host-wide folder (``AIOS_STATE_LOCK_PATH``,
+default ``<tmp>/aios-state-locks-<uid>``), so writers on the same machine --
+threads or processes, whatever their ``AIOS_HOME`` -- never overwrite each other
+silently. Writers on *different* machines are not serialized by that lock
+(neither service offers compare-and-set): new keys are still safe (the server
+allocates rows/records), conditional updates of one key are not; see the README.
 """
 
 from __future__ import annotations
