@@ -6,7 +6,14 @@ Starts the Sheets and Airtable emulators on free loopback ports, then for each
 backend (json, sheets, airtable) measures:
 
 * one-by-one: ``upsert()`` per record -- records/s and HTTP requests per 100 upserts;
-* batched: ``upsert_many()`` of ``--records`` records -- records/s and requests per 100.
+* batched: ``upsert_many()`` of ``--records`` records -- records/s and requests per 100;
+* paced: 100 ``upsert()`` calls with client-side pacing at the published limits
+  (Airtable 5/s per base, Sheets 60 reads + 60 writes per minute) against an emulator
+  that enforces them, both with windows multiplied by ``--window-scale``: records/s
+  and how many 429s the emulator had to send (should be 0).
+
+The throughput figures above are measured with pacing off (limits 0), so they show
+the client and emulator, not the published quotas.
 
 "One request per record" (100 requests per 100 upserts) is the reference the
 batched path must beat by at least 5x; the script prints both figures and the
@@ -64,7 +71,15 @@ def _count(url: str | None) -> int:
 
 
 def _settings(backend: str, workdir: Path, urls: dict[str, str]) -> StateSettings:
-    common = dict(path=workdir / "aios.json", journal_path=workdir / "journal.jsonl", retry_attempts=3)
+    common = dict(
+        path=workdir / "aios.json",
+        journal_path=workdir / "journal.jsonl",
+        retry_attempts=3,
+        airtable_requests_per_second=0,
+        airtable_token_requests_per_second=0,
+        sheets_reads_per_minute=0,
+        sheets_writes_per_minute=0,
+    )
     if backend == "sheets":
         sid = "bench" + uuid.uuid4().hex[:10]
         httpx.put(f"{urls['sheets']}/_control/spreadsheets/{sid}", json={"title": "bench"}, timeout=5)
@@ -110,11 +125,34 @@ def bench(backend: str, workdir: Path, urls: dict[str, str], n: int, rounds: int
     }
 
 
+def paced(backend: str, workdir: Path, urls: dict[str, str], scale: float, n: int = 100) -> dict[str, float]:
+    url = urls[backend]
+    published = dict(
+        airtable_requests_per_second=5, airtable_token_requests_per_second=50,
+        sheets_reads_per_minute=60, sheets_writes_per_minute=60,
+    )
+    settings = _settings(backend, workdir, urls).model_copy(update={**published, "rate_window_scale": scale})
+    store = open_store(backend, settings=settings)
+    store.upsert("paced", "warmup", {"i": 0})
+    httpx.put(f"{url}/_control/limits", json={"enabled": True, "scale": scale}, timeout=5)
+    try:
+        t0 = time.perf_counter()
+        for i in range(n):
+            store.upsert("paced", f"k{i}", {"i": i})
+        elapsed = time.perf_counter() - t0
+        rejected = httpx.get(f"{url}/_control/limits", timeout=5).json()["rejected"]
+    finally:
+        httpx.delete(f"{url}/_control/limits", timeout=5)
+    store.close()
+    return {"rps": n / elapsed, "rejected": rejected, "journaled": len(store.pending())}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--records", type=int, default=100, help="records per batch / per round")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--backends", default="json,sheets,airtable")
+    p.add_argument("--window-scale", type=float, default=0.1, help="rate-limit windows x this (paced run)")
     a = p.parse_args()
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
     procs, urls = [], {}
@@ -129,6 +167,11 @@ def main() -> int:
             for b in backends:
                 (Path(tmp) / b).mkdir()
                 results[b] = bench(b, Path(tmp) / b, urls, a.records, a.rounds)
+            pacing = {}
+            for b in backends:
+                if b != "json":
+                    (Path(tmp) / f"{b}-paced").mkdir()
+                    pacing[b] = paced(b, Path(tmp) / f"{b}-paced", urls, a.window_scale)
     finally:
         for proc in procs:
             proc.terminate()
@@ -148,6 +191,10 @@ def main() -> int:
         print(f"{b:<9} {r['single_rps']:>17.0f} {r['single_req100']:>8.1f} {r['batch_rps']:>14.0f} {r['batch_req100']:>8.1f} "
               f"{r['update_rps']:>19.0f} {r['update_req100']:>8.1f} {ratio:>16}")
     print("reference: one request per record = 100.0 req/100; batching must be >= 5x fewer:", "OK" if ok else "FAILED")
+    print(f"paced: 100 upsert() at the published limits, windows x {a.window_scale} on client and emulator")
+    for b, r in pacing.items():
+        print(f"{b:<9} {r['rps']:>8.1f} rec/s   429s from the emulator: {r['rejected']}   journaled: {r['journaled']}")
+        ok &= r["rejected"] == 0 and r["journaled"] == 0
     return 0 if ok else 1
 
 

@@ -20,7 +20,12 @@ else ``emulator-token``). Bases must exist: create them with the control API.
 
 Control endpoints (no auth, not counted, never faulted) -- same as the Sheets emulator:
 ``PUT/GET/DELETE /_control/faults`` (modes ``rate_limited`` 429 + Retry-After,
-``error_500``, ``slow``, ``down`` = 503, ``lost`` = applied then 503; ``times`` N or null), ``GET/DELETE
+``error_500``, ``slow``, ``down`` = 503, ``lost`` = applied then 503, ``cut`` = applied then
+half the body and a dropped connection, ``truncated`` = applied then 200 with half the JSON;
+``times`` N or null), ``PUT/GET/DELETE /_control/limits`` ``{"enabled": true, "scale": s}``
+(5 requests per second per base and 50 per token, windows times ``scale``; a breach answers
+429 ``RATE_LIMIT_REACHED`` without Retry-After and blocks the base for 30 s times ``scale``;
+``GET`` shows ``rejected``), ``GET/DELETE
 /_control/requests``, ``GET/DELETE /_control/log`` (every record create /
 update / delete), ``PUT /_control/bases/{base}`` ``{"tables": [{"name", "fields":
 [{"name", "type"}], "records": [{...fields}]}]}`` to create or replace a base,
@@ -45,7 +50,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .sheets import FaultInjector, bearer_token, default_tokens, route_path
+from .sheets import (
+    AIRTABLE_PENALTY,
+    AIRTABLE_PER_BASE,
+    AIRTABLE_PER_TOKEN,
+    FaultInjector,
+    RateLimiter,
+    bearer_token,
+    broken_answer,
+    default_tokens,
+    route_path,
+)
 
 MAX_BATCH = 10
 TEXT_TYPES = {"singleLineText", "multilineText", "richText", "email", "url", "phoneNumber", "date", "dateTime"}
@@ -309,6 +324,7 @@ class AirtableEmulator:
         self.tokens: set[str] = set(tokens) if tokens else default_tokens("AIOS_EMU_AIRTABLE_TOKENS", "emulator-token")
         self.bases: dict[str, Base] = {}
         self.faults = FaultInjector()
+        self.limits = RateLimiter()
         self.log: list[dict[str, Any]] = []
         self.lock = threading.RLock()
         self._seq = itertools.count(1)
@@ -516,12 +532,22 @@ class AirtableEmulator:
     # -- HTTP ---------------------------------------------------------------------------
     async def api(self, request: Request) -> Response:
         path = route_path(request.scope)
+        parts = path.strip("/").split("/")
+        base = parts[3] if len(parts) > 3 and parts[1] == "meta" else (parts[1] if len(parts) > 1 else "")
+        buckets = [(f"token:{bearer_token(request) or ''}", AIRTABLE_PER_TOKEN), (f"base:{base}", AIRTABLE_PER_BASE)]
+        if not self.limits.admit(buckets, penalty=AIRTABLE_PENALTY):
+            # Airtable: no Retry-After; the base stays blocked for 30 seconds
+            body = {"errors": [{"error": "RATE_LIMIT_REACHED", "message": "Rate limit exceeded. Please try again later"}]}
+            self.faults.record(request.method, unquote(path), 429)
+            return JSONResponse(body, 429)
         mode = self.faults.take()
         resp = await self.faults.fault_response(mode, airtable_error)
         if resp is None:
             resp = await self._api(request, path)
             if mode == "lost":  # done, but the client never hears about it
                 resp = JSONResponse(airtable_error(503, "service unavailable (emulated, request was applied)"), 503)
+            elif mode in ("cut", "truncated"):
+                resp = broken_answer(mode, resp)
         self.faults.record(request.method, unquote(path), resp.status_code)
         return resp
 
@@ -640,6 +666,7 @@ class AirtableEmulator:
             self.bases.clear()
             self.log.clear()
         self.faults.configure({"mode": "none"})
+        self.limits.configure({"enabled": False})
         with self.faults.lock:
             self.faults.requests.clear()
         return JSONResponse({"reset": True})
@@ -650,6 +677,7 @@ def build_airtable_app(tokens: Iterable[str] | None = None, *, auto_create: bool
     emu = AirtableEmulator(tokens, auto_create)
     routes = [
         *emu.faults.control_routes(),
+        *emu.limits.control_routes(),
         Route("/_control/log", emu.control_log, methods=["GET", "DELETE"]),
         Route("/_control/reset", emu.control_reset, methods=["DELETE", "POST"]),
         Route("/_control/bases/{base}", emu.control_base, methods=["GET", "PUT", "DELETE"]),

@@ -24,8 +24,14 @@ Control endpoints (no auth, not counted, never faulted):
   cleared; ``after`` lets N requests through before the fault starts;
   ``down`` answers 503 (the server keeps running; stopping the process gives
   "connection refused", which clients treat the same way); ``lost`` applies the
-  request and then answers 503, like a response lost on the way back.
+  request and then answers 503, like a response lost on the way back; ``cut``
+  applies it and sends full headers but half the body, then drops the
+  connection; ``truncated`` applies it and answers 200 with half the JSON.
   ``GET`` shows it, ``DELETE`` clears it.
+* ``PUT /_control/limits`` ``{"enabled": true, "scale": s}`` enforces Google's published
+  quotas -- 60 reads and 60 writes per minute per user (bearer token), 300 per
+  project -- with every window multiplied by ``scale``; a breach answers 429
+  ``RESOURCE_EXHAUSTED``. ``GET`` shows ``rejected`` (how many 429s), ``DELETE`` turns it off.
 * ``GET /_control/requests`` -> ``{"count": n, "requests": [{method, path, status}]}``;
   ``DELETE`` resets the counter.
 * ``GET /_control/log`` -> every row written ``{"spreadsheet", "sheet", "row", "values", "op"}``;
@@ -59,7 +65,97 @@ from starlette.routing import Route
 # Shared fault injection / request accounting (also used by the Airtable emulator)
 # ---------------------------------------------------------------------------------------
 
-FAULT_MODES = ("none", "rate_limited", "error_500", "slow", "down", "lost")
+FAULT_MODES = ("none", "rate_limited", "error_500", "slow", "down", "lost", "cut", "truncated")
+
+
+class CutResponse(Response):
+    """Full headers (real content-length), half the body, then the connection drops."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+        # returning without the final body frame makes uvicorn close the transport mid-body
+
+
+def broken_answer(mode: str, resp: Response) -> Response:
+    """``cut`` / ``truncated``: the request was applied, the answer arrives damaged."""
+    body = bytes(resp.body)
+    if mode == "cut":
+        return CutResponse(body, resp.status_code, media_type="application/json")
+    # HTTP 200 whose JSON stops half-way (consistent content-length: only the JSON is bad)
+    return Response(body[: max(1, len(body) // 2)], resp.status_code, media_type="application/json")
+
+
+# Published rate limits (requests, window seconds) the emulators enforce in "limits" mode.
+AIRTABLE_PER_BASE = (5, 1.0)
+AIRTABLE_PER_TOKEN = (50, 1.0)
+AIRTABLE_PENALTY = 30.0
+SHEETS_PER_USER = (60, 60.0)  # reads and writes counted separately
+SHEETS_PER_PROJECT = (300, 60.0)
+
+
+@dataclass
+class RateLimiter:
+    """Sliding-window request limits, off until enabled; ``scale`` shrinks every window."""
+
+    enabled: bool = False
+    scale: float = 1.0
+    hits: dict[str, list[float]] = field(default_factory=dict)
+    penalty_until: dict[str, float] = field(default_factory=dict)
+    rejected: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def configure(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.enabled = bool(body.get("enabled", True))
+            self.scale = float(body.get("scale", 1.0))
+            if self.scale <= 0:
+                raise ValueError("scale must be positive")
+            self.hits.clear()
+            self.penalty_until.clear()
+            self.rejected = 0
+        return self.describe()
+
+    def describe(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "scale": self.scale, "rejected": self.rejected}
+
+    def admit(self, buckets: list[tuple[str, tuple[int, float]]], penalty: float = 0.0) -> bool:
+        """Count one request against every bucket; False (and nothing counted) if one is full."""
+        if not self.enabled:
+            return True
+        now = time.monotonic()
+        with self.lock:
+            for name, _ in buckets:
+                if self.penalty_until.get(name, 0.0) > now:
+                    self.rejected += 1
+                    return False
+            for name, (limit, window) in buckets:
+                hits = self.hits.setdefault(name, [])
+                cutoff = now - window * self.scale
+                while hits and hits[0] <= cutoff:
+                    hits.pop(0)
+                if len(hits) >= limit:
+                    if penalty:
+                        self.penalty_until[name] = now + penalty * self.scale
+                    self.rejected += 1
+                    return False
+            for name, _ in buckets:
+                self.hits[name].append(now)
+        return True
+
+    def control_routes(self, prefix: str = "/_control") -> list[Route]:
+        async def limits(request: Request) -> Response:
+            if request.method == "PUT":
+                try:
+                    raw = await request.body()
+                    return JSONResponse(self.configure(json.loads(raw) if raw else {}))
+                except (ValueError, TypeError) as exc:
+                    return JSONResponse({"error": str(exc)}, 400)
+            if request.method == "DELETE":
+                return JSONResponse(self.configure({"enabled": False}))
+            return JSONResponse(self.describe())
+
+        return [Route(f"{prefix}/limits", limits, methods=["GET", "PUT", "DELETE"])]
 
 
 @dataclass
@@ -407,6 +503,7 @@ class SheetsEmulator:
         self.issued: set[str] = set()
         self.books: dict[str, Spreadsheet] = {}
         self.faults = FaultInjector()
+        self.limits = RateLimiter()
         self.log: list[dict[str, Any]] = []
         self.lock = threading.RLock()
 
@@ -636,12 +733,20 @@ class SheetsEmulator:
 
     async def api(self, request: Request) -> Response:
         path = route_path(request.scope)
+        user = bearer_token(request) or ""
+        kind = "read" if request.method == "GET" else "write"
+        if not self.limits.admit([(f"user:{user}:{kind}", SHEETS_PER_USER), (f"project:{kind}", SHEETS_PER_PROJECT)]):
+            resp = JSONResponse(google_error(429, "Quota exceeded for quota metric 'Requests' (emulated)"), 429)
+            self.faults.record(request.method, unquote(path), 429)
+            return resp
         mode = self.faults.take()
         resp = await self.faults.fault_response(mode, google_error)
         if resp is None:
             resp = await self._api(request, path)
             if mode == "lost":  # done, but the client never hears about it
                 resp = JSONResponse(google_error(503, "service unavailable (emulated, request was applied)"), 503)
+            elif mode in ("cut", "truncated"):
+                resp = broken_answer(mode, resp)
         self.faults.record(request.method, unquote(path), resp.status_code)
         return resp
 
@@ -744,6 +849,7 @@ class SheetsEmulator:
             self.log.clear()
             self.issued.clear()
         self.faults.configure({"mode": "none"})
+        self.limits.configure({"enabled": False})
         with self.faults.lock:
             self.faults.requests.clear()
         return JSONResponse({"reset": True})
@@ -766,6 +872,7 @@ def build_sheets_app(tokens: Iterable[str] | None = None, *, auto_create: bool =
     emu = SheetsEmulator(tokens, auto_create)
     routes = [
         *emu.faults.control_routes(),
+        *emu.limits.control_routes(),
         Route("/_control/log", emu.control_log, methods=["GET", "DELETE"]),
         Route("/_control/reset", emu.control_reset, methods=["DELETE", "POST"]),
         Route("/_control/spreadsheets/{sid}", emu.control_book, methods=["GET", "PUT", "DELETE"]),

@@ -14,6 +14,12 @@ Writes go in batches of 10 (the API maximum) as
 ``PUT .../{table}`` with ``performUpsert: {"fieldsToMergeOn": ["key"]}`` and
 ``typecast: true``; lookups use ``filterByFormula`` on ``{key}``.
 Requests per operation: get 1, upsert 2, upsert_many(n) ceil(n/100) + ceil(n/10), delete 2.
+
+Duplicate records of one key (two writers creating the same key at once) are
+resolved on read by :func:`~aios.state.remote.pick_winner` and deleted by the next
+write of that key. Requests are paced per base (``AIOS_STATE_AIRTABLE_REQUESTS_PER_SECOND``,
+default 5) and per token (50/s), see :mod:`aios.state.pacing`: a breach of Airtable's
+limit costs 30 seconds of 429s.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from pyairtable.formulas import EQ, OR, Field
 from . import codec
 from .base import BackendUnavailable, Record, StateError, parse_time
 from .config import StateSettings
-from .remote import Current, PartialWrite, RemoteStore, Write
+from .pacing import Pacer, RateLimit, mount_pacing
+from .remote import Current, PartialWrite, RemoteStore, Write, pick_winner, transport_error
 from .retry import RetryPolicy, TransientError, parse_retry_after
 
 AIRTABLE_API = "https://api.airtable.com"
@@ -56,6 +63,9 @@ class AirtableStore(RemoteStore):
         policy: RetryPolicy | None = None,
         lock_dir: Path,
         timeout: float = 30.0,
+        per_base: RateLimit = RateLimit(5, 1.0),
+        per_token: RateLimit = RateLimit(50, 1.0),
+        pacing_dir: Path | None = None,
     ) -> None:
         self.base_id = base_id
         self.identity = f"airtable:{base_id}"
@@ -69,6 +79,12 @@ class AirtableStore(RemoteStore):
             retry_strategy=None,
         )
         self._base = self._api.base(base_id)
+        if pacing_dir is not None:
+            import hashlib
+
+            token_id = hashlib.sha256(secret.encode()).hexdigest()[:16]  # never the token itself
+            pacers = [Pacer(f"airtable-token:{token_id}", per_token, pacing_dir), Pacer(self.identity, per_base, pacing_dir)]
+            mount_pacing(self._api.session, lambda req: pacers)
         self._schema: dict[str, dict[str, Any]] | None = None
 
     @classmethod
@@ -84,6 +100,9 @@ class AirtableStore(RemoteStore):
             policy=settings.retry_policy(),
             lock_dir=settings.lock_dir(),
             timeout=settings.http_timeout,
+            per_base=RateLimit(settings.airtable_requests_per_second, settings.rate_window_scale),
+            per_token=RateLimit(settings.airtable_token_requests_per_second, settings.rate_window_scale),
+            pacing_dir=settings.pacing_dir(),
         )
 
     def close(self) -> None:
@@ -116,8 +135,9 @@ class AirtableStore(RemoteStore):
                 )
             detail = ": ".join(x for x in (kind, message) if x)
             return StateError(f"{self.where}: {what}: HTTP {status}" + (f" {detail}" if detail else ""))
-        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-            return TransientError(type(exc).__name__)
+        transient = transport_error(exc)
+        if transient is not None:
+            return transient
         return StateError(f"{self.where}: {what}: unexpected {type(exc).__name__}")
 
     def _ping(self) -> None:
@@ -163,8 +183,7 @@ class AirtableStore(RemoteStore):
                 rows += self.call(
                     f"table {table!r}: look up records", lambda f=formula: api_table.all(formula=f, page_size=100)
                 )
-        out: dict[str, Current] = {}
-        ids: dict[str, str] = {}
+        found: dict[str, list[Current]] = {}
         wanted = None if keys is None else set(keys)
         for row in rows:
             fields = row.get("fields", {})
@@ -172,9 +191,6 @@ class AirtableStore(RemoteStore):
             key = "" if key is None else str(key).strip()
             if not key:
                 raise StateError(f"{self._tbl(table)}: record {row.get('id')} has no key")
-            if key in ids:
-                raise StateError(f"{self._tbl(table)}: duplicate key {key!r} (records {ids[key]} and {row.get('id')})")
-            ids[key] = row.get("id", "")
             if wanted is not None and key not in wanted:
                 continue
             try:
@@ -189,8 +205,8 @@ class AirtableStore(RemoteStore):
             except (ValueError, TypeError) as exc:
                 msg = str(exc).splitlines()[0][:120]
                 raise StateError(f"{self._tbl(table)}: record {row.get('id')} (key {key!r}) is malformed: {msg}") from None
-            out[key] = Current(rec, row["id"])
-        return out
+            found.setdefault(key, []).append(Current(rec, row["id"]))
+        return {key: pick_winner(recs) for key, recs in found.items()}
 
     def _ensure_table(self, table: str, fields: set[str]) -> str:
         tables = self._tables()
@@ -239,6 +255,13 @@ class AirtableStore(RemoteStore):
         else:
             return
         api_table = self._api.table(self.base_id, table_id)
+        # losing duplicates first: an upsert merging on a key that matches two records fails
+        extra = [h for w in writes if w.key in current for h in current[w.key].extra]
+        for i in range(0, len(extra), BATCH):
+            self._delete_ids(table, api_table, extra[i : i + BATCH])
+        for w in writes:
+            if w.key in current:
+                current[w.key].extra = []
         for i in range(0, len(upserts), BATCH):
             chunk = upserts[i : i + BATCH]
             records = [
@@ -263,19 +286,25 @@ class AirtableStore(RemoteStore):
                 applied.add(w.key)
         for i in range(0, len(deletes), BATCH):
             chunk = deletes[i : i + BATCH]
-            ids = [current[w.key].handle for w in chunk]
-            try:
-                self.call(f"table {table!r}: delete records", lambda: api_table.batch_delete(ids))
-            except BackendUnavailable:
-                raise
-            except StateError as exc:
-                if "HTTP 404" not in str(exc):
-                    raise
-                # a retry after a lost response: some are gone already; delete the rest
-                still = self._fetch(table, [w.key for w in chunk])
-                rest = [still[w.key].handle for w in chunk if w.key in still]
-                if rest:
-                    self.call(f"table {table!r}: delete records", lambda: api_table.batch_delete(rest))
+            self._delete_ids(table, api_table, [current[w.key].handle for w in chunk])
             for w in chunk:
                 current.pop(w.key, None)
                 applied.add(w.key)
+
+    def _delete_ids(self, table: str, api_table: Any, ids: list[str]) -> None:
+        """Delete records by id; ids already gone (a retry after a lost answer) are fine."""
+        try:
+            self.call(f"table {table!r}: delete records", lambda: api_table.batch_delete(ids))
+        except BackendUnavailable:
+            raise
+        except StateError as exc:
+            if "HTTP 404" not in str(exc):
+                raise
+            for rid in ids:  # one by one: delete what is left
+                try:
+                    self.call(f"table {table!r}: delete record", lambda r=rid: api_table.delete(r))
+                except BackendUnavailable:
+                    raise
+                except StateError as one:
+                    if "HTTP 404" not in str(one):
+                        raise

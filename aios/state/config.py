@@ -7,6 +7,7 @@ current directory.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,21 @@ class StateSettings(BaseSettings):
     retry_jitter: float = Field(default=0.5, ge=0)
     http_timeout: float = Field(default=30.0, gt=0)
 
+    # -- locks and client-side pacing (shared by every process on this host) ------------
+    #: where the per-spreadsheet/base write locks live (default: host-wide temp folder, so
+    #: processes with different AIOS_HOME still serialize their version checks)
+    lock_path: Path | None = None
+    #: where the pacing slots live (default: host-wide temp folder)
+    pacing_path: Path | None = None
+    #: published limits: Airtable 5 requests/s per base and 50/s per token; Google Sheets
+    #: 60 reads and 60 writes per minute per user. 0 turns that pacing off.
+    airtable_requests_per_second: int = Field(default=5, ge=0)
+    airtable_token_requests_per_second: int = Field(default=50, ge=0)
+    sheets_reads_per_minute: int = Field(default=60, ge=0)
+    sheets_writes_per_minute: int = Field(default=60, ge=0)
+    #: multiplies every rate-limit window (tests against an emulator with scaled-down windows)
+    rate_window_scale: float = Field(default=1.0, gt=0)
+
     # -- Google Sheets ------------------------------------------------------------------
     #: spreadsheet key or full URL
     sheets_spreadsheet: str | None = None
@@ -84,7 +100,12 @@ class StateSettings(BaseSettings):
         return _rooted(self.journal_path, Path("state") / "journal.jsonl")
 
     def lock_dir(self) -> Path:
-        return self.journal_file().parent / "locks"
+        if self.lock_path:
+            return _rooted(self.lock_path, Path("state") / "locks")
+        return host_dir("locks")
+
+    def pacing_dir(self) -> Path:
+        return _rooted(self.pacing_path, Path("state") / "pacing") if self.pacing_path else host_dir("pacing")
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -99,6 +120,12 @@ class StateSettings(BaseSettings):
         if skill and skill in self.skill_backends:
             return self.skill_backends[skill]
         return self.backend
+
+
+def host_dir(kind: str) -> Path:
+    """A per-user folder shared by every aios process on this host (locks, pacing slots)."""
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"aios-state-{kind}-{uid}"
 
 
 def _rooted(value: Path | None, default: Path) -> Path:

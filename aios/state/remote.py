@@ -6,10 +6,12 @@ the whole :class:`~aios.state.base.Store` API from here.
 
 Optimistic concurrency on services without conditional writes (Sheets,
 Airtable) is check-then-write; the check and the write happen under a
-``FileLock`` per spreadsheet/base (``<state dir>/locks/``), so writers on the
-same machine -- threads or processes -- never overwrite each other silently.
-Writers on *different* machines are not serialized by that lock (neither
-service offers compare-and-set); see the README.
+``FileLock`` per spreadsheet/base in a host-wide folder (``AIOS_STATE_LOCK_PATH``,
+default ``<tmp>/aios-state-locks-<uid>``), so writers on the same machine --
+threads or processes, whatever their ``AIOS_HOME`` -- never overwrite each other
+silently. Writers on *different* machines are not serialized by that lock
+(neither service offers compare-and-set): new keys are still safe (the server
+allocates rows/records), conditional updates of one key are not; see the README.
 """
 
 from __future__ import annotations
@@ -44,10 +46,47 @@ T = TypeVar("T")
 
 @dataclass
 class Current:
-    """A stored record plus the backend's handle for it (row number, record id)."""
+    """A stored record plus the backend's handle for it (row number, record id).
+
+    ``extra`` holds the handles of duplicate rows/records of the same key that lost
+    :func:`pick_winner`; the next write of that key removes them.
+    """
 
     record: Record
     handle: Any = None
+    extra: list[Any] = field(default_factory=list)
+
+
+def pick_winner(candidates: Sequence[Current]) -> Current:
+    """Resolve duplicate rows/records of one key the same way on every machine.
+
+    Duplicates appear when two writers without a shared lock create the same new
+    key, or when an append is retried after its answer was lost. Highest version
+    wins, then the latest ``updated_at``; among identical stamps the first
+    row/record (handles sort: row number, record id).
+    """
+    ordered = sorted(candidates, key=lambda c: (-c.record.version, -c.record.updated_at.timestamp(), c.handle))
+    win = ordered[0]
+    return Current(win.record, win.handle, [c.handle for c in ordered[1:]] + [h for c in ordered for h in c.extra])
+
+
+def transport_error(exc: BaseException) -> TransientError | None:
+    """The network-level failures of ``requests`` that are worth a retry (else None).
+
+    A refused or reset connection, a timeout, a body cut mid-way (``ChunkedEncodingError``:
+    full headers, half the body) and a 200 whose JSON is truncated all mean "the
+    answer did not arrive" -- the request may or may not have been applied, so it
+    is retried (every write is idempotent by key) and, past the bound, journaled.
+    """
+    import requests
+
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return TransientError(type(exc).__name__)
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return TransientError("response cut short")
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return TransientError("truncated or invalid JSON in the response")
+    return None
 
 
 @dataclass

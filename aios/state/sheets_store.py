@@ -20,9 +20,20 @@ overrides the token endpoint (google-auth ignores ``token_uri`` in
 authorized-user files).
 
 Requests per operation: get/list 1 (+1 metadata on first use), upsert 2,
-upsert_many 2 whatever the batch size (+1 when the grid must grow), delete 2.
-Every write is a single ``values.batchUpdate`` at explicit rows: atomic and
-idempotent, so a retry after a lost response can never duplicate a row.
+upsert_many 2-3 whatever the batch size (one read, one ``values.batchUpdate`` for
+changed/deleted rows, one ``values.append`` for new keys), delete 2.
+
+Rows: the server allocates the rows of new records (``values.append`` with
+``insertDataOption=INSERT_ROWS``), so writers that share no lock folder (two
+machines) never write two new keys into the same row. An append is not
+idempotent: before re-sending one whose answer was lost, the store reads the
+worksheet and skips the rows that landed. Duplicate rows of one key (two
+writers creating the same new key) are resolved on read by
+:func:`~aios.state.remote.pick_winner` and blanked by the next write of that key.
+
+Pacing: reads (GET) and writes are paced separately (``AIOS_STATE_SHEETS_READS_PER_MINUTE``
+/ ``..._WRITES_PER_MINUTE``, default 60 each, Google's per-user quota), see
+:mod:`aios.state.pacing`.
 """
 
 from __future__ import annotations
@@ -41,7 +52,8 @@ from gspread.http_client import HTTPClient
 from . import codec
 from .base import BackendUnavailable, Record, StateError, parse_time
 from .config import StateSettings
-from .remote import Current, PartialWrite, RemoteStore, Write
+from .pacing import Pacer, RateLimit, mount_pacing
+from .remote import Current, PartialWrite, RemoteStore, Write, pick_winner, transport_error
 from .retry import RetryPolicy, TransientError, parse_retry_after
 
 GOOGLE_SHEETS = "https://sheets.googleapis.com"
@@ -131,6 +143,12 @@ def _col(i: int) -> str:
     return s
 
 
+def _first_row(a1_range: str) -> int:
+    """First row number of an A1 range like ``'t'!A5:F6`` (0 if there is none)."""
+    m = re.search(r"!\$?[A-Za-z]*\$?(\d+)", a1_range)
+    return int(m.group(1)) if m else 0
+
+
 def _cell_str(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
@@ -149,6 +167,9 @@ class SheetsStore(RemoteStore):
         policy: RetryPolicy | None = None,
         lock_dir: Path,
         timeout: float = 30.0,
+        reads: RateLimit = RateLimit(60, 60.0),
+        writes: RateLimit = RateLimit(60, 60.0),
+        pacing_dir: Path | None = None,
     ) -> None:
         self.spreadsheet_id = spreadsheet_id(spreadsheet)
         self.identity = f"sheets:{self.spreadsheet_id}"
@@ -157,9 +178,13 @@ class SheetsStore(RemoteStore):
         client = gspread.Client(credentials, http_client=_http_client_for(api_url))
         client.set_timeout(timeout)
         self._http: HTTPClient = client.http_client
+        if pacing_dir is not None:
+            # reads and writes have separate per-minute quotas (GET = read)
+            read_pacer = Pacer(f"{self.identity}:read", reads, pacing_dir)
+            write_pacer = Pacer(f"{self.identity}:write", writes, pacing_dir)
+            mount_pacing(self._http.session, lambda req: [read_pacer if req.method == "GET" else write_pacer])
         self._meta: dict[str, dict[str, int]] | None = None
         self._headers: dict[str, list[str]] = {}
-        self._used: dict[str, set[int]] = {}  # non-blank data rows seen by the last read
 
     @classmethod
     def from_settings(cls, settings: StateSettings) -> SheetsStore:
@@ -172,6 +197,9 @@ class SheetsStore(RemoteStore):
             policy=settings.retry_policy(),
             lock_dir=settings.lock_dir(),
             timeout=settings.http_timeout,
+            reads=RateLimit(settings.sheets_reads_per_minute, 60.0 * settings.rate_window_scale),
+            writes=RateLimit(settings.sheets_writes_per_minute, 60.0 * settings.rate_window_scale),
+            pacing_dir=settings.pacing_dir(),
         )
 
     def close(self) -> None:
@@ -202,8 +230,9 @@ class SheetsStore(RemoteStore):
             if status == 404:
                 return StateError(f"{self.where}: spreadsheet not found (HTTP 404); check AIOS_STATE_SHEETS_SPREADSHEET")
             return StateError(f"{self.where}: {what}: HTTP {status}: {message}")
-        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-            return TransientError(f"{type(exc).__name__}")
+        transient = transport_error(exc)
+        if transient is not None:
+            return transient
         if isinstance(exc, gexc.RefreshError):
             if getattr(exc, "retryable", False):
                 return TransientError("token endpoint unavailable")
@@ -267,7 +296,6 @@ class SheetsStore(RemoteStore):
         ws = self._ws(table)
         if not values:
             self._headers[table] = []  # empty worksheet: we will write the header
-            self._used[table] = set()
             return {}
         header = [_cell_str(c).strip() for c in values[0]]
         if not any(header):
@@ -285,22 +313,14 @@ class SheetsStore(RemoteStore):
         self._headers[table] = header
         kcol, vcol, tcol = seen["key"], seen["version"], seen["updated_at"]
         fields = [(i, n) for i, n in enumerate(header) if n and n not in META]
-        out: dict[str, Current] = {}
-        rows_of: dict[str, int] = {}
-        used: set[int] = set()
-        self._used[table] = used
+        found: dict[str, list[Current]] = {}
         for r, row in enumerate(values[1:], start=2):
             cells = list(row) + [""] * (len(header) - len(row))
-            if any(_cell_str(c).strip() for c in row):
-                used.add(r)
             key = _cell_str(cells[kcol]).strip()
             if not key:
                 if any(_cell_str(c).strip() for c in cells):
                     raise StateError(f"{ws}: row {r} has data but no key")
                 continue
-            if key in rows_of:
-                raise StateError(f"{ws}: duplicate key {key!r} (rows {rows_of[key]} and {r})")
-            rows_of[key] = r
             if keys is not None and key not in keys:
                 continue
             try:
@@ -311,8 +331,8 @@ class SheetsStore(RemoteStore):
             except (ValueError, TypeError) as exc:
                 msg = str(exc).splitlines()[0][:120]
                 raise StateError(f"{ws}: row {r} (key {key!r}) is malformed: {msg}") from None
-            out[key] = Current(rec, r)
-        return out
+            found.setdefault(key, []).append(Current(rec, r))
+        return {key: pick_winner(rows) for key, rows in found.items()}
 
     def _row(self, header: list[str], w: Write) -> list[Any]:
         assert w.data is not None
@@ -331,16 +351,18 @@ class SheetsStore(RemoteStore):
         return row
 
     def _apply(self, table: str, writes: Sequence[Write], current: dict[str, Current]) -> None:
-        """All changes of a batch in ONE ``values.batchUpdate`` (atomic and safe to retry).
+        """Updates and deletes in ONE ``values.batchUpdate`` at their rows; new records in ONE append.
 
-        New records fill blank rows first, then rows after the last one; deleting
-        a record blanks its row (``deleteDimension`` would shift rows and is not
-        idempotent under retries). Blank rows are ignored on read.
+        The server allocates the rows of new records (``values.append``), so writers
+        that share no lock never pick the same row. Deleting a record blanks its
+        row (``deleteDimension`` would shift the rows other writers address);
+        blank rows are ignored on read. Duplicate rows of a written key are blanked.
         """
+        applied: set[str] = set()
         try:
             for attempt in range(2):
                 try:
-                    self._apply_once(table, writes, current)
+                    self._apply_once(table, writes, current, applied)
                     return
                 except StateError as exc:
                     if attempt or "exceeds grid limits" not in str(exc):
@@ -349,9 +371,9 @@ class SheetsStore(RemoteStore):
         except PartialWrite:
             raise
         except BackendUnavailable as exc:
-            raise PartialWrite(str(exc), set()) from None
+            raise PartialWrite(str(exc), applied) from None
 
-    def _apply_once(self, table: str, writes: Sequence[Write], current: dict[str, Current]) -> None:
+    def _apply_once(self, table: str, writes: Sequence[Write], current: dict[str, Current], applied: set[str]) -> None:
         sid = self.spreadsheet_id
         upserts = [w for w in writes if w.data is not None]
         deletes = [w for w in writes if w.data is None and w.key in current]
@@ -370,7 +392,6 @@ class SheetsStore(RemoteStore):
                     raise
             sheets = self._sheets(refresh=True)
             header = []
-            self._used[table] = set()
         header_changed = not header
         if not header:
             header = list(META)
@@ -381,49 +402,84 @@ class SheetsStore(RemoteStore):
                     header.append(name)
                     known.add(name)
                     header_changed = True
-        used = set(self._used.get(table, set()))
-        # row for every new record: blank rows first, then after the last used row
-        rows: dict[str, int] = {w.key: current[w.key].handle for w in upserts if w.key in current}
-        new = [w for w in upserts if w.key not in current]
-        top = max(used, default=1)
-        free = [r for r in range(2, top + 1) if r not in used]
-        for w in new:
-            if free:
-                rows[w.key] = free.pop(0)
-            else:
-                top += 1
-                rows[w.key] = top
         info = sheets[table]
-        need_rows = max([info["rows"], *rows.values()])
-        need_cols = max(info["cols"], len(header))
-        grow = []
-        if need_rows > info["rows"]:
-            grow.append({"appendDimension": {"sheetId": info["sheetId"], "dimension": "ROWS", "length": need_rows - info["rows"]}})
-        if need_cols > info["cols"]:
-            grow.append({"appendDimension": {"sheetId": info["sheetId"], "dimension": "COLUMNS", "length": need_cols - info["cols"]}})
-        if grow:
+        if len(header) > info["cols"]:
+            grow = [{"appendDimension": {"sheetId": info["sheetId"], "dimension": "COLUMNS", "length": len(header) - info["cols"]}}]
             self.call(f"worksheet {table!r}: grow grid", lambda: self._http.batch_update(sid, {"requests": grow}))
-            info["rows"], info["cols"] = need_rows, need_cols
+            info["cols"] = len(header)
         last = _col(len(header) - 1)
         q = _quote(table)
+        blank = [""] * len(header)
         data = []
         if header_changed:
             data.append({"range": f"{q}!A1:{last}1", "values": [header]})
-        for w in upserts:
-            r = rows[w.key]
+        changed = [w for w in upserts if w.key in current]
+        for w in changed:
+            r = current[w.key].handle
             data.append({"range": f"{q}!A{r}:{last}{r}", "values": [self._row(header, w)]})
         for w in deletes:
             r = current[w.key].handle
-            data.append({"range": f"{q}!A{r}:{last}{r}", "values": [[""] * len(header)]})
-        body = {"valueInputOption": "RAW", "data": data}
-        self.call(f"worksheet {table!r}: write rows", lambda: self._http.values_batch_update(sid, body=body))
+            data.append({"range": f"{q}!A{r}:{last}{r}", "values": [blank]})
+        for w in [*changed, *deletes]:
+            for r in current[w.key].extra:  # losing duplicates of this key
+                data.append({"range": f"{q}!A{r}:{last}{r}", "values": [blank]})
+        if data:
+            body = {"valueInputOption": "RAW", "data": data}
+            self.call(f"worksheet {table!r}: write rows", lambda: self._http.values_batch_update(sid, body=body))
         self._headers[table] = header
-        for w in upserts:
-            current[w.key] = Current(self._record(table, w), rows[w.key])
-            used.add(rows[w.key])
+        for w in changed:
+            current[w.key] = Current(self._record(table, w), current[w.key].handle)
+            applied.add(w.key)
         for w in deletes:
-            used.discard(current.pop(w.key).handle)
-        self._used[table] = used
+            current.pop(w.key)
+            applied.add(w.key)
+        new = [w for w in upserts if w.key not in current]
+        if new:
+            rows = self._append(table, header, new)
+            for w in new:
+                current[w.key] = Current(self._record(table, w), rows[w.key])
+                applied.add(w.key)
+
+    def _append(self, table: str, header: list[str], new: Sequence[Write]) -> dict[str, int]:
+        """Append ``new`` after the last row; return the row of each key.
+
+        An append is not idempotent, so before sending it again after a failed
+        attempt we read the worksheet: rows that carry our version and
+        ``updated_at`` stamps landed already and are not sent twice.
+        """
+        sid, q, last = self.spreadsheet_id, _quote(table), _col(len(header) - 1)
+        rows: dict[str, int] = {}
+        sent = False
+
+        def landed(todo: list[Write]) -> list[Write]:
+            """Find the rows of ``todo`` already in the worksheet; return the rest."""
+            resp = self._http.values_get(sid, q, params={"valueRenderOption": "UNFORMATTED_VALUE"})
+            there = self._parse(table, resp.get("values", []), {w.key for w in todo})
+            for w in todo:
+                cur = there.get(w.key)
+                if cur and cur.record.version == w.version and cur.record.updated_at == w.updated_at:
+                    rows[w.key] = cur.handle
+            return [w for w in todo if w.key not in rows]
+
+        def attempt() -> dict[str, int]:
+            nonlocal sent
+            todo = [w for w in new if w.key not in rows]
+            if sent:
+                todo = landed(todo)
+                if not todo:
+                    return rows
+            sent = True
+            params = {"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"}
+            body = {"values": [self._row(header, w) for w in todo]}
+            resp = self._http.values_append(sid, f"{q}!A1:{last}1", params, body)
+            first = _first_row((resp.get("updates") or {}).get("updatedRange", ""))
+            if not first:  # no usable answer: look the rows up
+                landed(todo)
+            for n, w in enumerate(todo):
+                rows.setdefault(w.key, first + n)
+            return rows
+
+        return self.call(f"worksheet {table!r}: append rows", attempt)
 
     @staticmethod
     def _record(table: str, w: Write) -> Record:

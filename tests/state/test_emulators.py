@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import google.auth.exceptions
 import gspread
+import httpx
 import pytest
 import requests
 from google.oauth2.credentials import Credentials
@@ -44,7 +46,8 @@ def test_gspread_against_the_emulator(sheets_emulator: Emulator) -> None:
     batch = book.values_batch_get(["Sheet1!A1:A2", "Other"])
     assert [vr.get("values") for vr in batch["valueRanges"]] == [[["1"], ["x"]], None]
     bad = gspread.Client(Credentials(token="nope"), http_client=_http_client_for(sheets_emulator.url))
-    with pytest.raises(Exception):  # noqa: B017 - google-auth turns the 401 into a refresh error
+    # the emulator answers 401; google-auth tries to refresh a token it cannot refresh
+    with pytest.raises(google.auth.exceptions.RefreshError):
         bad.open_by_key(sid)
 
 
@@ -111,5 +114,6 @@ def test_fault_modes_and_request_counter(sheets_emulator: Emulator) -> None:
     assert requests.get(url, headers=auth, timeout=5).status_code == 200
     assert sheets_emulator.control("GET", "faults")["mode"] == "none"
     assert sheets_emulator.request_count() == 5
-    with pytest.raises(Exception):  # noqa: B017
+    with pytest.raises(httpx.HTTPStatusError) as ei:
         sheets_emulator.fault("bogus")
+    assert ei.value.response.status_code == 400 and "unknown fault mode 'bogus'" in ei.value.response.text

@@ -16,10 +16,6 @@ SHEETS = {
     "no header": ([[], ["acme", 1, TS]], "missing header row"),
     "no key column": ([["name", "version", "updated_at"], ["acme", 1, TS]], "no 'key' column"),
     "no version column": ([["key", "updated_at"], ["acme", TS]], "no 'version' column"),
-    "dup keys": (
-        [["key", "version", "updated_at", "a"], ["acme", 1, TS, "x"], ["b", 1, TS, "y"], ["acme", 2, TS, "z"]],
-        "duplicate key 'acme' (rows 2 and 4)",
-    ),
     "dup columns": ([["key", "version", "updated_at", "a", "a"]], "duplicate column 'a'"),
     "bad version": ([["key", "version", "updated_at"], ["acme", "one", TS]], "row 2 (key 'acme') is malformed"),
     "bad time": ([["key", "version", "updated_at"], ["acme", 1, "yesterday"]], "row 2 (key 'acme') is malformed"),
@@ -81,11 +77,11 @@ def test_human_edits_are_tolerated(tmp_path: Path, sheets_emulator: Emulator) ->
         "a": (1, {"status": "new"}),
         "b": (3, {"status": "won"}),
     }
-    store.upsert("leads", "c", {"status": "lost"})  # fills the blank row
+    store.upsert("leads", "c", {"status": "lost"})  # appended by the server after the last row
     assert store.upsert("leads", "b", {"status": "paid"}, expected_version=3).version == 4
     rows = sheets_emulator.control("GET", f"spreadsheets/{sid}")["sheets"]["leads"]
     assert rows[0] == ["status", "key", "updated_at", "version"]
-    assert rows[2][:2] == ["lost", "c"] and rows[3][:2] == ["paid", "b"]
+    assert rows[2] == [] and rows[3][:2] == ["paid", "b"] and rows[4][:2] == ["lost", "c"]
 
 
 FIELDS = [
@@ -99,11 +95,6 @@ TABLES = {
         [{"name": "name", "type": "singleLineText"}, *FIELDS[1:]],
         [{"name": "acme", "version": 1, "updated_at": TS}],
         "no 'key' field",
-    ),
-    "dup keys": (
-        FIELDS,
-        [{"key": "acme", "version": 1, "updated_at": TS}, {"key": "acme", "version": 2, "updated_at": TS}],
-        "duplicate key 'acme'",
     ),
     "blank key": (FIELDS, [{"version": 1, "updated_at": TS}], "has no key"),
     "bad version": (
