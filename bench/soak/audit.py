@@ -28,6 +28,7 @@ class SoakReport:
     known_to_prefect: int = 0
     outcomes: Counter = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
+    crashed_unrecorded: list[str] = field(default_factory=list)  # a final Prefect state, no aios record, nobody retries
     lost_states: Counter = field(default_factory=Counter)  # the Prefect state of each lost run's last flow run
     executed_twice: list[str] = field(default_factory=list)
     duplicate_state_records: int = 0
@@ -50,6 +51,7 @@ class SoakReport:
         """Every figure that must be 0."""
         return {
             "lost (no terminal record)": len(self.lost),
+            "ended by Prefect only (Crashed/Failed, no aios record)": len(self.crashed_unrecorded),
             "executed twice": len(self.executed_twice),
             "duplicate state records": self.duplicate_state_records,
             "duplicate memory facts": self.duplicate_memory_facts,
@@ -64,9 +66,9 @@ class SoakReport:
         ]
         out += [f"  {name:<37}{self.outcomes.get(name, 0)}" for name in TERMINAL]
         for name, value in self.zero_lines.items():
-            out.append(f"{name:<39}{value}")
-        if self.lost:
-            out.append(f"  lost runs by last Prefect state: {dict(self.lost_states)}; e.g. {self.lost[:5]}")
+            out.append(f"{name:<58}{value}")
+        if self.lost or self.crashed_unrecorded:
+            out.append(f"  unrecorded runs by last Prefect state: {dict(self.lost_states)}; e.g. {(self.lost + self.crashed_unrecorded)[:5]}")
         if self.executed_twice:
             out.append(f"  executed twice, e.g. {self.executed_twice[:5]}")
         if self.canary_hits:
@@ -245,9 +247,10 @@ async def audit(
         elif statuses["failed"]:
             report.outcomes["failed-with-record"] += 1
         else:
-            report.lost.append(sid)
             last = max(by_id.get(sid, []), key=lambda r: r.created, default=None)
             report.lost_states[last.state_name if last else "never created"] += 1
+            final = last is not None and last.state is not None and last.state.is_final()
+            (report.crashed_unrecorded if final else report.lost).append(sid)
     report.completed_runs = report.outcomes["completed"] + report.outcomes["deferred-then-completed"]
 
     report.schema_invalid_persisted = _schema_invalid(records, skills_dir)

@@ -329,8 +329,8 @@ async def drive(stack, config: SoakConfig, plan: Plan, chaos: Chaos, tap: audito
             if (waiting, running) != last:
                 last, steady_since = (waiting, running), time.monotonic()
                 chaos.log(f"settling: {waiting} waiting, {running} running")
-            if waiting == 0 and (running == 0 or time.monotonic() - steady_since > 20):
-                break
+            if (waiting, running) == (0, 0) or time.monotonic() - steady_since > 30:
+                break  # done, or stuck (runs held by killed processes never move again)
             await asyncio.sleep(2)
 
 
