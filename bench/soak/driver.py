@@ -215,12 +215,16 @@ def start_drainers(stack, count: int, concurrency: int) -> None:
         )
 
 
-async def _count(client, types: list[str]) -> int:
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+async def _count(client, types: list[str], queue: str | None = None) -> int:
+    """Skill runs in these states (in `queue` only, if given: parked runs in a paused queue are not backlog)."""
+    from prefect.client.schemas.filters import (
+        FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkQueueFilter, WorkQueueFilterName,
+    )
 
     return await client.count_flow_runs(
         flow_filter=FlowFilter(name=FlowFilterName(any_=list(SKILLS))),
         flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=types))),
+        work_queue_filter=WorkQueueFilter(name=WorkQueueFilterName(any_=[queue])) if queue else None,
     )
 
 
@@ -273,7 +277,7 @@ async def drive(stack, config: SoakConfig, plan: Plan, chaos: Chaos, tap: audito
         names = list(SKILLS)
         while submitted < plan.runs:
             try:
-                backlog = await _count(client, ["SCHEDULED", "PENDING"])
+                backlog = await _count(client, ["SCHEDULED", "PENDING"], queue="default")
             except Exception:  # noqa: BLE001 - server restarting
                 await asyncio.sleep(1)
                 continue
