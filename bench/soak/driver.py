@@ -1,0 +1,409 @@
+"""The soak driver: a stack, a stream of skill runs, a fault schedule, killed processes, then the audit.
+
+Runs go in as deployment runs (distinct `soak_id` inputs) into the pool's `default` queue. Two soak
+drainer processes (bench/soak/executor.py: in-process, and aios's `drain_deferred` for the deferred
+queue) and one Prefect process worker (`--limit 2`) race to claim them. The status-check flow runs
+every `check_seconds` in the driver, as its schedule would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.soak import audit as auditor
+from bench.soak.schedule import LLM_FAULTS, OUTAGE_MODES, STATE_FAULTS, Plan, offered
+
+ROOT = Path(__file__).resolve().parents[2]
+SKILLS = {"research-lead": "critical", "weekly-report": "defer", "daily-news": "drop"}
+BACKENDS = {"research-lead": "airtable", "daily-news": "sheets"}  # weekly-report: the default JSON store
+CLAUDE_API = "Claude API (api.anthropic.com)"
+SPREADSHEET, BASE = "soak-sheet", "appSoakBase0001"
+CANARIES = {  # accepted by the emulators, so they travel every real code path
+    "anthropic": "sk-ant-api03-SOAKCANARYanthropic0000000000000000",
+    "openai": "sk-proj-SOAKCANARYopenai00000000000000000000",
+    "airtable": "patSOAKCANARYairtable.000000000000000000000000",
+    "sheets": "ya29.SOAKCANARYsheets0000000000000000000000",
+}
+log = logging.getLogger("aios.soak")
+
+
+@dataclass
+class SoakConfig:
+    runs: int = 1000
+    seed: int = 1
+    outages: int = 4
+    outage_seconds: tuple[float, float] = (5.0, 60.0)
+    kills_every: int = 100
+    max_backlog: int = 12  # submitted runs waiting in the queue at most
+    drainers: int = 2
+    drainer_concurrency: int = 6
+    process_workers: int = 1
+    check_seconds: float = 3.0
+    tick_seconds: float = 0.5  # how often a new per-request LLM fault is put on a random model
+    settle_seconds: float = 300.0  # after the last submission, how long to wait for runs to finish
+    database: str = "aios_soak"
+    verbose: bool = True
+
+
+class Sink:
+    """A local receiver for Apprise json:// alerts and OTLP/HTTP exports (kept raw, for the canary search)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+        self.bodies: dict[str, list[bytes]] = {"spans": [], "metrics": []}
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path.startswith("/alerts"):
+                    sink.alerts.append(json.loads(body or b"{}"))
+                else:
+                    sink.bodies["spans" if "traces" in self.path else "metrics"].append(body)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def soak_environment(sink: Sink) -> dict[str, str]:
+    """Settings for every process of the soak (set before the stack starts, so all inherit them)."""
+    return {
+        "AIOS_MEMORY_EXTRACTION": "true",
+        "AIOS_PROBE": "false",  # probes would count as paid calls; health comes from status pages and real calls
+        "AIOS_CONNECT_TIMEOUT": "1",
+        "AIOS_READ_TIMEOUT": "3",
+        "AIOS_BREAKER_COOLDOWN": "5",
+        "AIOS_ALERT_URLS": f"json://{sink.url.removeprefix('http://')}/alerts",
+        "AIOS_STATE_SKILL_BACKENDS": json.dumps(BACKENDS),
+        "AIOS_STATE_RETRY_MAX_TOTAL": "3",
+        "AIOS_STATE_RETRY_INITIAL_DELAY": "0.2",
+        "AIOS_STATE_RETRY_MAX_DELAY": "1",
+        "AIOS_STATE_PROBE_INTERVAL": "2",
+        "AIOS_STATE_HTTP_TIMEOUT": "5",
+        "AIOS_STATE_SHEETS_SPREADSHEET": SPREADSHEET,
+        "AIOS_STATE_SHEETS_TOKEN": CANARIES["sheets"],
+        "AIOS_STATE_AIRTABLE_BASE_ID": BASE,
+        "AIOS_STATE_AIRTABLE_TOKEN": CANARIES["airtable"],
+        "AIOS_EMU_SHEETS_TOKENS": CANARIES["sheets"],
+        "AIOS_EMU_AIRTABLE_TOKENS": CANARIES["airtable"],
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+
+
+class Chaos:
+    """Puts faults on the emulators from the fault tables and the plan; kills and restarts processes."""
+
+    def __init__(self, stack, config: SoakConfig, plan: Plan) -> None:
+        from aios.emulators.control import EmulatorControl
+        from aios.emulators.faults import MODES
+        from aios.settings import get_settings
+
+        self.stack, self.config, self.plan = stack, config, plan
+        self.rng = random.Random(config.seed * 7919)
+        self.control = EmulatorControl(stack.emulator_url)
+        self.llm_faults, missing = offered(LLM_FAULTS, set(MODES))
+        self.outage_modes = [m for m in OUTAGE_MODES if m in MODES]
+        self.missing = sorted(set(missing) | {m for m in OUTAGE_MODES if m not in MODES})
+        self.targets = [(t.provider, t.model) for t in get_settings().policy().targets]
+        self.claude_down_until = 0.0
+        self.kills = 0
+        self.rotation = 0
+
+    def log(self, msg: str) -> None:
+        if self.config.verbose:
+            print(f"  [{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    def llm_tick(self) -> None:
+        """One per-request fault on one random model (a model rule beats an outage's '*' rule for its few requests)."""
+        mode, _, params = self.rng.choices(self.llm_faults, weights=[w for _, w, _ in self.llm_faults])[0]
+        provider, model = self.rng.choice(self.targets)
+        if self.rng.random() < 0.05:  # a per-model outage: until the next tick on that model
+            self.control.set_fault(provider, self.rng.choice(["overloaded", "unavailable"]), model=model, times=40)
+        else:
+            self.control.set_fault(provider, mode, model=model, times=self.rng.randint(1, 3), **params)
+
+    def state_tick(self) -> float | None:
+        """One state-backend fault on Sheets or Airtable; returns how long a `down` lasts (cleared by the caller)."""
+        mode, _, params = self.rng.choices(STATE_FAULTS, weights=[w for _, w, _ in STATE_FAULTS])[0]
+        which = self.rng.choice(["sheets", "airtable"])
+        body = {"mode": mode, **{k: v for k, v in params.items() if k != "seconds"}}
+        httpx.put(f"{self.stack.emulator_url}/{which}/_control/faults", json=body, timeout=5)
+        if "seconds" in params:
+            seconds = self.rng.uniform(*params["seconds"])
+            self.log(f"{which} down for {seconds:.0f} s")
+            return seconds
+        return None
+
+    def clear_state_faults(self) -> None:
+        for which in ("sheets", "airtable"):
+            httpx.delete(f"{self.stack.emulator_url}/{which}/_control/faults", timeout=5)
+
+    def claude_down(self, outage) -> None:
+        if outage.announced:
+            self.control.set_status(
+                "claude", components={CLAUDE_API: "major_outage"},
+                incidents=[{"name": "Elevated errors on the Claude API", "status": "investigating", "impact": "critical", "components": [CLAUDE_API]}],
+            )
+        self.control.set_fault("anthropic", outage.mode, delay=6.0 if outage.mode == "hang" else None)
+        self.claude_down_until = time.monotonic() + outage.seconds
+        self.log(f"Claude down ({outage.mode}, {'announced' if outage.announced else 'unannounced'}) for {outage.seconds:.0f} s")
+
+    def claude_up(self) -> None:
+        self.control.clear_status()
+        self.control.clear_faults("anthropic", "*")
+        self.claude_down_until = 0.0
+        self.log("Claude back")
+
+    def kill_one(self) -> None:
+        """SIGKILL a drainer or worker (with the runs it is executing) and start a new one."""
+        victims = [p for p in self.stack.processes if p.name.startswith(("soak-drainer", "worker"))]
+        if not victims:
+            return
+        victim = victims[self.rotation % len(victims)]
+        self.rotation += 1
+        try:
+            os.killpg(victim.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        victim.proc.wait()
+        self.stack.processes.remove(victim)
+        self.kills += 1
+        self.log(f"SIGKILLed {victim.name}")
+        if victim.name.startswith("worker"):
+            self.stack.start_workers(1, limit=2)
+        else:
+            start_drainers(self.stack, 1, self.config.drainer_concurrency)
+
+    def clear_all(self) -> None:
+        self.control.clear_faults()
+        self.control.clear_status()
+        self.clear_state_faults()
+
+
+def start_drainers(stack, count: int, concurrency: int) -> None:
+    from aios.stack import spawn
+
+    for _ in range(count):
+        n = sum(1 for p in stack.processes if p.name.startswith("soak-drainer"))
+        stack.processes.append(
+            spawn(f"soak-drainer-{n}-{time.monotonic_ns() % 10_000}", [sys.executable, "-m", "bench.soak.executor", "--concurrency", str(concurrency)], stack.env, ROOT, stack.workdir)
+        )
+
+
+async def _count(client, types: list[str], queue: str | None = None) -> int:
+    """Skill runs in these states (in `queue` only, if given: parked runs in a paused queue are not backlog)."""
+    from prefect.client.schemas.filters import (
+        FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkQueueFilter, WorkQueueFilterName,
+    )
+
+    return await client.count_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=list(SKILLS))),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=types))),
+        work_queue_filter=WorkQueueFilter(name=WorkQueueFilterName(any_=[queue])) if queue else None,
+    )
+
+
+async def drive(stack, config: SoakConfig, plan: Plan, chaos: Chaos, tap: auditor.RequestTap) -> None:
+    from prefect.client.orchestration import get_client
+
+    from aios.skills import find_skill, load_skills  # noqa: F401
+    from flows.status_check import status_check
+
+    rng = random.Random(config.seed)
+    stop = asyncio.Event()
+
+    async def every(seconds: float, fn, name: str) -> None:
+        while not stop.is_set():
+            try:
+                result = fn()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:  # noqa: BLE001 - the chaos must go on (e.g. while the server restarts)
+                log.warning("%s: %s: %s", name, type(exc).__name__, exc)
+            await asyncio.sleep(seconds)
+
+    async def state_chaos() -> None:
+        while not stop.is_set():
+            try:
+                down = await asyncio.to_thread(chaos.state_tick)
+                if down:
+                    await asyncio.sleep(down)
+                    await asyncio.to_thread(chaos.clear_state_faults)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("state chaos: %s", exc)
+            await asyncio.sleep(rng.uniform(2, 5))
+
+    def outage_over() -> None:
+        if chaos.claude_down_until and time.monotonic() > chaos.claude_down_until:
+            chaos.claude_up()
+
+    background = [
+        asyncio.create_task(every(config.check_seconds, lambda: status_check(), "status-check")),
+        asyncio.create_task(every(config.tick_seconds, lambda: asyncio.to_thread(chaos.llm_tick), "llm chaos")),
+        asyncio.create_task(every(1.0, outage_over, "outages")),
+        asyncio.create_task(every(5.0, lambda: asyncio.to_thread(tap.pull), "request tap")),
+        asyncio.create_task(state_chaos()),
+    ]
+    outages = sorted(plan.outages, key=lambda o: o.at_run)
+    submitted = 0
+    restarted = False
+    async with get_client() as client:
+        deployments = {s: (await client.read_deployment_by_name(f"{s}/{s}")).id for s in SKILLS}
+        names = list(SKILLS)
+        while submitted < plan.runs:
+            try:
+                backlog = await _count(client, ["SCHEDULED", "PENDING"], queue="default")
+            except Exception:  # noqa: BLE001 - server restarting
+                await asyncio.sleep(1)
+                continue
+            for _ in range(max(0, min(config.max_backlog - backlog, plan.runs - submitted))):
+                skill = names[rng.randrange(len(names))]
+                sid = auditor.soak_ids(config.seed, plan.runs)[submitted]
+                try:
+                    await client.create_flow_run_from_deployment(
+                        deployments[skill], parameters={"inputs": {"soak_id": sid}}, idempotency_key=f"soak:{sid}", tags=["soak"]
+                    )
+                except Exception as exc:  # noqa: BLE001 - retried with the same idempotency key
+                    log.warning("submit %s: %s", sid, type(exc).__name__)
+                    await asyncio.sleep(1)
+                    break
+                submitted += 1
+                if outages and submitted >= outages[0].at_run:
+                    chaos.claude_down(outages.pop(0))
+                if submitted % plan.kills_every == 0:
+                    chaos.kill_one()
+                if submitted % 100 == 0 or submitted == plan.runs:
+                    chaos.log(f"{submitted} runs submitted")
+                if not restarted and submitted >= plan.restart_at:
+                    restarted = True
+                    chaos.log("restarting the Prefect server")
+                    await asyncio.to_thread(stack.restart_prefect)
+                    chaos.log("Prefect server back")
+                    break
+            await asyncio.sleep(0.3)
+
+        # Recovery: faults off, the status check sees Claude healthy, the deferred queue drains.
+        chaos.log("all submitted; recovering")
+        if chaos.claude_down_until:
+            await asyncio.sleep(max(0.0, chaos.claude_down_until - time.monotonic()))
+        stop.set()
+        for t in background:
+            t.cancel()
+        chaos.clear_all()
+        chaos.claude_up()
+        for _ in range(30):
+            try:
+                report = await status_check()
+                if report["claude_healthy"]:
+                    break
+            except Exception as exc:  # noqa: BLE001
+                log.warning("status-check: %s", exc)
+            await asyncio.sleep(1)
+        deadline = time.monotonic() + config.settle_seconds
+        last, steady_since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            waiting = await _count(client, ["SCHEDULED", "PENDING"])
+            running = await _count(client, ["RUNNING"])
+            tap.pull()
+            if (waiting, running) != last:
+                last, steady_since = (waiting, running), time.monotonic()
+                chaos.log(f"settling: {waiting} waiting, {running} running")
+            if (waiting, running) == (0, 0) or time.monotonic() - steady_since > 30:
+                break  # done, or stuck (runs held by killed processes never move again)
+            await asyncio.sleep(2)
+
+
+def run_soak(config: SoakConfig) -> auditor.SoakReport:
+    """Start everything, drive the load under the fault schedule, recover, audit. Returns the report."""
+    from aios.bootstrap import prepare_environment
+
+    prepare_environment()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from aios.runtime import reset_runtime
+    from aios.settings import reload_settings
+    from aios.stack import LocalStack, create_postgres_database
+    from aios.state import clear_store_cache
+
+    logging.getLogger("prefect").setLevel(logging.ERROR)
+    plan = Plan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES])
+    plan.kills_every = config.kills_every
+    sink = Sink()
+    saved = dict(os.environ)
+    os.environ.update(soak_environment(sink))
+    db = create_postgres_database(config.database)
+    try:
+        with LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
+            stack.env.update({
+                "ANTHROPIC_API_KEY": CANARIES["anthropic"],
+                "OPENAI_API_KEY": CANARIES["openai"],
+                "AIOS_STATE_SHEETS_API_URL": f"{stack.emulator_url}/sheets",
+                "AIOS_STATE_AIRTABLE_API_URL": f"{stack.emulator_url}/airtable",
+                "PYTHONPATH": str(ROOT),
+            })
+            stack.run("deploy", timeout=300)
+            os.environ.update(stack.env)
+            reload_settings()
+            reset_runtime()
+            clear_store_cache()
+            with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
+                chaos = Chaos(stack, config, plan)
+                tap = auditor.RequestTap(stack.emulator_url)
+                start_drainers(stack, config.drainers, config.drainer_concurrency)
+                stack.start_workers(config.process_workers, limit=2)
+                started = time.monotonic()
+                asyncio.run(drive(stack, config, plan, chaos, tap))
+                wall = time.monotonic() - started
+                for p in [p for p in stack.processes if p.name.startswith(("soak-drainer", "worker"))]:
+                    p.stop()
+                    stack.processes.remove(p)
+                from aios.state.journal import sync
+
+                for backend in ("sheets", "airtable"):
+                    try:
+                        sync(backend=backend)
+                    except Exception as exc:  # noqa: BLE001 - what is left shows in the audit
+                        log.warning("journal sync %s: %s", backend, exc)
+                report = asyncio.run(
+                    auditor.audit(
+                        seed=config.seed, runs=config.runs, skills=SKILLS, emulator_url=stack.emulator_url,
+                        spreadsheet=SPREADSHEET, base=BASE, workdir=stack.workdir, skills_dir=ROOT / "skills",
+                        tap=tap, alerts=sink.alerts, sink_bodies=sink.bodies, canaries=CANARIES, outages=config.outages,
+                    )
+                )
+                report.wall_seconds = wall
+                report.notes.append(f"{chaos.kills} processes SIGKILLed, 1 Prefect server restart at run {plan.restart_at}")
+                if chaos.missing:
+                    report.notes.append(f"fault modes in the table the emulator does not offer (not sent): {', '.join(chaos.missing)}")
+                return report
+    finally:
+        sink.close()
+        os.environ.clear()
+        os.environ.update(saved)
+        reload_settings()
+        reset_runtime()

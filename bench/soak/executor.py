@@ -1,0 +1,100 @@
+"""A soak drainer process: runs the skill runs submitted to the pool's `default` queue in-process, and
+drains the deferred queue with aios's own `drain_deferred` whenever it is resumed.
+
+    python -m bench.soak.executor --concurrency 6
+
+Claims a run the way a Prefect worker does (proposing PENDING, which the server grants to one
+claimant only), so it races fairly with process workers and the other drainers. It is SIGKILLed and
+restarted by the soak driver; it keeps no state of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+log = logging.getLogger("aios.soak.executor")
+
+
+async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.flow_engine import run_flow_async
+    from prefect.states import Pending
+
+    from aios.runtime import get_runtime
+
+    pool = get_runtime().settings.work_pool
+    gate = asyncio.Semaphore(concurrency)
+    active: set = set()
+    names: dict = {}
+
+    async def execute(client, flow_run) -> None:
+        try:
+            async with gate:
+                if flow_run.flow_id not in names:
+                    names[flow_run.flow_id] = (await client.read_flow(flow_run.flow_id)).name
+                flow = flows.get(names[flow_run.flow_id])
+                if flow is None:
+                    return
+                claim = await client.set_flow_run_state(flow_run.id, Pending())
+                if claim.status is not SetStateStatus.ACCEPT:
+                    return
+                flow_run = await client.read_flow_run(flow_run.id)
+                await run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+        except Exception as exc:  # noqa: BLE001 - one run's trouble (e.g. the API restarting) must not stop the loop
+            log.warning("run %s: %s: %s", flow_run.id, type(exc).__name__, exc)
+        finally:
+            active.discard(flow_run.id)
+
+    async with get_client() as client:
+        while True:
+            free = concurrency - len(active)
+            if free > 0:
+                try:
+                    responses = await client.get_scheduled_flow_runs_for_work_pool(
+                        pool, work_queue_names=[queue], scheduled_before=datetime.now(UTC) + timedelta(seconds=1)
+                    )
+                except Exception as exc:  # noqa: BLE001 - the server is restarting: poll again
+                    log.warning("poll failed: %s", type(exc).__name__)
+                    responses = []
+                for r in [r for r in responses if r.flow_run.id not in active][:free]:
+                    active.add(r.flow_run.id)
+                    asyncio.create_task(execute(client, r.flow_run))
+            await asyncio.sleep(0.5)
+
+
+async def serve_deferred_queue(flows, concurrency: int) -> None:
+    from aios.outage.drainer import drain_deferred
+
+    while True:
+        try:
+            await drain_deferred(flows, concurrency=concurrency, idle_polls=1, poll_seconds=0.5)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("drain failed: %s: %s", type(exc).__name__, exc)
+        await asyncio.sleep(1.0)
+
+
+async def serve(concurrency: int, queue: str) -> None:
+    from flows.skill import skill_flows
+
+    flows = skill_flows()
+    await asyncio.gather(serve_default_queue(flows, concurrency, queue), serve_deferred_queue(flows, max(2, concurrency // 2)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--queue", default="default")
+    args = parser.parse_args()
+    from aios.bootstrap import prepare_environment
+
+    prepare_environment()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(serve(args.concurrency, args.queue))
+
+
+if __name__ == "__main__":
+    main()
