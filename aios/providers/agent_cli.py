@@ -15,6 +15,7 @@ OpenAI-compatible Responses endpoint in `AIOS_CODEX_BASE_URL` (key in `AIOS_CODE
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -24,6 +25,7 @@ import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -483,3 +485,35 @@ async def cli_readiness(target: str) -> CliReadiness:
     """The free check of `target` ("codex:gpt-5.5"): binary, version, login or key; no model call."""
     provider, _, model = target.partition(":")
     return await cli_adapter(provider).readiness(model)
+
+
+class CliRow(BaseModel):
+    """One `aios doctor` row for a CLI target: can it be called, and what it is (never a token)."""
+
+    target: str
+    ok: bool
+    detail: str
+
+
+async def _row(target: str, answer: bool) -> CliRow:
+    ready = await cli_readiness(target)
+    if not ready.ready:
+        return CliRow(target=target, ok=False, detail=f"{ready.problem}" + (f" ({ready.version})" if ready.version else ""))
+    detail = f"{ready.version} at {ready.binary}; {ready.credentials}"
+    if not answer:
+        return CliRow(target=target, ok=True, detail=f"{detail}; not asked a question (AIOS_PROBE_CLI_TARGETS=true to)")
+    health = await cli_health(target)
+    return CliRow(target=target, ok=health.can_answer, detail=f"{detail}; " + ("answers" if health.can_answer
+                                                                              else f"no answer: {health.detail}"))
+
+
+def doctor_rows(targets: Iterable[str], answer: bool | None = None) -> list[CliRow]:
+    """Rows for `aios doctor`: the free readiness check of each CLI target, plus a real one-line question
+    when `answer` (default: AIOS_PROBE_CLI_TARGETS) says the user accepts spending their subscription on it."""
+    answer = AgentCliSettings().probe_cli_targets if answer is None else answer
+
+    async def all_rows() -> list[CliRow]:
+        return [await _row(t, answer) for t in dict.fromkeys(targets)]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # doctor is sync, and may be called from a loop
+        return pool.submit(asyncio.run, all_rows()).result()
