@@ -29,7 +29,7 @@ def cli_homes(tmp_path, monkeypatch, stack):
     monkeypatch.setenv("AIOS_CODEX_BASE_URL", stack.env["OPENAI_BASE_URL"])
 
 
-def _checks(report: dict) -> dict[tuple[str, str], dict]:
+def _checks(report: dict) -> dict[tuple[str, str, str], dict]:
     return {(c["scenario"], c["subject"], c["expectation"]): c for s in report["scenarios"] for c in s["checks"]}
 
 
