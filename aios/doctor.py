@@ -3,6 +3,8 @@
 Checks (each row: check, subject, status ok/warn/fail, detail):
 
     api key        each endpoint a target uses has its key variable set (the value is never shown)
+    agent cli      each Claude Code / Codex target: binary, version, login (a real answer only when
+                   AIOS_PROBE_CLI_TARGETS=true: it spends the user's subscription)
     policy         the fallback policy parses; a critical skill has a target on another provider
     skill          every skill folder loads (SKILL.md, contract, inputs, compare rule)
     validation     each critical skill was validated on each fallback target, and passed last time
@@ -29,7 +31,7 @@ from pydantic import BaseModel, Field, computed_field
 from aios.core.policy import FallbackPolicy, Target
 from aios.core.triage import Triage
 from aios.errors import AiosError, ConfigError
-from aios.settings import Settings
+from aios.settings import AGENT_CLI_PROVIDERS, Settings
 from aios.skills import SKILL_FILE, Skill, load_skill
 from aios.validation.compare import CompareRule
 from aios.validation.matrix import VALIDATIONS_TABLE, validation_key
@@ -135,6 +137,8 @@ def check_keys(report: DoctorReport, settings: Settings, policies: dict[str, Fal
     except AiosError:
         pass  # already reported as a policy row
     for name in sorted(users):
+        if name in AGENT_CLI_PROVIDERS:
+            continue  # the CLI's own login: see the "agent cli" rows
         endpoint = settings.endpoints.get(name)
         if endpoint is None:
             report.add("api key", name, Status.fail, "no such endpoint (add it to AIOS_EXTRA_ENDPOINTS)")
@@ -145,6 +149,15 @@ def check_keys(report: DoctorReport, settings: Settings, policies: dict[str, Fal
                 "api key", name, Status.fail,
                 f"{endpoint.api_key_env} is not set: {', '.join(users[name])} cannot be called",
             )
+
+
+def check_agent_clis(report: DoctorReport, policies: dict[str, FallbackPolicy]) -> None:
+    """One row per Claude Code / Codex target in the chains: binary, version, login (never a token)."""
+    from aios.providers.agent_cli import doctor_rows
+
+    targets = [t.key for p in policies.values() for t in p.targets if t.provider in AGENT_CLI_PROVIDERS]
+    for row in doctor_rows(targets):
+        report.add("agent cli", row.target, Status.ok if row.ok else Status.fail, row.detail)
 
 
 def fallback_targets(policy: FallbackPolicy) -> list[Target]:
@@ -388,6 +401,7 @@ def run_doctor(settings: Settings, open_store: Callable[[], Any] | None = None) 
     skills = check_skills(report, settings.skills_dir)
     policies = skill_policies(report, settings, skills)
     check_keys(report, settings, policies)
+    check_agent_clis(report, policies)
     check_validations(report, skills, policies, open_store)
     check_mcp(report, root)
     check_instructions(report, root)

@@ -16,12 +16,23 @@ from prefect.events import emit_event
 from aios.outage import alerts, deferral, health_store
 from aios.core.errors import ProviderFailure, Verdict, classify
 from aios.core.fallback import Attempt, Outcome
-from aios.core.health import HealthState, Hysteresis, Signal, aggregate, call_signals, probe_signals
+from aios.core.health import (
+    HealthState,
+    Hysteresis,
+    Signal,
+    aggregate,
+    call_signals,
+    probe_plan,
+    probe_signals,
+    readiness_signals,
+)
 from aios.core.policy import Target, Timeouts
 from aios.core.statuspage import signals_from_summary
 from aios.providers import ModelRequest
+from aios.providers.agent_cli import AgentCliSettings, cli_readiness
 from aios.runs import RUNS_TABLE
 from aios.runtime import get_runtime
+from aios.settings import AGENT_CLI_PROVIDERS
 from aios.state import open_store
 
 STATE_KEY = "state"
@@ -69,6 +80,13 @@ async def probe_targets(targets: list[Target]) -> list[Signal]:
     return probe_signals(results)
 
 
+@task(name="check-cli-targets", cache_policy=NO_CACHE)
+async def check_cli_targets(targets: list[Target]) -> list[Signal]:
+    """The free readiness check of each CLI target (binary, version, login): no model call."""
+    results = [(t, (await cli_readiness(t.key)).problem) for t in targets]
+    return readiness_signals(results)
+
+
 def read_calls(since: datetime | None) -> list[tuple[str, bool]]:
     """Real calls made since the last check, from the run records every process writes: (target, unhealthy)."""
     calls = []
@@ -98,8 +116,11 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
 
     # gather
     signals = await read_status_pages(targets)
-    if settings.probe if probe is None else probe:
-        signals += await probe_targets(targets)
+    asked, readiness = probe_plan(targets, AGENT_CLI_PROVIDERS, AgentCliSettings().probe_cli_targets)
+    if readiness:
+        signals += await check_cli_targets(readiness)
+    if asked and (settings.probe if probe is None else probe):
+        signals += await probe_targets(asked)
     signals += call_signals(read_calls(since))
 
     # decide

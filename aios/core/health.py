@@ -64,7 +64,7 @@ class Signal(BaseModel):
     """One observation of one subject ("anthropic" or "anthropic:claude-opus-5-5") by one source."""
 
     subject: str
-    source: str  # status_page | probe | calls
+    source: str  # status_page | probe | readiness | calls
     health: Health
     detail: str = ""
 
@@ -204,3 +204,38 @@ def probe_signals(results: Sequence[tuple[Target, Verdict | None]]) -> list[Sign
 def unexplained_failover(answered_by: str, primary: str, health: HealthSnapshot) -> bool:
     """A run answered by a secondary while the status checks still call the primary up: worth telling the user."""
     return answered_by != primary and health.provider(primary) is not Health.down
+
+
+# --- agent-CLI targets (`claude-code:…`, `codex:…`): a probe there is a real call on the user's subscription ---
+
+
+def probe_plan(targets: Sequence[Target], cli_providers: Iterable[str], answer_cli: bool) -> tuple[list[Target], list[Target]]:
+    """Which targets get a real probe question, and which CLI targets get only the readiness check.
+
+    Every CLI target gets the readiness check (binary, version, login) on every status check: it is free.
+    A real question to a CLI target spends the user's subscription, so it is asked only when they opt in.
+    """
+    cli = set(cli_providers)
+    readiness = [t for t in targets if t.provider in cli]
+    answer = [t for t in targets if t.provider not in cli or answer_cli]
+    return answer, readiness
+
+
+def readiness_signals(results: Sequence[tuple[Target, str | None]]) -> list[Signal]:
+    """Signals from CLI readiness checks, each `(target, problem or None)`.
+
+    A CLI that cannot run (not installed, not logged in) is down for us whatever its upstream says.
+    A ready one is healthy as far as this check can tell, so a fixed install or login brings the
+    target back (triage skips down targets, so no real call would); an upstream outage behind a
+    ready CLI still shows, through real calls and opted-in probes, and the worse signal wins.
+    """
+    signals: list[Signal] = []
+    for target, problem in results:
+        health, detail = (Health.healthy, "readiness: ready") if problem is None else (Health.down, f"readiness: {problem}")
+        signals.append(Signal(subject=target.key, source="readiness", health=health, detail=detail))
+    for provider in dict.fromkeys(t.provider for t, _ in results):
+        problems = [p for t, p in results if t.provider == provider]
+        broken = all(p is not None for p in problems)
+        signals.append(Signal(subject=provider, source="readiness", health=Health.down if broken else Health.healthy,
+                              detail=f"readiness: {problems[0]}" if broken else "readiness: ready"))
+    return signals

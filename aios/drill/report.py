@@ -23,9 +23,11 @@ class ScenarioReport(BaseModel):
     time_to_failover_ms: float | None = None
     time_to_drain_ms: float | None = None
     alerts: int = 0
+    skipped: str | None = None  # why the scenario did not run (e.g. a CLI it needs is not installed)
 
     @property
     def passed(self) -> bool:
+        """A skipped scenario is not a failure of the drill: the report says it did not run, and why."""
         return all(c.passed for c in self.checks)
 
     def check(self, subject: str, expectation: str, passed: bool, detail: str = "", ms: float | None = None) -> None:
@@ -56,10 +58,12 @@ class DrillReport(BaseModel):
         for s in self.scenarios:
             lines.append(
                 f"| {s.name} | {_fmt(s.time_to_detect_ms)} | {_fmt(s.time_to_failover_ms)} | {_fmt(s.time_to_drain_ms)} "
-                f"| {s.alerts} | {_verdict(s.passed)} |"
+                f"| {s.alerts} | {'skipped' if s.skipped else _verdict(s.passed)} |"
             )
         lines += ["", "| scenario | subject | expectation | verdict | detail |", "|---|---|---|---|---|"]
         for s in self.scenarios:
+            if s.skipped:
+                lines.append(f"| {s.name} | - | not run | skipped | {s.skipped} |")
             for c in s.checks:
                 lines.append(f"| {c.scenario} | {c.subject} | {c.expectation} | {_verdict(c.passed)} | {c.detail} |")
         return "\n".join(lines)

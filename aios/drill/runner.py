@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from aios.core.fallback import Outcome
 from aios.core.triage import Triage
 from aios.drill.inbox import AlertInbox
 from aios.drill.report import ScenarioReport
@@ -34,6 +36,7 @@ DRILL_ENV = {
     "AIOS_MEMORY_EXTRACTION": "false",
 }
 SLOW_DELAY = 6.0  # seconds: past the drill's read timeout
+CLI_READ_TIMEOUT = "60"  # seconds: a CLI run starts a Node (Claude Code) or Rust (Codex) process per call
 
 StatusCheck = Callable[[], Awaitable[dict[str, Any]]]
 SkillFlowBuilder = Callable[[str], Any]  # skill name -> a Prefect flow of that skill
@@ -85,6 +88,47 @@ class Drill:
                     os.environ["ANTHROPIC_BASE_URL"] = saved
                 reset_runtime()
 
+    def missing_clis(self, providers: tuple[str, ...]) -> str | None:
+        """Why a scenario that needs these agent CLIs cannot run here (None: it can)."""
+        from aios.providers.agent_cli import cli_adapter
+
+        if self.live:
+            return "needs the emulators (per-model faults), so it does not run with --live"
+        missing = [cli_adapter(p).binary_name for p in providers if cli_adapter(p).binary() is None]
+        return f"{' and '.join(missing)} not installed (scripts/install-agent-clis)" if missing else None
+
+    @contextlib.contextmanager
+    def agent_cli_chain(self, targets: str) -> Iterator[None]:
+        """The chain is `targets`; Codex talks to the emulated Responses API (Claude Code already reads
+        ANTHROPIC_BASE_URL); both CLIs get scratch homes, so the user's logins and configs stay untouched."""
+        from aios.runtime import reset_runtime
+        from aios.settings import reload_settings
+
+        with tempfile.TemporaryDirectory(prefix="aios-drill-cli-") as scratch:
+            env = {
+                "AIOS_TARGETS": targets,
+                "AIOS_READ_TIMEOUT": CLI_READ_TIMEOUT,
+                "AIOS_CODEX_BASE_URL": os.environ["OPENAI_BASE_URL"],
+                "HOME": os.path.join(scratch, "home"),
+                "CODEX_HOME": os.path.join(scratch, "codex-home"),
+            }
+            os.mkdir(env["HOME"])
+            os.mkdir(env["CODEX_HOME"])
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            reload_settings()
+            reset_runtime()
+            try:
+                yield
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+                reload_settings()
+                reset_runtime()
+
     def outage(self, kind: str) -> contextlib.AbstractContextManager:
         """Cut Claude off: 529s (or a black hole when live), plus a status page that admits it."""
         if self.live or kind == "blackhole":
@@ -103,9 +147,9 @@ class Drill:
         result = await self.status_check()
         return result, (time.perf_counter() - started) * 1000
 
-    async def run_all(self) -> dict[str, SkillRun]:
+    async def run_all(self, skills: list[Skill] | None = None) -> dict[str, SkillRun]:
         runs = {}
-        for skill in self.skills:
+        for skill in self.skills if skills is None else skills:
             state = await self.skill_flow(skill.name)(return_state=True)
             runs[skill.name] = SkillRun.model_validate(await state.result(raise_on_failure=False))
         return runs
@@ -185,6 +229,15 @@ class Drill:
             ok = run.status is RunStatus.completed and run.provider == "anthropic" and run.model != avoid_model
             report.check(skill.name, why, passed=ok, detail=_said(run))
 
+    def expect_answered_by(self, report: ScenarioReport, runs: dict[str, SkillRun], provider: str,
+                           failed_first: tuple[str, ...] = ()) -> None:
+        """Each run completed on `provider`, and each target in `failed_first` was tried and failed before it."""
+        for name, run in runs.items():
+            failed = {f"{a.provider}:{a.model}" for a in run.attempts if a.outcome is Outcome.failed}
+            ok = run.status is RunStatus.completed and run.provider == provider and failed >= set(failed_first)
+            expectation = f"answered by {provider}" + (f" after {', '.join(failed_first)} failed" if failed_first else "")
+            report.check(name, expectation, passed=ok, detail=_said(run) + _attempts(run))
+
     def expect_alerts(self, report: ScenarioReport, expected: int, when: str) -> None:
         report.alerts = len(self.inbox.received)
         report.check("alerts", f"{expected} alert(s) {when}", passed=report.alerts == expected, detail=f"{report.alerts} received")
@@ -192,6 +245,11 @@ class Drill:
 def down_summary(check: dict) -> str:
     bad = [f"{k} {v}" for k, v in sorted(check["health"].items()) if v != "healthy"]
     return ", ".join(bad) or "all healthy"
+
+
+def _attempts(run: SkillRun) -> str:
+    tried = [f"{a.provider}:{a.model} {a.error_class.value if a.error_class else a.outcome.value}" for a in run.attempts]
+    return f"; tried {', '.join(tried)}" if tried else ""
 
 
 def _said(run: SkillRun) -> str:

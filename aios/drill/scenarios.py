@@ -7,12 +7,17 @@ report's order all come from it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+import time
 from dataclasses import dataclass
 
+from aios.core.policy import DEFAULT_TARGETS, OPENAI
 from aios.core.triage import Triage
 from aios.drill.report import DrillReport, ScenarioReport
 from aios.drill.runner import CLAUDE_API, Drill, down_summary
 from aios.runs import SkillRun
+from aios.settings import AGENT_CLI_PROVIDERS
+
+CLAUDE_CODE, CODEX = AGENT_CLI_PROVIDERS
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,85 @@ async def recovery(drill: Drill, name: str, parked_runs: int = 3) -> ScenarioRep
     return report
 
 
+# --- agent CLIs in the chain (`claude-code:…`, `codex:…`): played only where the CLIs are installed ---
+SDK_TARGET = DEFAULT_TARGETS[0]  # anthropic:claude-opus-5-5, through the anthropic SDK
+OPENAI_TARGET = next(t for t in DEFAULT_TARGETS if t.provider == OPENAI)
+CLAUDE_CODE_TARGET = "claude-code:sonnet"
+CODEX_TARGET = "codex:gpt-5.5"
+
+
+def _critical(drill: Drill, report: ScenarioReport) -> list:
+    skills = [s for s in drill.skills if s.triage is Triage.critical]
+    if not skills:
+        report.check("skills", "a critical skill to fail over", passed=True, detail="no critical skill: nothing to answer")
+    return skills
+
+
+def _anthropic_models_asked(drill: Drill) -> list[str]:
+    return sorted({r["model"] for r in drill.control.requests("anthropic")})
+
+
+async def claude_code_through_api_outage(drill: Drill, name: str) -> ScenarioReport:
+    """The Claude API fails for the SDK target while Claude Code still gets answers: claude-code answers.
+
+    Models an outage that spares Claude Code: a subscription login routed apart from the API key,
+    or an outage of one model that spares the model Claude Code asks for. The emulator's fault is
+    per model: the SDK target's model gets 529s, Claude Code asks for its own model (`sonnet`
+    resolves to another name) and is answered. Chain: anthropic SDK -> claude-code -> openai.
+    """
+    report = ScenarioReport(name=name)
+    if why := drill.missing_clis((CLAUDE_CODE,)):
+        report.skipped = why
+        return report
+    drill.reset()
+    with drill.agent_cli_chain(f"{SDK_TARGET.key},{CLAUDE_CODE_TARGET},{OPENAI_TARGET.key}"):
+        drill.control.set_fault("anthropic", "overloaded", model=SDK_TARGET.model)
+        drill.control.clear_requests()
+        result, report.time_to_detect_ms = await drill.check_health()
+        report.check("health", f"{SDK_TARGET.key} down", passed=result["health"].get(SDK_TARGET.key) == "down",
+                     detail=down_summary(result), ms=report.time_to_detect_ms)
+        asked = _anthropic_models_asked(drill)
+        report.check("health", f"{CLAUDE_CODE_TARGET} checked for readiness, asked no question",
+                     passed=asked == [SDK_TARGET.model] and result["health"].get(CLAUDE_CODE_TARGET) == "healthy",
+                     detail=f"{CLAUDE_CODE_TARGET} {result['health'].get(CLAUDE_CODE_TARGET)}; models asked: {', '.join(asked)}")
+        drill.control.clear_requests()
+        runs = await drill.run_all(_critical(drill, report))
+        drill.expect_answered_by(report, runs, CLAUDE_CODE)
+        openai_calls = drill.control.requests("openai")
+        report.check("policy", f"{OPENAI_TARGET.key} not needed", passed=not openai_calls,
+                     detail=f"{len(openai_calls)} OpenAI request(s); Claude Code asked for {', '.join(_anthropic_models_asked(drill))}")
+        await drill.recover(report)
+    return report
+
+
+async def anthropic_all_down(drill: Drill, name: str) -> ScenarioReport:
+    """Every Anthropic target fails, Claude Code included (same API): codex answers, before the OpenAI SDK.
+
+    Chain: anthropic SDK -> claude-code -> codex -> openai. The emulator answers every Anthropic
+    model with 529s; Codex talks to the emulated Responses API.
+    """
+    report = ScenarioReport(name=name)
+    if why := drill.missing_clis((CLAUDE_CODE, CODEX)):
+        report.skipped = why
+        return report
+    drill.reset()
+    with drill.agent_cli_chain(f"{SDK_TARGET.key},{CLAUDE_CODE_TARGET},{CODEX_TARGET},{OPENAI_TARGET.key}"):
+        drill.control.set_fault("anthropic", "overloaded")
+        result, report.time_to_detect_ms = await drill.check_health()
+        report.check("health", "Claude API down", passed=not result["claude_healthy"], detail=down_summary(result),
+                     ms=report.time_to_detect_ms)
+        drill.control.clear_requests()
+        started = time.perf_counter()
+        runs = await drill.run_all(_critical(drill, report))
+        report.time_to_failover_ms = (time.perf_counter() - started) * 1000
+        drill.expect_answered_by(report, runs, CODEX, failed_first=(CLAUDE_CODE_TARGET,))
+        sdk_calls = [r for r in drill.control.requests("openai") if not r["path"].endswith("/responses")]
+        report.check("policy", f"{OPENAI_TARGET.key} not needed", passed=not sdk_calls,
+                     detail=f"{len(sdk_calls)} OpenAI SDK request(s)")
+        await drill.recover(report)
+    return report
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -122,6 +206,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("flapping", flapping),
         Scenario("status-page-only", status_page_only),
         Scenario("recovery", recovery),
+        Scenario("claude-code-through-api-outage", claude_code_through_api_outage),
+        Scenario("anthropic-all-down", anthropic_all_down),
     )
 }
 

@@ -15,6 +15,7 @@ OpenAI-compatible Responses endpoint in `AIOS_CODEX_BASE_URL` (key in `AIOS_CODE
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -24,6 +25,7 @@ import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -66,6 +68,7 @@ class AgentCliSettings(BaseSettings):
     codex_bin: str | None = None
     codex_base_url: str | None = None  # an OpenAI-compatible Responses API; unset: Codex's own login
     codex_api_key_env: str = "OPENAI_API_KEY"
+    probe_cli_targets: bool = False  # AIOS_PROBE_CLI_TARGETS: status checks and doctor ask CLI targets a real question
 
 
 def parse_deadline(text: str) -> float:
@@ -204,6 +207,26 @@ class CliHealth(BaseModel):
     detail: str
 
 
+class CliReadiness(BaseModel):
+    """The free check of a CLI target: binary, version, and where its login or key comes from.
+
+    No model call, and never a token: `credentials` names a variable or a login, not its value.
+    """
+
+    target: str
+    binary: str | None
+    version: str | None
+    credentials: str | None
+    problem: str | None  # None: ready to be called
+
+    @property
+    def ready(self) -> bool:
+        return self.problem is None
+
+
+CLAUDE_KEY_ENVS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
+
+
 class AgentCliProvider:
     """Shared run/health machinery; subclasses say how to call their CLI and read its answer."""
 
@@ -234,6 +257,37 @@ class AgentCliProvider:
     def reply(self, run: CliRun, target: Target, workdir: Path) -> Reply:
         raise NotImplementedError
 
+    async def credentials(self, binary: str) -> tuple[str | None, str | None]:
+        """(where the login or key comes from, problem): asks the CLI or the environment, never a model."""
+        raise NotImplementedError
+
+    async def _quiet_run(self, argv: list[str], timeout: float = 15) -> CliRun | None:
+        """A short side command (`--version`, a login check) in a scratch directory; None if it did not finish."""
+        with tempfile.TemporaryDirectory(prefix=f"aios-{self.name}-") as scratch:
+            try:
+                return await run_in_group(argv, "", cwd=Path(scratch), env=_base_env() | CLAUDE_QUIET_ENV,
+                                          timeout=timeout)
+            except ProviderFailure:
+                return None
+
+    async def version(self, binary: str) -> str | None:
+        run = await self._quiet_run([binary, "--version"])
+        return run.stdout.strip().splitlines()[0] if run and run.returncode == 0 and run.stdout.strip() else None
+
+    async def readiness(self, model: str) -> CliReadiness:
+        """Can this target be called at all? Binary, version, login or key: free, no model call."""
+        key = f"{self.name}:{model}"
+        binary = self.binary()
+        if binary is None:
+            return CliReadiness(target=key, binary=None, version=None, credentials=None,
+                                problem=f"{self.binary_name} is not installed (scripts/install-agent-clis)")
+        version = await self.version(binary)
+        if version is None:
+            return CliReadiness(target=key, binary=binary, version=None, credentials=None,
+                                problem=f"{binary} --version failed")
+        credentials, problem = await self.credentials(binary)
+        return CliReadiness(target=key, binary=binary, version=version, credentials=credentials, problem=problem)
+
     async def health(self, model: str, *, timeout: float = 60.0) -> CliHealth:
         """Binary, version and whether a one-line structured question gets a valid answer."""
         key = f"{self.name}:{model}"
@@ -241,12 +295,7 @@ class AgentCliProvider:
         if binary is None:
             return CliHealth(target=key, binary=None, version=None, can_answer=False,
                              detail=f"{self.binary_name} is not installed")
-        with tempfile.TemporaryDirectory(prefix=f"aios-{self.name}-") as scratch:
-            try:
-                run = await run_in_group([binary, "--version"], "", cwd=Path(scratch), env=_base_env(), timeout=15)
-                version = run.stdout.strip().splitlines()[0] if run.stdout.strip() else None
-            except ProviderFailure:
-                version = None
+        version = await self.version(binary)
         probe = ModelRequest(system="Answer in one word.", prompt="Say OK.", schema_name="probe",
                              output_schema={"type": "object", "properties": {"ok": {"type": "string"}},
                                             "required": ["ok"], "additionalProperties": False}, max_tokens=16)
@@ -267,6 +316,18 @@ class ClaudeCodeProvider(AgentCliProvider):
 
     def binary(self) -> str | None:
         return find_binary("claude", self.settings.claude_code_bin)
+
+    async def credentials(self, binary: str) -> tuple[str | None, str | None]:
+        """`claude auth status`: its JSON says whether it is logged in and how (names only, no token)."""
+        run = await self._quiet_run([binary, "auth", "status"])
+        status = _last_json_object(run.stdout) if run else None
+        if status is None:
+            return None, "`claude auth status` gave no answer"
+        if not status.get("loggedIn"):
+            return None, "not logged in (run `claude` and /login, or set ANTHROPIC_API_KEY)"
+        method = str(status.get("authMethod") or "login")
+        source = status.get("apiKeySource")
+        return (f"{method} ({source})" if isinstance(source, str) and source else method), None
 
     def command(self, binary, target, request, workdir, timeouts):
         argv = [
@@ -316,6 +377,17 @@ class CodexProvider(AgentCliProvider):
 
     def binary(self) -> str | None:
         return find_binary("codex", self.settings.codex_bin)
+
+    async def credentials(self, binary: str) -> tuple[str | None, str | None]:
+        """With AIOS_CODEX_BASE_URL: is its key variable set? Else `codex login status` (its exit code only:
+        the text shows part of an API key)."""
+        if self.settings.codex_base_url:
+            name = self.settings.codex_api_key_env
+            return (f"{name} is set", None) if os.environ.get(name) else (None, f"{name} is not set")
+        run = await self._quiet_run([binary, "login", "status"])
+        if run is None or run.returncode != 0:
+            return None, "not logged in (run `codex login`)"
+        return "codex login", None
 
     def command(self, binary, target, request, workdir, timeouts):
         schema = workdir / "output.schema.json"
@@ -404,6 +476,44 @@ def cli_adapter(provider: str) -> AgentCliProvider:
 
 
 async def cli_health(target: str, *, timeout: float = 60.0) -> CliHealth:
-    """For doctor/status checks: `cli_health("claude-code:sonnet")`."""
+    """A real one-line question to `target` ("claude-code:sonnet"): spends the user's subscription."""
     provider, _, model = target.partition(":")
     return await cli_adapter(provider).health(model, timeout=timeout)
+
+
+async def cli_readiness(target: str) -> CliReadiness:
+    """The free check of `target` ("codex:gpt-5.5"): binary, version, login or key; no model call."""
+    provider, _, model = target.partition(":")
+    return await cli_adapter(provider).readiness(model)
+
+
+class CliRow(BaseModel):
+    """One `aios doctor` row for a CLI target: can it be called, and what it is (never a token)."""
+
+    target: str
+    ok: bool
+    detail: str
+
+
+async def _row(target: str, answer: bool) -> CliRow:
+    ready = await cli_readiness(target)
+    if not ready.ready:
+        return CliRow(target=target, ok=False, detail=f"{ready.problem}" + (f" ({ready.version})" if ready.version else ""))
+    detail = f"{ready.version} at {ready.binary}; {ready.credentials}"
+    if not answer:
+        return CliRow(target=target, ok=True, detail=f"{detail}; not asked a question (AIOS_PROBE_CLI_TARGETS=true to)")
+    health = await cli_health(target)
+    return CliRow(target=target, ok=health.can_answer, detail=f"{detail}; " + ("answers" if health.can_answer
+                                                                              else f"no answer: {health.detail}"))
+
+
+def doctor_rows(targets: Iterable[str], answer: bool | None = None) -> list[CliRow]:
+    """Rows for `aios doctor`: the free readiness check of each CLI target, plus a real one-line question
+    when `answer` (default: AIOS_PROBE_CLI_TARGETS) says the user accepts spending their subscription on it."""
+    answer = AgentCliSettings().probe_cli_targets if answer is None else answer
+
+    async def all_rows() -> list[CliRow]:
+        return [await _row(t, answer) for t in dict.fromkeys(targets)]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # doctor is sync, and may be called from a loop
+        return pool.submit(asyncio.run, all_rows()).result()

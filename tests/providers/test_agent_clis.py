@@ -21,10 +21,14 @@ from aios.core.policy import Target, Timeouts
 from aios.emulators.control import EmulatorControl
 from aios.emulators.server import EmulatorHandle, running_emulator
 from aios.providers import ModelRequest, Providers
+from aios.core.health import Health, probe_plan, readiness_signals
+from aios.doctor import Status, run_doctor
 from aios.providers.agent_cli import (
     AgentCliSettings,
     CodexProvider,
     cli_health,
+    cli_readiness,
+    doctor_rows,
     failure_from_message,
     parse_deadline,
     project_tools_bin,
@@ -249,7 +253,79 @@ async def test_health_of_a_missing_cli_says_so():
     assert not health.can_answer and health.binary is None and "not installed" in health.detail
 
 
+# ------------------------------------------- readiness: the free check, no model call
+async def test_readiness_names_claude_codes_key_source_and_asks_no_question(cli_env):
+    ready = await cli_readiness("claude-code:sonnet")
+    assert ready.ready and ready.version == "2.1.328 (Claude Code)"
+    assert ready.credentials == "api_key (ANTHROPIC_API_KEY)"
+    assert KEY not in ready.model_dump_json()
+    assert cli_env.requests() == []
+
+
+async def test_readiness_of_claude_code_without_login_says_how_to_log_in(cli_env, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    ready = await cli_readiness("claude-code:sonnet")
+    assert not ready.ready and ready.problem.startswith("not logged in")
+
+
+async def test_readiness_of_codex_on_an_endpoint_checks_its_key_variable(cli_env, monkeypatch):
+    assert (await cli_readiness("codex:gpt-5.5")).credentials == "OPENAI_API_KEY is set"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert (await cli_readiness("codex:gpt-5.5")).problem == "OPENAI_API_KEY is not set"
+
+
+async def test_readiness_of_codex_on_its_own_login_asks_codex(cli_env, monkeypatch):
+    monkeypatch.delenv("AIOS_CODEX_BASE_URL")
+    ready = await cli_readiness("codex:gpt-5.5")
+    assert ready.problem == "not logged in (run `codex login`)" and ready.version == "codex-cli 0.169.0"
+    assert cli_env.requests() == []
+
+
+def test_doctor_has_a_row_per_cli_target_and_no_api_key_row_for_them(cli_env, tmp_path, monkeypatch):
+    from aios.state.json_store import JsonStore
+
+    monkeypatch.setenv("AIOS_CODEX_BIN", "/nonexistent/codex")
+    settings = Settings(targets="anthropic:claude-opus-5-5,claude-code:sonnet,codex:gpt-5.5")
+    report = run_doctor(settings, open_store=lambda: JsonStore(tmp_path / "s.json"))
+    rows = {(c.check, c.subject): (c.status, c.detail) for c in report.checks}
+    status, detail = rows[("agent cli", "claude-code:sonnet")]
+    assert status is Status.ok and detail.startswith("2.1.328 (Claude Code) at ")
+    assert "api_key (ANTHROPIC_API_KEY); not asked a question" in detail
+    assert rows[("agent cli", "codex:gpt-5.5")] == (Status.fail, "codex is not installed (scripts/install-agent-clis)")
+    assert not [k for k in rows if k[0] == "api key" and k[1] in ("claude-code", "codex")]
+    assert KEY not in report.model_dump_json()
+    assert cli_env.requests() == []
+
+
+def test_doctor_rows_ask_a_real_question_when_opted_in(cli_env):
+    cli_env.set_fault("openai", "overloaded")
+    [row] = doctor_rows(["codex:gpt-5.5"], answer=True)
+    assert not row.ok and "no answer:" in row.detail
+    assert [c["path"] for c in cli_env.requests()] == ["/openai/v1/responses"]
+    cli_env.reset()
+    [row] = doctor_rows(["codex:gpt-5.5"], answer=True)
+    assert row.ok and row.detail.endswith("; answers") and KEY not in row.detail
+
+
 # ------------------------------------------------------ pure helpers (no CLI)
+def test_probe_plan_asks_cli_targets_only_when_the_user_opts_in():
+    sdk, cc, cx = (Target(provider=p, model=m) for p, m in
+                   (("anthropic", "claude-opus-5-5"), ("claude-code", "sonnet"), ("codex", "gpt-5.5")))
+    clis = ("claude-code", "codex")
+    assert probe_plan([sdk, cc, cx], clis, answer_cli=False) == ([sdk], [cc, cx])
+    assert probe_plan([sdk, cc, cx], clis, answer_cli=True) == ([sdk, cc, cx], [cc, cx])
+
+
+def test_readiness_down_when_a_cli_cannot_run_and_healthy_when_it_can():
+    cc, cc2 = Target(provider="claude-code", model="sonnet"), Target(provider="claude-code", model="opus")
+    signals = {(s.subject, s.health) for s in readiness_signals([(cc, "not logged in"), (cc2, "not logged in")])}
+    assert signals == {("claude-code:sonnet", Health.down), ("claude-code:opus", Health.down), ("claude-code", Health.down)}
+    signals = {(s.subject, s.health) for s in readiness_signals([(cc, None), (cc2, "not logged in")])}
+    assert signals == {("claude-code:sonnet", Health.healthy), ("claude-code:opus", Health.down),
+                       ("claude-code", Health.healthy)}
+
+
+
 def test_deadline_parses_durations():
     assert [parse_deadline(t) for t in ("90", "90s", "10m", "1h30m")] == [90, 90, 600, 5400]
     with pytest.raises(ValueError, match="not a duration"):
