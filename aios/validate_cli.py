@@ -14,6 +14,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aios.bootstrap import prepare_environment
@@ -102,9 +103,8 @@ def _print_matrix(matrix, runs: int) -> None:
 def doctor_command(as_json: JsonFlag = False) -> None:
     """Everything that would break a failover: keys, skills, validations, drift, deployments; exit 1 on any fail."""
     from aios.doctor import run_doctor
-    from aios.settings import load_settings
 
-    report = run_doctor(load_settings())
+    report = run_doctor()  # loads the settings itself: a bad variable is a row, not an exit
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -115,7 +115,7 @@ def doctor_command(as_json: JsonFlag = False) -> None:
         table.add_column("detail", overflow="fold")
         for c in report.checks:
             style = STATUS_STYLE[c.status.value]
-            table.add_row(c.check, c.subject, f"[{style}]{c.status.value}[/{style}]", c.detail)
+            table.add_row(c.check, escape(c.subject), f"[{style}]{c.status.value}[/{style}]", escape(c.detail))
         console.print(table)
         counts = report.counts()
         console.print(f"{counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail", highlight=False)
