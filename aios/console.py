@@ -51,7 +51,24 @@ def run(app: typer.Typer) -> None:
             err_console.print(f"Error: {escape(exc.format_message())}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: still one line
+        if (where := _unreachable_server(exc)) is not None:
+            err_console.print(
+                f"[red]error:[/red] cannot reach the Prefect server at {escape(where)}: start it, or point PREFECT_API_URL at one",
+                highlight=False, soft_wrap=True,
+            )
+            sys.exit(1)
         err_console.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True)
         if os.environ.get("AIOS_DEBUG"):
             raise
         sys.exit(3)
+
+
+def _unreachable_server(exc: BaseException) -> str | None:
+    """The Prefect API URL when `exc` is (or wraps) a failed connection to it, else None."""
+    import httpx
+
+    if not any(isinstance(e, httpx.TransportError) for e in (exc, exc.__cause__, exc.__context__)):
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or "(PREFECT_API_URL is not set)"

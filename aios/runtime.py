@@ -54,16 +54,22 @@ def preflight(skill_name: str, given: dict[str, Any]) -> Checked:
     A run that would fail after paying for an answer (a bad setting, knowledge over budget, a state
     file it cannot record in) fails here instead: one AiosError, no flow started, no model called.
     """
-    from aios.context import assemble_context
     from aios.skills import find_skill
 
     settings = load_settings()
     skill = find_skill(settings.skills_dir, skill_name)
     skill.check_inputs(given)
     policy = settings.skill_policy(skill)
-    assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
-    check_state_store(skill.name)
+    check_context_and_store(settings, skill.name)
     return Checked(settings=settings, skill=skill, policy=policy)
+
+
+def check_context_and_store(settings: Settings, skill: str | None = None) -> None:
+    """What every model call shares: knowledge within the budget, a state store to record in."""
+    from aios.context import assemble_context
+
+    assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
+    check_state_store(skill)
 
 
 def check_state_store(skill: str | None = None) -> None:

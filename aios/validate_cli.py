@@ -46,11 +46,15 @@ def validate_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run skills on every target through the same model task and compare the answers; exit 1 on any failing cell."""
+    from aios.runtime import check_context_and_store
+    from aios.settings import load_settings
     from aios.validation import Matrix, parse_targets
     from flows.validate import plan_validation, validate_skills
 
+    settings = load_settings()  # every setting, before any model is paid for
     specs = parse_targets(targets) or None
     plan_validation(skills or None, specs)  # unknown skill, bad target, bad compare rule: one line, exit 2
+    check_context_and_store(settings)
 
     async def go():
         state = await validate_skills(skills=skills or None, targets=specs, runs=runs, tolerance=tolerance, return_state=True)

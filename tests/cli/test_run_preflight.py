@@ -90,3 +90,15 @@ def test_a_declared_input_runs_with_the_samples_filling_the_rest(stack_env, emul
     record = JsonStore(project / "state" / "aios.json").get("runs", run["run_id"])
     samples = json.loads((project / "skills" / "research-lead" / "inputs.json").read_text())
     assert record.data["inputs"] == samples | {"company": "Acme"}, "the samples fill what --input did not give"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [("AIOS_STATE_BACKEND", "mongo", "AIOS_STATE_BACKEND"), ("AIOS_CONTEXT_MAX_CHARS", "100", "AIOS_CONTEXT_MAX_CHARS")],
+    ids=["state-backend", "context-budget"],
+)
+def test_validate_checks_the_store_and_context_before_any_model_call(stack_env, emulator, project, variable, value, problem):
+    result = aios("validate", "research-lead", "--runs", "1", env=stack_env | {variable: value}, cwd=project)
+    assert result.code == 2, result.err
+    assert len(result.err_lines) == 1 and problem in result.err, result.err
+    assert emulator.requests() == [], "no model was called"

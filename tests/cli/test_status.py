@@ -23,3 +23,9 @@ def test_status_says_when_there_is_no_server_at_all(home_env, project):
     result = aios("status", env=home_env | {"PREFECT_API_URL": "http://127.0.0.1:9/api"}, cwd=project)
     assert result.code == 0, result.err
     assert "no Prefect server at http://127.0.0.1:9/api" in result.out
+
+
+def test_a_command_that_needs_the_server_says_it_cannot_reach_it_in_one_line(home_env, project):
+    result = aios("deferred", env=home_env | {"PREFECT_API_URL": "http://127.0.0.1:9/api"}, cwd=project)
+    assert result.code == 1, result.err
+    assert result.err_lines == ["error: cannot reach the Prefect server at http://127.0.0.1:9/api: start it, or point PREFECT_API_URL at one"]
