@@ -5,10 +5,44 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+ENV_FILE = ".env"
+
+
+def project_root() -> Path:
+    """The project: `AIOS_HOME`, else the current directory."""
+    return Path(os.environ.get("AIOS_HOME") or os.getcwd()).resolve()
+
+
+def load_env_file() -> Path | None:
+    """Put `<project root>/.env` into the environment, never over a variable already set.
+
+    One source for every setting: `AIOS_*`, `AIOS_STATE_*` and the SDKs' own keys are all read
+    from the environment, and the file only fills in what the environment leaves unset.
+    """
+    path = project_root() / ENV_FILE
+    if not path.is_file():
+        return None
+    from dotenv import dotenv_values
+
+    from aios.errors import ConfigError
+
+    try:
+        values = dotenv_values(path, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"cannot read it: {getattr(exc, 'strerror', None) or exc.__class__.__name__}") from None
+    for key, value in values.items():
+        if value is not None:
+            os.environ.setdefault(key, value)
+    return path
+
 
 def prepare_environment() -> None:
     """Keep Prefect's embedded database inside the project and quiet about the internet it can't reach."""
-    home = Path(os.environ.get("AIOS_HOME") or os.getcwd()).resolve()
+    try:
+        load_env_file()
+    except Exception:  # noqa: BLE001 - runs at import; loading the settings reports it as one line
+        pass
+    home = project_root()
     os.environ.setdefault("PREFECT_HOME", str(home / ".aios" / "prefect"))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -15,7 +15,7 @@ from aios.bootstrap import prepare_environment
 
 prepare_environment()
 
-from aios.console import JsonFlag, console, err_console, fail, run  # noqa: E402
+from aios.console import CONTEXT_SETTINGS, JsonFlag, console, err_console, fail, run  # noqa: E402
 from aios.settings import get_settings  # noqa: E402
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=CONTEXT_SETTINGS,
 )
 
 
@@ -59,17 +60,21 @@ def run_command(
     inputs: Annotated[list[str], typer.Option("--input", "-i", help="key=value, repeatable.")] = [],  # noqa: B006
     as_json: JsonFlag = False,
 ) -> None:
-    """Run one skill now as a Prefect flow; exit 0 only when it produced a valid output."""
-    from aios.skills import find_skill, parse_inputs
+    """Run one skill now as a Prefect flow; exit 0 only when it produced a valid output.
+
+    Settings, skill, inputs, context budget and state store are checked before the flow starts,
+    so a mistake there costs no model call.
+    """
+    from aios.runs import SkillRun
+    from aios.runtime import preflight
+    from aios.skills import parse_inputs
     from flows.skill import build_skill_flow
 
-    from aios.runs import SkillRun
-
-    find_skill(get_settings().skills_dir, skill)  # one clear line if the skill is broken
-    overrides = parse_inputs(inputs)
+    given = parse_inputs(inputs)
+    preflight(skill, given)
 
     async def go():
-        state = await build_skill_flow(skill)(inputs=overrides, return_state=True)
+        state = await build_skill_flow(skill)(inputs=given, return_state=True)
         return state, await state.result(raise_on_failure=False)
 
     state, data = asyncio.run(go())
@@ -80,8 +85,10 @@ def run_command(
         print(json.dumps(run.summary(), indent=2, default=str))
     else:
         _print_run(run)
+    if run.not_recorded:
+        err_console.print(f"warning: {skill}: {run.not_recorded}", markup=False, highlight=False, soft_wrap=True)
     if not run.ok:
-        err_console.print(f"{skill}: {run.status.value}: {run.reason}", highlight=False, soft_wrap=True)
+        err_console.print(f"{skill}: {run.status.value}: {run.reason}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -109,11 +116,12 @@ def emulate_command(
     if warning:
         err_console.print(warning, highlight=False, soft_wrap=True)
     base = f"http://{host}:{port}"
-    console.print(
+    # Plain print, not the console: a wrapped line would split an `export` a user copies and pastes.
+    print(
         f"export ANTHROPIC_BASE_URL={base}/anthropic ANTHROPIC_API_KEY=emulator-key\n"
         f"export OPENAI_BASE_URL={base}/openai/v1 OPENAI_API_KEY=emulator-key\n"
         f"# fault injection: PUT {base}/_control/faults  (see README)",
-        highlight=False,
+        flush=True,
     )
     serve(host=host, port=port, allow_remote=allow_remote)
 
@@ -156,17 +164,14 @@ def status_command(
 
         asyncio.run(status_check())
     snapshot = health_store.read_snapshot()
-    try:
-        paused = asyncio.run(deferral.is_paused())
-        parked = len(asyncio.run(deferral.parked_runs()))
-    except Exception:  # noqa: BLE001 - no server or no pool yet
-        paused, parked = None, None
+    paused, parked, missing = asyncio.run(_deferred_queue())
     data = {
         "checked_at": snapshot.checked_at.isoformat(),
         "providers": {k: v.value for k, v in snapshot.providers.items()},
         "models": {k: v.value for k, v in snapshot.models.items()},
         "deferred_queue_paused": paused,
         "parked_runs": parked,
+        "deferred_queue_problem": missing,
     }
     if as_json:
         print(json.dumps(data, indent=2))
@@ -175,8 +180,36 @@ def status_command(
     for subject, health in {**data["providers"], **data["models"]}.items():
         table.add_row(subject, health)
     console.print(table)
-    queue = "unknown (no Prefect server)" if paused is None else ("paused" if paused else "running")
-    console.print(f"deferred queue: {queue}; parked runs: {parked if parked is not None else '-'}")
+    queue = f"unknown ({missing})" if paused is None else ("paused" if paused else "running")
+    console.print(f"deferred queue: {queue}; parked runs: {parked if parked is not None else '-'}", markup=False, highlight=False, soft_wrap=True)
+
+
+async def _deferred_queue() -> tuple[bool | None, int | None, str | None]:
+    """(paused, parked runs, what is missing): a missing server, pool or queue, and how to create it."""
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
+
+    from aios.outage import deferral
+
+    settings = get_settings()
+    pool, queue = settings.work_pool, settings.deferred_queue
+    if not PREFECT_API_URL.value():
+        return None, None, "PREFECT_API_URL is not set: no Prefect server to ask"
+    try:
+        async with get_client() as client:
+            try:
+                await client.read_work_pool(pool)
+            except ObjectNotFound:
+                return None, None, f"the Prefect server has no work pool '{pool}'; `aios deploy` creates it"
+            try:
+                await client.read_work_queue_by_name(queue, work_pool_name=pool)
+            except ObjectNotFound:
+                return None, None, f"work pool '{pool}' has no queue '{queue}'; `aios deploy` creates it"
+        return await deferral.is_paused(), len(await deferral.parked_runs()), None
+    except (httpx.HTTPError, OSError, RuntimeError) as exc:
+        return None, None, f"no Prefect server at {PREFECT_API_URL.value()}: {type(exc).__name__}"
 
 
 @app.command("deferred")

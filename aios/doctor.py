@@ -2,11 +2,14 @@
 
 Checks (each row: check, subject, status ok/warn/fail, detail):
 
+    settings       every AIOS_* variable parses (a bad one is a row; the rest run on its default)
     api key        each endpoint a target uses has its key variable set (the value is never shown)
     agent cli      each Claude Code / Codex target: binary, version, login (a real answer only when
                    AIOS_PROBE_CLI_TARGETS=true: it spends the user's subscription)
     policy         the fallback policy parses; a critical skill has a target on another provider
     skill          every skill folder loads (SKILL.md, contract, inputs, compare rule)
+    context        knowledge/ fits in AIOS_CONTEXT_MAX_CHARS
+    state store    the state settings load and the store reads
     validation     each critical skill was validated on each fallback target, and passed last time
                    (`aios validate` records results in the state table `validations`)
     mcp            .mcp.json and .codex/config.toml carry the same MCP servers
@@ -15,7 +18,8 @@ Checks (each row: check, subject, status ok/warn/fail, detail):
     state journal  writes journaled during a state-backend outage and not yet replayed
     prefect api    who can use the Prefect API: loopback, or authenticated (see `check_prefect_api`)
 
-Any `fail` makes the command exit 1; `warn` rows are worth a look but do not fail it.
+Any `fail` makes the command exit 1; `warn` rows are worth a look but do not fail it. A check that
+breaks is itself a `fail` row: the doctor always prints its table.
 Nothing here needs a Prefect server or calls a model (the `prefect api` row probes one if configured).
 """
 
@@ -31,7 +35,7 @@ from pydantic import BaseModel, Field, computed_field
 from aios.core.policy import FallbackPolicy, Target
 from aios.core.triage import Triage
 from aios.errors import AiosError, ConfigError
-from aios.settings import AGENT_CLI_PROVIDERS, Settings
+from aios.settings import AGENT_CLI_PROVIDERS, Settings, load_settings_leniently
 from aios.skills import SKILL_FILE, Skill, load_skill
 from aios.validation.compare import CompareRule
 from aios.validation.matrix import VALIDATIONS_TABLE, validation_key
@@ -106,7 +110,7 @@ def skill_policies(report: DoctorReport, settings: Settings, skills: list[Skill]
         report.add("policy", "default", Status.fail, str(exc))
     for skill in skills:
         try:
-            policy = settings.policy(skill.metadata.models)
+            policy = settings.skill_policy(skill)
         except AiosError as exc:
             report.add("policy", skill.name, Status.fail, str(exc))
             continue
@@ -165,15 +169,55 @@ def fallback_targets(policy: FallbackPolicy) -> list[Target]:
     return list(dict.fromkeys(policy.targets[1:]))
 
 
+def check_settings(report: DoctorReport) -> Settings:
+    """One row per bad AIOS_* variable; the other checks go on with that variable at its default."""
+    settings, problems = load_settings_leniently()
+    for variable, problem in problems:
+        report.add("settings", variable, Status.fail, problem)
+    if not problems:
+        report.add("settings", "AIOS_*", Status.ok, "every setting parses")
+    return settings
+
+
+def check_context(report: DoctorReport, settings: Settings) -> None:
+    """knowledge/ over the budget fails every run; memory over it is trimmed, so only knowledge fails."""
+    from aios.context import assemble_context
+
+    try:
+        context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
+    except AiosError as exc:
+        report.add("context", "knowledge/", Status.fail, str(exc))
+        return
+    trimmed = f"; {context.trimmed_memory_lines} oldest memory line(s) trimmed" if context.trimmed_memory_lines else ""
+    report.add(
+        "context", "knowledge/", Status.ok,
+        f"{len(context.text)} of {settings.context_max_chars} characters (AIOS_CONTEXT_MAX_CHARS){trimmed}",
+    )
+
+
+def check_state(report: DoctorReport, open_store: Callable[[], Any]) -> Any | None:
+    """The store every run records in: its settings load and it reads. Returns it, or None."""
+    from aios.runs import RUNS_TABLE
+
+    try:
+        store = open_store()
+        store.list(RUNS_TABLE)
+    except AiosError as exc:
+        report.add("state store", "runs table", Status.fail, str(exc))
+        return None
+    report.add("state store", "runs table", Status.ok, f"reads {getattr(store, 'where', store)}")
+    return store
+
+
 def check_validations(
-    report: DoctorReport, skills: list[Skill], policies: dict[str, FallbackPolicy], open_store: Callable[[], Any]
+    report: DoctorReport, skills: list[Skill], policies: dict[str, FallbackPolicy], store: Any | None
 ) -> None:
     """Critical skills: validated on every fallback target, and the last validation passed?"""
     critical = [s for s in skills if s.triage is Triage.critical and s.name in policies]
-    if not critical:
+    if not critical or store is None:  # no store: its own row says why
         return
     try:
-        records = {r.key: r for r in open_store().list(VALIDATIONS_TABLE)}  # one read, even on a remote store
+        records = {r.key: r for r in store.list(VALIDATIONS_TABLE)}  # one read, even on a remote store
     except AiosError as exc:
         report.add("validation", "state store", Status.warn, f"cannot read validation results: {exc}")
         return
@@ -273,8 +317,14 @@ def check_journal(report: DoctorReport) -> None:
     pending = getattr(journal, "pending", None)
     if pending is None:
         return
+    from aios.state import load_settings as load_state_settings
+
     try:
-        entries = pending()
+        state_settings = load_state_settings()
+    except AiosError:
+        return  # the state store row already names the bad AIOS_STATE_* variable
+    try:
+        entries = pending(state_settings)
     except Exception as exc:  # noqa: BLE001 - a doctor reports, it does not crash
         report.add("state journal", "journal", Status.warn, f"cannot read the journal: {exc}")
         return
@@ -289,11 +339,9 @@ def check_journal(report: DoctorReport) -> None:
     conflicts = getattr(journal, "conflicts", None)
     if conflicts is not None:
         try:
-            from aios.state.config import StateSettings
-
-            path = StateSettings().journal_file()
+            path = state_settings.journal_file()
             exists = path.with_name(path.stem + ".conflicts.jsonl").exists()  # reading it takes a lock
-            found = conflicts() if exists else []
+            found = conflicts(state_settings) if exists else []
         except Exception:  # noqa: BLE001
             found = []
         if found:
@@ -390,26 +438,38 @@ def check_prefect_api(report: DoctorReport, timeout: float = 3.0) -> None:
 # --------------------------------------------------------------------------- all together
 
 
-def run_doctor(settings: Settings, open_store: Callable[[], Any] | None = None) -> DoctorReport:
-    """Every check, in the order a reader fixes them."""
+def run_doctor(settings: Settings | None = None, open_store: Callable[[], Any] | None = None) -> DoctorReport:
+    """Every check, in the order a reader fixes them; without `settings`, the environment's (checked)."""
     if open_store is None:
         from aios.state import open_store as default_open_store
 
         open_store = default_open_store
-    root = settings.home
     report = DoctorReport()
-    skills = check_skills(report, settings.skills_dir)
-    policies = skill_policies(report, settings, skills)
-    check_keys(report, settings, policies)
-    check_agent_clis(report, policies)
-    check_validations(report, skills, policies, open_store)
-    check_mcp(report, root)
-    check_instructions(report, root)
-    check_deployments(report, root)
-    check_journal(report)
-    check_prefect_api(report)
-    order = {"api key": 0, "policy": 1, "skill": 2, "validation": 3}
-    report.checks.sort(key=lambda c: order.get(c.check, 4))  # stable: the rest keep their order
+    if settings is None:
+        settings = check_settings(report)
+    root = settings.home
+
+    def guarded(check: str, run: Callable[[], Any], default: Any = None) -> Any:
+        try:
+            return run()
+        except Exception as exc:  # noqa: BLE001 - a doctor reports, it does not crash
+            report.add(check, "(the check itself)", Status.fail, f"{type(exc).__name__}: {exc}")
+            return default
+
+    skills = guarded("skill", lambda: check_skills(report, settings.skills_dir), [])
+    policies = guarded("policy", lambda: skill_policies(report, settings, skills), {})
+    guarded("api key", lambda: check_keys(report, settings, policies))
+    guarded("agent cli", lambda: check_agent_clis(report, policies))
+    guarded("context", lambda: check_context(report, settings))
+    store = guarded("state store", lambda: check_state(report, open_store))
+    guarded("validation", lambda: check_validations(report, skills, policies, store))
+    guarded("mcp", lambda: check_mcp(report, root))
+    guarded("instructions", lambda: check_instructions(report, root))
+    guarded("deployments", lambda: check_deployments(report, root))
+    guarded("state journal", lambda: check_journal(report))
+    guarded("prefect api", lambda: check_prefect_api(report))
+    order = {"settings": 0, "api key": 1, "policy": 2, "skill": 3, "context": 4, "state store": 5, "validation": 6}
+    report.checks.sort(key=lambda c: order.get(c.check, 7))  # stable: the rest keep their order
     return report
 
 

@@ -1,26 +1,35 @@
 """What a finished run leaves behind: its state record, its Prefect artifact and a log line.
 
 The artifact (the attempt chain as a table) is redacted before it is created, and links to the
-run's trace when `AIOS_TRACE_URL_TEMPLATE` is set and the run is being traced.
+run's trace when `AIOS_TRACE_URL_TEMPLATE` is set and the run is being traced. A record the state
+store refuses goes to the write journal instead: an answer already paid for is never thrown away.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from uuid import uuid4
 
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import FlowRunContext
 
+from aios.bootstrap import project_root
 from aios.observability import telemetry
 from aios.observability.redaction import redact
 from aios.runs import RUNS_TABLE, SkillRun
-from aios.state import open_store
+from aios.state import StateError, open_store
 
 log = logging.getLogger("aios.run")
 
 
 async def record_run(run: SkillRun) -> None:
-    open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, run.model_dump(mode="json", exclude_none=True))
+    data = run.model_dump(mode="json", exclude_none=True)
+    try:
+        open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, data)
+    except StateError as exc:
+        run.not_recorded = f"the state store refused the run record ({exc}); {journal_run(run, data, exc)}"
+        log.warning("%s: %s", run.skill, run.not_recorded, extra={"skill": run.skill})
     if FlowRunContext.get() is not None:
         await acreate_markdown_artifact(
             key=f"{run.skill}-run",
@@ -35,6 +44,30 @@ async def record_run(run: SkillRun) -> None:
         run.model,
         extra={"skill": run.skill, "provider": run.provider, "model": run.model, "outcome": run.status.value},
     )
+
+
+def journal_run(run: SkillRun, data: dict, problem: StateError) -> str:
+    """Append the run record to the write journal (`aios state status` lists it); says where it went."""
+    from aios.state import load_settings
+    from aios.state.journal import Journal, JournalEntry
+
+    try:
+        settings = load_settings()
+        path = settings.journal_file()
+        backend = settings.backend_for(run.skill)
+        store = f"json:{settings.json_path()}" if backend == "json" else f"{backend}:unrecorded"
+    except StateError:
+        path, store = project_root() / "state" / "journal.jsonl", "unknown:unrecorded"
+    now = datetime.now(UTC)
+    entry = JournalEntry(
+        id=uuid4().hex, store=store, table=RUNS_TABLE, key=run.run_id, op="upsert", data=data,
+        version=1, updated_at=now, journaled_at=now, reason=str(problem),
+    )
+    try:
+        Journal(path).append([entry])
+    except StateError as exc:
+        return f"nor could it go to the journal ({exc})"
+    return f"kept in the journal {path}"
 
 
 def run_markdown(run: SkillRun, trace_url: str | None = None) -> str:

@@ -35,6 +35,7 @@ class SkillRun(BaseModel):
     reason: str = ""
     parked_run_id: str | None = None
     misconfigured: list[str] = Field(default_factory=list)
+    not_recorded: str | None = None  # why the state store has no record of this run (it went to the journal)
     started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
 
@@ -63,4 +64,5 @@ class SkillRun(BaseModel):
             "output": self.output,
             "reason": self.reason,
             "parked_run_id": self.parked_run_id,
+            "not_recorded": self.not_recorded,
         }

@@ -1,13 +1,16 @@
-"""Process-wide runtime: settings, provider adapters and circuit breakers shared by every run."""
+"""Process-wide runtime: settings, provider adapters and circuit breakers shared by every run,
+and the preflight that checks everything a run needs before the first (paid) model call."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aios.core.breaker import BreakerBoard
-from aios.core.policy import BreakerPolicy
+from aios.core.policy import BreakerPolicy, FallbackPolicy
 from aios.providers import Providers
-from aios.settings import Settings, get_settings
+from aios.settings import Settings, get_settings, load_settings
+from aios.skills import Skill
 
 
 @dataclass
@@ -34,3 +37,48 @@ def reset_runtime() -> None:
     """Forget adapters and breakers (tests, or after settings change)."""
     global _runtime
     _runtime = None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the preflight found good: the run may start."""
+
+    settings: Settings
+    skill: Skill
+    policy: FallbackPolicy
+
+
+def preflight(skill_name: str, given: dict[str, Any]) -> Checked:
+    """Check every setting, the skill, its inputs, the context budget and the state store.
+
+    A run that would fail after paying for an answer (a bad setting, knowledge over budget, a state
+    file it cannot record in) fails here instead: one AiosError, no flow started, no model called.
+    """
+    from aios.skills import find_skill
+
+    settings = load_settings()
+    skill = find_skill(settings.skills_dir, skill_name)
+    skill.check_inputs(given)
+    policy = settings.skill_policy(skill)
+    check_context_and_store(settings, skill.name)
+    return Checked(settings=settings, skill=skill, policy=policy)
+
+
+def check_context_and_store(settings: Settings, skill: str | None = None) -> None:
+    """What every model call shares: knowledge within the budget, a state store to record in."""
+    from aios.context import assemble_context
+
+    assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
+    check_state_store(skill)
+
+
+def check_state_store(skill: str | None = None) -> None:
+    """Open the store a run records in and read it once (a malformed file or setting raises StateError)."""
+    from aios.runs import RUNS_TABLE
+    from aios.state import BackendUnavailable, open_store
+
+    store = open_store(skill=skill)
+    try:
+        store.get(RUNS_TABLE, "preflight")
+    except BackendUnavailable:
+        pass  # a remote store that is down journals the run's record: no reason to hold the run

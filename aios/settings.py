@@ -1,4 +1,7 @@
-"""Settings from the environment (prefix `AIOS_`) and an optional `.env` file in the project root.
+"""Settings from the environment (prefix `AIOS_`); `<project root>/.env` fills in what is not set.
+
+Every value is checked when the settings load (`AIOS_TARGETS` parsed, numbers in range, JSON
+decoded), so a bad setting is one line naming its variable before any flow starts or model is called.
 
 Provider keys and base URLs are NOT aios settings: each SDK's own variables apply
 (`ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_BASE_URL`), and a further
@@ -7,13 +10,16 @@ OpenAI-compatible endpoint names the variables that hold its key and URL.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from aios.bootstrap import load_env_file, project_root
 
 from aios.core.policy import (
     ANTHROPIC,
@@ -65,25 +71,26 @@ DEFAULT_ENDPOINTS = [
 ]
 
 
-def project_root() -> Path:
-    return Path(os.environ.get("AIOS_HOME") or os.getcwd()).resolve()
-
-
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AIOS_", env_file=".env", extra="ignore")
+    # No env_file here: `load_env_file` puts `<project root>/.env` into the environment once, so
+    # these settings, the state settings (`AIOS_STATE_*`) and the SDKs' keys all read one source.
+    model_config = SettingsConfigDict(env_prefix="AIOS_", extra="ignore")
 
     home: Path = Field(default_factory=project_root)
+    # before `targets`: a target may name one of these endpoints
+    extra_endpoints: Annotated[list[Endpoint], NoDecode] = Field(
+        default_factory=list, description="further OpenAI-compatible endpoints (a JSON list)"
+    )
     targets: str | None = Field(default=None, description="provider:model[@window], comma-separated")
-    extra_endpoints: list[Endpoint] = Field(default_factory=list, description="further OpenAI-compatible endpoints")
-    connect_timeout: float = 3.0
-    read_timeout: float = 120.0
-    max_retry_after: float = 2.0
-    reasks: int = 1
-    breaker_threshold: int = 3
-    breaker_cooldown: float = 30.0
+    connect_timeout: float = Field(default=3.0, gt=0)
+    read_timeout: float = Field(default=120.0, gt=0)
+    max_retry_after: float = Field(default=2.0, ge=0)
+    reasks: int = Field(default=1, ge=0)
+    breaker_threshold: int = Field(default=3, ge=1)
+    breaker_cooldown: float = Field(default=30.0, ge=0)
     anthropic_output: Literal["json_schema", "tool"] = "json_schema"
-    max_tokens: int = 4096
-    context_max_chars: int = 60_000
+    max_tokens: int = Field(default=4096, ge=1)
+    context_max_chars: int = Field(default=60_000, ge=1)
     work_pool: str = "aios"
     deferred_queue: str = "deferred"
     default_queue: str = "default"
@@ -95,17 +102,43 @@ class Settings(BaseSettings):
     status_openai_url: str | None = "https://status.openai.com"
     status_claude_component: str = r"Claude API"
     status_openai_component: str = r"Chat Completions|Responses"
-    status_timeout: float = 5.0
+    status_timeout: float = Field(default=5.0, gt=0)
     probe: bool = True
-    probe_timeout: float = 5.0
-    health_recover_after: int = 2
+    probe_timeout: float = Field(default=5.0, gt=0)
+    health_recover_after: int = Field(default=2, ge=1)
     alert_urls: str | None = None
-    alert_burst_seconds: float = 600.0
+    alert_burst_seconds: float = Field(default=600.0, ge=0)
 
     @field_validator("home")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
+
+    @field_validator("extra_endpoints", mode="before")
+    @classmethod
+    def _decode_endpoints(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else []
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno}); expected a list of endpoints") from None
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _check_targets(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value or not value.strip():
+            return None
+        try:
+            targets = parse_targets(value.split(","), "AIOS_TARGETS")
+        except ConfigError as exc:
+            raise ValueError(exc.problem) from None
+        if "extra_endpoints" in info.data:  # else that variable's own error is the one to fix
+            known = {e.name for e in [*DEFAULT_ENDPOINTS, *info.data["extra_endpoints"]]}
+            unknown = sorted({t.provider for t in targets} - known)
+            if unknown:
+                raise ValueError(_unknown_providers(unknown, known))
+        return value
 
     @property
     def skills_dir(self) -> Path:
@@ -119,17 +152,20 @@ class Settings(BaseSettings):
     def endpoints(self) -> dict[str, Endpoint]:
         return {e.name: e for e in [*DEFAULT_ENDPOINTS, *self.extra_endpoints]}
 
-    def policy(self, override: list | None = None) -> FallbackPolicy:
-        """The fallback policy: a skill's own `models` list, else AIOS_TARGETS, else the defaults."""
+    def policy(self, override: list | None = None, *, source: str | Path = "AIOS_TARGETS", field: str | None = None) -> FallbackPolicy:
+        """The fallback policy: a skill's own `models` list, else AIOS_TARGETS, else the defaults.
+
+        `source` and `field` name where `override` came from, so an error blames the right place.
+        """
         if override:
-            targets = tuple(_target(str(spec)) for spec in override)
+            targets = parse_targets([str(spec) for spec in override], source, field)
         elif self.targets:
-            targets = tuple(_target(part) for part in self.targets.split(",") if part.strip())
+            targets, source, field = parse_targets(self.targets.split(","), "AIOS_TARGETS"), "AIOS_TARGETS", None
         else:
             targets = DEFAULT_TARGETS
         unknown = sorted({t.provider for t in targets} - set(self.endpoints) - set(AGENT_CLI_PROVIDERS))
         if unknown:
-            raise ConfigError("AIOS_TARGETS", f"unknown provider(s) {', '.join(unknown)}; add them to AIOS_EXTRA_ENDPOINTS")
+            raise ConfigError(source, _unknown_providers(unknown, set(self.endpoints)), field)
         return FallbackPolicy(
             targets=targets,
             timeouts=Timeouts(connect=self.connect_timeout, read=self.read_timeout),
@@ -139,16 +175,39 @@ class Settings(BaseSettings):
         )
 
 
-def _target(spec: str) -> Target:
-    spec = spec.strip()
-    window: int | None = None
-    if "@" in spec:
-        spec, _, raw = spec.partition("@")
-        window = int(raw)
-    provider, sep, model = spec.partition(":")
-    if not sep or not provider or not model:
-        raise ConfigError("AIOS_TARGETS", f"'{spec}' is not of the form provider:model")
-    return Target(provider=provider, model=model, context_window=window or KNOWN_WINDOWS.get(model, 200_000))
+    def skill_policy(self, skill: Any) -> FallbackPolicy:
+        """A skill's policy; a bad `metadata.models` entry is blamed on its SKILL.md, not on AIOS_TARGETS."""
+        return self.policy(skill.metadata.models, source=skill.path, field="metadata.models")
+
+
+def _unknown_providers(unknown: list[str], known: set[str]) -> str:
+    return (
+        f"unknown provider(s) {', '.join(unknown)} (known: {', '.join(sorted(known))}); "
+        "add an endpoint to AIOS_EXTRA_ENDPOINTS"
+    )
+
+
+def parse_targets(specs: list[str], source: str | Path = "AIOS_TARGETS", field: str | None = None) -> tuple[Target, ...]:
+    """`provider:model[@window]` entries as targets; a malformed one is a ConfigError naming `source`."""
+    targets = []
+    for raw in specs:
+        spec = raw.strip()
+        if not spec:
+            continue
+        window: int | None = None
+        if "@" in spec:
+            spec, _, text = spec.partition("@")
+            if not text.isdigit() or int(text) <= 0:
+                raise ConfigError(source, f"'{raw.strip()}': the context window after '@' must be a positive whole number of tokens, not '{text}'", field)
+            window = int(text)
+        provider, sep, model = spec.partition(":")
+        if not sep or not provider.strip() or not model.strip():
+            raise ConfigError(source, f"'{raw.strip()}' is not of the form provider:model[@context_window]", field)
+        provider, model = provider.strip(), model.strip()
+        targets.append(Target(provider=provider, model=model, context_window=window or KNOWN_WINDOWS.get(model, 200_000)))
+    if not targets:
+        raise ConfigError(source, "names no target (expected provider:model, comma-separated)", field)
+    return tuple(targets)
 
 
 @lru_cache(maxsize=1)
@@ -156,13 +215,50 @@ def _cached() -> Settings:
     return load_settings()
 
 
+def variable(loc: tuple) -> tuple[str, str]:
+    """(environment variable, where inside its value) of a validation error's location."""
+    name = "AIOS_" + str(loc[0]).upper() if loc else "AIOS_*"
+    inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:]).lstrip(".")
+    return name, inner
+
+
+def settings_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(variable, problem) for every error, worded for the person who set the variable."""
+    out = []
+    for err in exc.errors():
+        name, inner = variable(tuple(err["loc"]))
+        message = err["msg"].removeprefix("Value error, ")
+        out.append((name, f"{inner}: {message}" if inner else message))
+    return out
+
+
 def load_settings() -> Settings:
+    """Settings from the environment (and `<project root>/.env`); the first bad variable is one ConfigError."""
+    load_env_file()
     try:
         return Settings()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = "AIOS_" + "_".join(str(p) for p in err["loc"]).upper()
-        raise ConfigError("environment", err["msg"], field) from None
+        problems = settings_problems(exc)
+        name, problem = problems[0]
+        more = f" (and {len(problems) - 1} more: `aios doctor` lists them)" if len(problems) > 1 else ""
+        raise ConfigError(name, problem + more) from None
+
+
+def load_settings_leniently() -> tuple[Settings, list[tuple[str, str]]]:
+    """Settings with every bad variable at its default, and the list of bad ones (for `aios doctor`)."""
+    load_env_file()
+    problems: list[tuple[str, str]] = []
+    defaults: dict[str, Any] = {}
+    for _ in range(len(Settings.model_fields)):
+        try:
+            return Settings(**defaults), problems
+        except ValidationError as exc:
+            fields = {str(err["loc"][0]) if err["loc"] else "" for err in exc.errors()}
+            if not fields <= set(Settings.model_fields) - set(defaults):
+                raise  # a default itself fails: a bug, not a variable's fault
+            defaults |= {f: Settings.model_fields[f].get_default(call_default_factory=True) for f in fields}
+            problems += settings_problems(exc)
+    return Settings(**defaults), problems
 
 
 def get_settings() -> Settings:

@@ -145,8 +145,18 @@ class Skill(BaseModel):
         return self.folder / SKILL_FILE
 
     def inputs(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Sample inputs with the caller's values on top."""
+        """Sample inputs with the caller's values on top (the samples fill what is not given)."""
         return {**self.default_inputs, **(overrides or {})}
+
+    def check_inputs(self, given: dict[str, Any]) -> None:
+        """A skill declares its inputs in `inputs.json`; a value for anything else is a typo, not an input."""
+        unknown = sorted(set(given) - set(self.default_inputs))
+        if unknown:
+            declared = ", ".join(sorted(self.default_inputs)) or f"none (it has no {INPUTS_FILE})"
+            raise ConfigError(
+                "--input",
+                f"skill '{self.name}' has no input {', '.join(repr(k) for k in unknown)}; it declares: {declared}",
+            )
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:

@@ -14,6 +14,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aios.bootstrap import prepare_environment
@@ -45,11 +46,15 @@ def validate_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run skills on every target through the same model task and compare the answers; exit 1 on any failing cell."""
+    from aios.runtime import check_context_and_store
+    from aios.settings import load_settings
     from aios.validation.matrix import Matrix, parse_targets
     from flows.validate import plan_validation, validate_skills
 
+    settings = load_settings()  # every setting, before any model is paid for
     specs = parse_targets(targets) or None
     plan_validation(skills or None, specs)  # unknown skill, bad target, bad compare rule: one line, exit 2
+    check_context_and_store(settings)
 
     async def go():
         state = await validate_skills(skills=skills or None, targets=specs, runs=runs, tolerance=tolerance, return_state=True)
@@ -102,9 +107,8 @@ def _print_matrix(matrix, runs: int) -> None:
 def doctor_command(as_json: JsonFlag = False) -> None:
     """Everything that would break a failover: keys, skills, validations, drift, deployments; exit 1 on any fail."""
     from aios.doctor import run_doctor
-    from aios.settings import load_settings
 
-    report = run_doctor(load_settings())
+    report = run_doctor()  # loads the settings itself: a bad variable is a row, not an exit
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -115,7 +119,7 @@ def doctor_command(as_json: JsonFlag = False) -> None:
         table.add_column("detail", overflow="fold")
         for c in report.checks:
             style = STATUS_STYLE[c.status.value]
-            table.add_row(c.check, c.subject, f"[{style}]{c.status.value}[/{style}]", c.detail)
+            table.add_row(c.check, escape(c.subject), f"[{style}]{c.status.value}[/{style}]", escape(c.detail))
         console.print(table)
         counts = report.counts()
         console.print(f"{counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail", highlight=False)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from aios.errors import ConfigError
 from aios.skills import Skill, load_skills
 
 HEADER = """\
@@ -84,9 +85,9 @@ def check(root: Path) -> list[str]:
     path = root / "prefect.yaml"
     if not path.exists():
         return ["prefect.yaml is missing (run `aios deploy --write`)"]
-    current = yaml.safe_load(path.read_text()) or {}
+    current = read(path)
     wanted = render(load_skills(root / "skills"))
-    have = {d["name"]: d for d in current.get("deployments", [])}
+    have = {d["name"]: d for d in current.get("deployments") or []}
     want = {d["name"]: d for d in wanted["deployments"]}
     problems = [f"prefect.yaml: deployment '{n}' has no skill folder" for n in sorted(set(have) - set(want))]
     problems += [f"prefect.yaml: skill '{n}' has no deployment" for n in sorted(set(want) - set(have))]
@@ -95,6 +96,27 @@ def check(root: Path) -> list[str]:
             if have[name].get(key) != want[name].get(key):
                 problems.append(f"prefect.yaml: deployment '{name}': {key} differs from skills/{name}/SKILL.md")
     return problems
+
+
+def read(path: Path) -> dict[str, Any]:
+    """prefect.yaml as a mapping whose `deployments` are named mappings; anything else is one ConfigError."""
+    try:
+        current = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ConfigError(path, f"not valid YAML{where}: {problem} (fix it, or rewrite it with `aios deploy --write`)") from None
+    if current is None:
+        return {}
+    if not isinstance(current, dict):
+        raise ConfigError(path, f"expected a mapping with 'deployments', found a {type(current).__name__} (rewrite it with `aios deploy --write`)")
+    deployments = current.get("deployments") or []
+    if not isinstance(deployments, list) or not all(isinstance(d, dict) and isinstance(d.get("name"), str) for d in deployments):
+        raise ConfigError(path, "'deployments' must be a list of mappings, each with a 'name' (rewrite it with `aios deploy --write`)", "deployments")
+    return current
 
 
 def write(root: Path) -> None:
@@ -107,7 +129,11 @@ def write(root: Path) -> None:
 if __name__ == "__main__":
     root = Path.cwd()
     if "--check" in sys.argv:
-        issues = check(root)
+        try:
+            issues = check(root)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
         print("\n".join(issues) or "prefect.yaml is in step with the skills")
         sys.exit(1 if issues else 0)
     write(root)

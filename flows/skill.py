@@ -93,7 +93,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
     )
     with telemetry.skill_run_span(run):  # the run's span: status, skips, deferral/drop; attempts nest under it
         health = health_store.read_snapshot()
-        plan = plan_run(skill.triage, settings.policy(skill.metadata.models), health)
+        plan = plan_run(skill.triage, settings.skill_policy(skill), health)
         run.reason = plan.reason
         decision = plan.decision
         if decision is Decision.run:

@@ -140,6 +140,7 @@ def test_drift_and_pending_journal_entries_are_reported(tmp_path, monkeypatch):
 @pytest.mark.parametrize("value", ["anthropic:claude-a", "mystery:model"])
 def test_a_policy_problem_is_a_row_not_a_crash(tmp_path, monkeypatch, value):
     healthy_project(tmp_path)
+    monkeypatch.setenv("AIOS_HOME", str(tmp_path))
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("AIOS_TARGETS", value)
@@ -147,10 +148,13 @@ def test_a_policy_problem_is_a_row_not_a_crash(tmp_path, monkeypatch, value):
     from deployments import prefect_yaml
 
     prefect_yaml.write(tmp_path)
-    report = run_doctor(Settings(home=tmp_path), open_store=lambda: JsonStore(tmp_path / "s.json"))
+    report = run_doctor(open_store=lambda: JsonStore(tmp_path / "s.json"))  # settings from the environment
     found = rows(report)
     if value.startswith("mystery"):
-        assert found[("policy", "default")][0] is Status.fail
-        assert found[("policy", "solo")][0] is Status.fail
+        status, detail = found[("settings", "AIOS_TARGETS")]
+        assert status is Status.fail and "unknown provider(s) mystery" in detail
+        assert found[("skill", "solo")][0] is Status.ok, "the other checks ran on the default policy"
+        assert not report.ok
     else:
+        assert found[("settings", "AIOS_*")][0] is Status.ok
         assert found[("policy", "solo")][0] is Status.warn  # critical but single-provider
