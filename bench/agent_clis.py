@@ -42,8 +42,8 @@ from aios.core.contract import contract_validator  # noqa: E402
 from aios.core.policy import Target, Timeouts  # noqa: E402
 from aios.emulators.server import running_emulator  # noqa: E402
 from aios.providers import ModelRequest, Providers  # noqa: E402
-from aios.settings import Settings  # noqa: E402
-from aios.skills import find_skill  # noqa: E402
+from aios.config.settings import Settings  # noqa: E402
+from aios.skills.loader import find_skill  # noqa: E402
 
 PAIRS = (("anthropic:claude-sonnet-5-5", "claude-code:sonnet"), ("openai:gpt-5.5", "codex:gpt-5.5"))
 KEY = "bench-key"  # the emulators accept any non-empty key

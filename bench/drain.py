@@ -24,7 +24,7 @@ from uuid import uuid4
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aios.bootstrap import prepare_environment  # noqa: E402
+from aios.config.bootstrap import prepare_environment  # noqa: E402
 
 prepare_environment()
 
@@ -95,7 +95,7 @@ async def delete_runs(ids: list[str]) -> None:
 def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
     from aios.outage import deferral
     from aios.outage.drainer import drain_deferred
-    from flows.skill import skill_flows
+    from flows.skill_flow import skill_flows
 
     ids = asyncio.run(park(skill, runs))
     started = time.perf_counter()
@@ -124,10 +124,10 @@ def main() -> None:
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from aios.runtime import reset_runtime
-    from aios.settings import reload_settings
-    from aios.skills import find_skill
-    from aios.stack import LocalStack, session_database
+    from aios.config.runtime import reset_runtime
+    from aios.config.settings import reload_settings
+    from aios.skills.loader import find_skill
+    from aios.drill.stack import LocalStack, session_database
 
     import logging
 

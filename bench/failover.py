@@ -50,7 +50,7 @@ from rich.table import Table  # noqa: E402
 
 from aios.core.breaker import BreakerBoard  # noqa: E402
 from aios.core.contract import contract_validator  # noqa: E402
-from aios.core.errors import ErrorClass  # noqa: E402
+from aios.core.failures import ErrorClass  # noqa: E402
 from aios.core.fallback import run_chain  # noqa: E402
 from aios.core.policy import BreakerPolicy, Timeouts  # noqa: E402
 from aios.emulators.blackhole import BlackHole  # noqa: E402
@@ -58,10 +58,10 @@ from aios.emulators.control import EmulatorControl  # noqa: E402
 from aios.providers import Providers  # noqa: E402
 from aios.providers.anthropic_provider import AnthropicProvider  # noqa: E402
 from aios.providers.base import ClientCache  # noqa: E402
-from aios.runtime import get_runtime, reset_runtime  # noqa: E402
-from aios.settings import reload_settings  # noqa: E402
-from aios.skills import find_skill  # noqa: E402
-from aios.stack import LocalStack  # noqa: E402
+from aios.config.runtime import get_runtime, reset_runtime  # noqa: E402
+from aios.config.settings import reload_settings  # noqa: E402
+from aios.skills.loader import find_skill  # noqa: E402
+from aios.drill.stack import LocalStack  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SKILL = "research-lead"
@@ -92,7 +92,7 @@ async def paired(case, baseline, n: int, warmup: int = 1) -> tuple[float, float]
 
 def skill_request(settings):
     """The research-lead skill and the exact request its flow sends (prompt built from the knowledge files)."""
-    from flows.skill import skill_request as request_for
+    from flows.skill_flow import skill_request as request_for
 
     skill = find_skill(settings.skills_dir, SKILL)
     return skill, request_for(skill, skill.inputs())
@@ -165,7 +165,7 @@ async def bench_failover(settings, emulator: EmulatorControl, n: int, figures: d
 async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     from prefect import flow
 
-    from flows.skill import build_skill_flow
+    from flows.skill_flow import build_skill_flow
 
     skill_flow = build_skill_flow(SKILL)
 

@@ -30,7 +30,7 @@ from aios.core.fallback import Reply  # noqa: E402
 from aios.core.policy import DEFAULT_TARGETS, FallbackPolicy  # noqa: E402
 from aios.core.triage import Triage  # noqa: E402
 from aios.providers.base import ModelRequest  # noqa: E402
-from aios.runs import RunStatus, SkillRun  # noqa: E402
+from aios.runs.record import RunStatus, SkillRun  # noqa: E402
 
 TARGET_MS = 1.0
 POLICY = FallbackPolicy(targets=DEFAULT_TARGETS)

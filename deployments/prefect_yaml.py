@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from aios.errors import ConfigError
-from aios.skills import Skill, load_skills
+from aios.skills.loader import Skill, load_skills
 
 HEADER = """\
 # Generated from skills/*/SKILL.md by `aios deploy --write` (deployments/prefect_yaml.py).

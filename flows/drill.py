@@ -18,9 +18,9 @@ from aios.drill.inbox import AlertInbox
 from aios.drill.report import DrillReport
 from aios.drill.runner import Drill
 from aios.drill.scenarios import SCENARIOS, run_drill
-from aios.runtime import get_runtime
-from aios.skills import load_skills
-from flows.skill import build_skill_flow
+from aios.config.runtime import get_runtime
+from aios.skills.loader import load_skills
+from flows.skill_flow import build_skill_flow
 from flows.status_check import status_check
 
 

@@ -4,7 +4,7 @@ Built from the `skills/` folder at import, so adding a skill folder adds a flow;
 the skill's name, so the Prefect UI groups runs by skill.
 """
 
-from flows.skill import skill_flows
+from flows.skill_flow import skill_flows
 
 
 def attribute_name(skill: str) -> str:

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from aios.outage import alerts, deferral, health_store
-from aios.core.errors import ProviderFailure, Verdict, classify
+from aios.core.failures import ProviderFailure, Verdict, classify
 from aios.core.fallback import Attempt, Outcome
 from aios.core.health import (
     HealthState,
@@ -30,9 +30,9 @@ from aios.core.policy import Target, Timeouts
 from aios.core.statuspage import signals_from_summary
 from aios.providers import ModelRequest
 from aios.providers.agent_cli import AgentCliSettings, cli_readiness
-from aios.runs import RUNS_TABLE
-from aios.runtime import get_runtime
-from aios.settings import AGENT_CLI_PROVIDERS
+from aios.runs.record import RUNS_TABLE
+from aios.config.runtime import get_runtime
+from aios.config.settings import AGENT_CLI_PROVIDERS
 from aios.state import open_store
 
 STATE_KEY = "state"

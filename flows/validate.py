@@ -1,6 +1,6 @@
 """The `validate-skills` flow: every skill, N times, on every target, through the real model task.
 
-Each run goes through `flows.skill.call_model` (the task every skill run uses) with a one-target
+Each run goes through `flows.skill_flow.call_model` (the task every skill run uses) with a one-target
 fallback policy, so a target is judged exactly as a failover would use it: same prompt, same
 contract validation, same re-ask. Triage is deliberately ignored (a `defer` skill is still checked
 on the secondary). The comparison itself is pure and lives in `aios.validation.compare`.
@@ -25,9 +25,9 @@ from aios.core.fallback import ChainResult, Outcome
 from aios.core.policy import FallbackPolicy
 from aios.errors import ConfigError
 from aios.providers import ModelRequest
-from aios.runtime import get_runtime
-from aios.settings import Settings
-from aios.skills import Skill, find_skill, load_skills
+from aios.config.runtime import get_runtime
+from aios.config.settings import Settings
+from aios.skills.loader import Skill, find_skill, load_skills
 from aios.validation.compare import DEFAULT_TOLERANCE, CompareRule
 from aios.validation.matrix import (
     ARTIFACT_KEY,
@@ -39,7 +39,7 @@ from aios.validation.matrix import (
     record_of,
     validation_key,
 )
-from flows.skill import ChainFailure, call_model, skill_request
+from flows.skill_flow import ChainFailure, call_model, skill_request
 
 log = logging.getLogger("aios.validate")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aios.bootstrap import prepare_environment
+from aios.config.bootstrap import prepare_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 prepare_environment()
@@ -21,8 +21,8 @@ def stack(tmp_path_factory):
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from aios.settings import reload_settings
-    from aios.stack import LocalStack, session_database
+    from aios.config.settings import reload_settings
+    from aios.drill.stack import LocalStack, session_database
 
     with session_database("aios_test_") as database, LocalStack(
         project=ROOT, database_url=database, workdir=tmp_path_factory.mktemp("stack"), scheduler=False, ui=True
@@ -52,7 +52,7 @@ def flush_prefect() -> None:
 def emulator(stack):
     """Fault control for the session's emulators, reset before and after every test."""
     from aios.emulators.control import EmulatorControl
-    from aios.runtime import reset_runtime
+    from aios.config.runtime import reset_runtime
 
     control = EmulatorControl(stack.emulator_url)
     forget_health()
@@ -78,8 +78,8 @@ def forget_health():
 @pytest.fixture
 def settings_env(monkeypatch):
     """Set AIOS_* variables for one test; the runtime re-reads them."""
-    from aios.runtime import reset_runtime
-    from aios.settings import reload_settings
+    from aios.config.runtime import reset_runtime
+    from aios.config.settings import reload_settings
 
     def apply(**values):
         for key, value in values.items():
@@ -114,7 +114,7 @@ def worker_polls(deployed):
 
     from prefect.client.orchestration import get_client
 
-    from aios.settings import get_settings
+    from aios.config.settings import get_settings
 
     async def wait(polls: int = 2, timeout: float = 60) -> list[datetime]:
         settings = get_settings()
@@ -140,7 +140,7 @@ def alert_inbox(monkeypatch):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from aios.settings import reload_settings
+    from aios.config.settings import reload_settings
 
     received: list[dict] = []
 

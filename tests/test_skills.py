@@ -9,7 +9,7 @@ import pytest
 
 from aios.core.triage import Triage
 from aios.errors import ConfigError
-from aios.skills import load_skill, load_skills, parse_inputs
+from aios.skills.loader import load_skill, load_skills, parse_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_FRONT = "---\nname: demo\ndescription: A demo skill.\nmetadata:\n  triage: defer\n---\nDo it.\n"

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from aios.stack import (
+from aios.drill.stack import (
     Process,
     _admin,
     drop_orphaned_databases,
@@ -46,7 +46,7 @@ def test_the_session_database_is_dropped_when_the_session_ends():
 
 
 def test_databases_of_sessions_whose_process_is_gone_are_dropped_and_live_ones_kept():
-    from aios.stack import create_postgres_database, drop_postgres_database
+    from aios.drill.stack import create_postgres_database, drop_postgres_database
 
     dead, live = f"{PREFIX}{gone_pid()}", f"{PREFIX}{os.getpid()}"
     for name in (dead, live):

@@ -8,7 +8,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from aios.core.errors import FailureKind, ProviderFailure
+from aios.core.failures import FailureKind, ProviderFailure
 from aios.core.fallback import Reply
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from aios.core.breaker import BreakerBoard
-from aios.core.errors import Action, ErrorClass, FailureKind, ProviderFailure, classify
+from aios.core.failures import Action, ErrorClass, FailureKind, ProviderFailure, classify
 from aios.core.policy import FallbackPolicy, Target
 
 
@@ -73,7 +73,7 @@ class ChainResult(BaseModel):
 
 
 class NoAnswer(Exception):
-    """Raised when a chain produced no answer (the exception; `flows.skill.ChainFailure` is its record as data)."""
+    """Raised when a chain produced no answer (the exception; `flows.skill_flow.ChainFailure` is its record as data)."""
 
     attempts: list[Attempt]
     misconfigured: list[str]

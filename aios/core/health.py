@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from aios.core.errors import Verdict
+from aios.core.failures import Verdict
 from aios.core.policy import Target
 
 

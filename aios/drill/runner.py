@@ -24,8 +24,8 @@ from aios.core.fallback import Outcome
 from aios.core.triage import Triage
 from aios.drill.inbox import AlertInbox
 from aios.drill.report import ScenarioReport
-from aios.runs import RunStatus, SkillRun
-from aios.skills import Skill
+from aios.runs.record import RunStatus, SkillRun
+from aios.skills.loader import Skill
 
 CLAUDE_API = "Claude API (api.anthropic.com)"
 DRILL_ENV = {
@@ -57,8 +57,8 @@ class Drill:
     # ---- moves ---------------------------------------------------------------------------------
     def reset(self) -> None:
         from aios.outage import health_store
-        from aios.runtime import reset_runtime
-        from aios.settings import reload_settings
+        from aios.config.runtime import reset_runtime
+        from aios.config.settings import reload_settings
         from aios.state import open_store
 
         self.control.clear_faults()
@@ -73,7 +73,7 @@ class Drill:
     @contextlib.contextmanager
     def anthropic_black_holed(self) -> Iterator[None]:
         from aios.emulators.blackhole import BlackHole
-        from aios.runtime import reset_runtime
+        from aios.config.runtime import reset_runtime
 
         saved = os.environ.get("ANTHROPIC_BASE_URL")
         with BlackHole() as hole:
@@ -101,8 +101,8 @@ class Drill:
     def agent_cli_chain(self, targets: str) -> Iterator[None]:
         """The chain is `targets`; Codex talks to the emulated Responses API (Claude Code already reads
         ANTHROPIC_BASE_URL); both CLIs get scratch homes, so the user's logins and configs stay untouched."""
-        from aios.runtime import reset_runtime
-        from aios.settings import reload_settings
+        from aios.config.runtime import reset_runtime
+        from aios.config.settings import reload_settings
 
         with tempfile.TemporaryDirectory(prefix="aios-drill-cli-") as scratch:
             env = {

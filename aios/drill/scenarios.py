@@ -14,8 +14,8 @@ from aios.core.policy import DEFAULT_TARGETS, OPENAI
 from aios.core.triage import Triage
 from aios.drill.report import DrillReport, ScenarioReport
 from aios.drill.runner import CLAUDE_API, Drill, down_summary
-from aios.runs import SkillRun
-from aios.settings import AGENT_CLI_PROVIDERS
+from aios.runs.record import SkillRun
+from aios.config.settings import AGENT_CLI_PROVIDERS
 
 CLAUDE_CODE, CODEX = AGENT_CLI_PROVIDERS
 
@@ -44,7 +44,7 @@ async def outage(drill: Drill, name: str) -> ScenarioReport:
 
 async def model_down(drill: Drill, name: str) -> ScenarioReport:
     """One Claude model fails and the status page names its family: the next Claude model answers."""
-    from aios.settings import get_settings
+    from aios.config.settings import get_settings
 
     report = ScenarioReport(name=name)
     drill.reset()
@@ -214,7 +214,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 def policy_check(drill: Drill) -> ScenarioReport:
     """Before any outage: every critical skill has a secondary provider to fail over to."""
-    from aios.settings import get_settings
+    from aios.config.settings import get_settings
 
     report = ScenarioReport(name="policy")
     for skill in drill.skills:

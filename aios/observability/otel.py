@@ -257,7 +257,7 @@ def record_exception(span: trace.Span, exc: BaseException) -> None:
 def endpoint_info(provider: str) -> tuple[str, tuple[str, int] | None]:
     """`gen_ai.provider.name` (the endpoint's SDK) and (server.address, server.port) of an endpoint name."""
     try:
-        from aios.runtime import get_runtime
+        from aios.config.runtime import get_runtime
 
         endpoint = get_runtime().settings.endpoints.get(provider)
     except Exception:
@@ -279,7 +279,7 @@ def provider_name(provider: str) -> str:
 def _breaker_observations(options: Any) -> Iterable[Any]:
     from opentelemetry.metrics import Observation
 
-    from aios.runtime import get_runtime
+    from aios.config.runtime import get_runtime
 
     try:
         states = get_runtime().breakers.states()

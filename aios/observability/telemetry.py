@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from aios.core.errors import ProviderFailure, classify
+from aios.core.failures import ProviderFailure, classify
 from aios.observability import logs
 from aios.observability.otel import Telemetry, endpoint_info, provider_name, record_exception, setup
 from aios.observability.redaction import redact, refresh_secrets
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from aios.core.fallback import Reply
     from aios.core.policy import FallbackPolicy, Target
     from aios.providers.base import ModelRequest
-    from aios.runs import SkillRun
+    from aios.runs.record import SkillRun
 
 TRACE_URL_ENV = "AIOS_TRACE_URL_TEMPLATE"
 

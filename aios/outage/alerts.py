@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from aios.core.health import Change, Health
 from aios.observability.redaction import MIN_SECRET_LENGTH, register_secret
-from aios.settings import get_settings
+from aios.config.settings import get_settings
 from aios.state import VersionConflict, open_store
 
 log = logging.getLogger("aios.alerts")

@@ -21,8 +21,8 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
 
 from aios.errors import AiosError
-from aios.runtime import get_runtime
-from aios.skills import Skill
+from aios.config.runtime import get_runtime
+from aios.skills.loader import Skill
 
 
 class ParkError(AiosError):

@@ -19,7 +19,7 @@ from prefect.flow_engine import run_flow_async
 from prefect.states import Pending
 from pydantic import BaseModel
 
-from aios.runtime import get_runtime
+from aios.config.runtime import get_runtime
 
 
 class DrainStats(BaseModel):

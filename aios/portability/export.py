@@ -13,7 +13,7 @@ Each skill folder is copied whole (SKILL.md, output.schema.json, inputs.json, ot
 files that look like secrets (`.env`, keys, credentials) and caches. SKILL.md is copied byte for
 byte when its front matter already keeps to the Agent Skills rules (every `metadata` value a
 string); otherwise the front matter is rewritten with string values and the body kept verbatim.
-Every exported skill is loaded back with `aios.skills.load_skill` and must equal the original.
+Every exported skill is loaded back with `aios.skills.loader.load_skill` and must equal the original.
 
 The user's files are never replaced silently. Each exported skill folder gets `.aios-export.json`
 (the content hash of every file aios wrote), and so does the plugin folder for its plugin.json
@@ -41,7 +41,7 @@ from aios.files import atomic_write_text
 from aios.portability.mcp import dump_json
 from aios.portability.ownership import FORCE_HINT, Backups, RefusedError, digest, file_digests
 from aios.portability.secrets import looks_like_secret
-from aios.skills import SKILL_FILE, Skill, load_skill, load_skills, split_front_matter
+from aios.skills.loader import SKILL_FILE, Skill, load_skill, load_skills, split_front_matter
 
 PLUGIN_NAME = "aios-skills"
 MARKETPLACE_NAME = "aios"

@@ -9,7 +9,7 @@ from aios.providers.agent_cli import cli_adapter
 from aios.providers.anthropic_provider import AnthropicProvider
 from aios.providers.base import ModelRequest, Provider
 from aios.providers.openai_provider import OpenAIProvider
-from aios.settings import AGENT_CLI_PROVIDERS, Settings
+from aios.config.settings import AGENT_CLI_PROVIDERS, Settings
 
 
 class Providers:

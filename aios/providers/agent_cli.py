@@ -32,11 +32,11 @@ from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aios.core.contract import contract_validator
-from aios.core.errors import FailureKind, ProviderFailure
+from aios.core.failures import FailureKind, ProviderFailure
 from aios.core.fallback import Reply, Usage
 from aios.core.policy import Target, Timeouts
 from aios.providers.base import REASK, ModelRequest
-from aios.settings import AGENT_CLI_PROVIDERS
+from aios.config.settings import AGENT_CLI_PROVIDERS
 
 CLAUDE_CODE, CODEX = AGENT_CLI_PROVIDERS
 TERMINATE_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for the CLI's process group

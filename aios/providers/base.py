@@ -7,7 +7,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from aios.core.errors import FailureKind, ProviderFailure
+from aios.core.failures import FailureKind, ProviderFailure
 from aios.core.fallback import Reply
 from aios.core.policy import Target, Timeouts
 

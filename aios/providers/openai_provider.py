@@ -6,12 +6,12 @@ import openai
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aios.core.contract import is_strict_compatible
-from aios.core.errors import FailureKind, ProviderFailure
+from aios.core.failures import FailureKind, ProviderFailure
 from aios.core.fallback import Reply, Usage
 from aios.core.policy import Target, Timeouts
 from aios.providers.base import ClientCache, ModelRequest, user_turns
 from aios.providers.translate import call_sdk, not_an_answer
-from aios.settings import Endpoint
+from aios.config.settings import Endpoint
 
 
 class OpenAIProvider:

@@ -18,7 +18,7 @@ import httpx2
 import openai
 import pydantic
 
-from aios.core.errors import FailureKind, ProviderFailure
+from aios.core.failures import FailureKind, ProviderFailure
 from aios.core.retry_after import retry_after_from_headers
 from aios.observability.redaction import REDACTED
 

@@ -117,7 +117,7 @@ async def _all_flow_runs(flow_names: list[str]) -> list:
 
 def _state_records() -> list[dict[str, Any]]:
     """Every run record in every backend the soak writes to (through the stores, journal overlay included)."""
-    from aios.runs import RUNS_TABLE
+    from aios.runs.record import RUNS_TABLE
     from aios.state import open_store
 
     records = []
@@ -158,7 +158,7 @@ def _memory_duplicates(memory_dir: Path) -> int:
 def _schema_invalid(records: list[dict[str, Any]], skills_dir: Path) -> int:
     import jsonschema
 
-    from aios.skills import load_skills
+    from aios.skills.loader import load_skills
 
     schemas = {s.name: s.output_schema for s in load_skills(skills_dir)}
     bad = 0

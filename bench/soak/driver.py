@@ -121,7 +121,7 @@ class Chaos:
     def __init__(self, stack, config: SoakConfig, plan: Plan) -> None:
         from aios.emulators.control import EmulatorControl
         from aios.emulators.faults import MODES
-        from aios.settings import get_settings
+        from aios.config.settings import get_settings
 
         self.stack, self.config, self.plan = stack, config, plan
         self.rng = random.Random(config.seed * 7919)
@@ -206,7 +206,7 @@ class Chaos:
 
 
 def start_drainers(stack, count: int, concurrency: int) -> None:
-    from aios.stack import spawn
+    from aios.drill.stack import spawn
 
     for _ in range(count):
         n = sum(1 for p in stack.processes if p.name.startswith("soak-drainer"))
@@ -231,7 +231,7 @@ async def _count(client, types: list[str], queue: str | None = None) -> int:
 async def drive(stack, config: SoakConfig, plan: Plan, chaos: Chaos, tap: auditor.RequestTap) -> None:
     from prefect.client.orchestration import get_client
 
-    from aios.skills import find_skill, load_skills  # noqa: F401
+    from aios.skills.loader import find_skill, load_skills  # noqa: F401
     from flows.status_check import status_check
 
     rng = random.Random(config.seed)
@@ -340,14 +340,14 @@ async def drive(stack, config: SoakConfig, plan: Plan, chaos: Chaos, tap: audito
 
 def run_soak(config: SoakConfig) -> auditor.SoakReport:
     """Start everything, drive the load under the fault schedule, recover, audit. Returns the report."""
-    from aios.bootstrap import prepare_environment
+    from aios.config.bootstrap import prepare_environment
 
     prepare_environment()
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from aios.runtime import reset_runtime
-    from aios.settings import reload_settings
-    from aios.stack import LocalStack, create_postgres_database
+    from aios.config.runtime import reset_runtime
+    from aios.config.settings import reload_settings
+    from aios.drill.stack import LocalStack, create_postgres_database
     from aios.state import clear_store_cache
 
     logging.getLogger("prefect").setLevel(logging.ERROR)

@@ -24,7 +24,7 @@ async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
     from prefect.flow_engine import run_flow_async
     from prefect.states import Pending
 
-    from aios.runtime import get_runtime
+    from aios.config.runtime import get_runtime
 
     pool = get_runtime().settings.work_pool
     gate = asyncio.Semaphore(concurrency)
@@ -78,7 +78,7 @@ async def serve_deferred_queue(flows, concurrency: int) -> None:
 
 
 async def serve(concurrency: int, queue: str) -> None:
-    from flows.skill import skill_flows
+    from flows.skill_flow import skill_flows
 
     flows = skill_flows()
     await asyncio.gather(serve_default_queue(flows, concurrency, queue), serve_deferred_queue(flows, max(2, concurrency // 2)))
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--queue", default="default")
     args = parser.parse_args()
-    from aios.bootstrap import prepare_environment
+    from aios.config.bootstrap import prepare_environment
 
     prepare_environment()
     logging.basicConfig(level=logging.WARNING)

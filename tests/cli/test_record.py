@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from aios.core.triage import Triage
-from aios.runs import RunStatus, SkillRun
+from aios.runs.record import RunStatus, SkillRun
 from aios.state.journal import Journal
 
 
 def test_a_run_record_the_state_store_refuses_goes_to_the_journal(tmp_path, monkeypatch):
-    from aios.observe import record_run
+    from aios.runs.recorder import record_run
 
     state = tmp_path / "state" / "aios.json"
     state.parent.mkdir()

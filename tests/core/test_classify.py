@@ -5,7 +5,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from aios.core.errors import Action, ErrorClass, FailureKind, ProviderFailure, classify
+from aios.core.failures import Action, ErrorClass, FailureKind, ProviderFailure, classify
 from aios.core.retry_after import parse_retry_after, retry_after_from_headers
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from aios.context import assemble_context, build_prompt
+from aios.skills.prompt_context import assemble_context, build_prompt
 from aios.errors import ConfigError
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from aios.core.breaker import BreakerBoard
 from aios.core.contract import contract_validator
-from aios.core.errors import ErrorClass, FailureKind, ProviderFailure
+from aios.core.failures import ErrorClass, FailureKind, ProviderFailure
 from aios.core.fallback import AllTargetsFailed, ChainAborted, Outcome, Reply, run_chain
 from aios.core.policy import BreakerPolicy, FallbackPolicy, Target
 

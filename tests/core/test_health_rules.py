@@ -1,6 +1,6 @@
 """The rules that turn probes, real calls and status pages into health: pure, no Prefect, no server."""
 
-from aios.core.errors import ErrorClass, FailureKind, ProviderFailure, classify
+from aios.core.failures import ErrorClass, FailureKind, ProviderFailure, classify
 from aios.core.health import (
     Health,
     HealthSnapshot,

@@ -11,10 +11,10 @@ from prefect.client.orchestration import get_client
 
 from aios.outage import deferral
 from aios.outage.drainer import drain_deferred
-from aios.settings import get_settings
-from aios.skills import find_skill
+from aios.config.settings import get_settings
+from aios.skills.loader import find_skill
 from aios.state import open_store
-from flows.skill import skill_flows
+from flows.skill_flow import skill_flows
 
 pytestmark = pytest.mark.e2e
 

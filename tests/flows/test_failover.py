@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from aios.core.errors import ErrorClass
+from aios.core.failures import ErrorClass
 from aios.core.fallback import Outcome
-from aios.runs import RunStatus, SkillRun
-from aios.settings import get_settings
-from aios.skills import find_skill
-from flows.skill import build_skill_flow
+from aios.runs.record import RunStatus, SkillRun
+from aios.config.settings import get_settings
+from aios.skills.loader import find_skill
+from flows.skill_flow import build_skill_flow
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
 from aios.outage import deferral
-from aios.runs import RunStatus, SkillRun
+from aios.runs.record import RunStatus, SkillRun
 from aios.state import open_store
-from flows.skill import build_skill_flow
+from flows.skill_flow import build_skill_flow
 from flows.status_check import status_check
 
 pytestmark = pytest.mark.e2e
@@ -97,8 +97,8 @@ async def test_claude_outage_and_recovery_end_to_end(deployed, emulator, alert_i
 async def test_parking_the_same_occurrence_twice_queues_one_run(deployed, emulator):
     from prefect.context import FlowRunContext  # noqa: F401 - the key comes from the run context
 
-    from aios.skills import find_skill
-    from aios.settings import get_settings
+    from aios.skills.loader import find_skill
+    from aios.config.settings import get_settings
 
     skill = find_skill(get_settings().skills_dir, "weekly-report")
 
@@ -134,8 +134,8 @@ async def test_opus_only_incident_moves_critical_skills_to_the_next_claude_model
 async def test_parked_runs_survive_a_restart_of_the_server_and_the_worker(deployed, emulator):
     from uuid import uuid4
 
-    from aios.settings import get_settings
-    from aios.skills import find_skill
+    from aios.config.settings import get_settings
+    from aios.skills.loader import find_skill
 
     class Occurrence:
         flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})

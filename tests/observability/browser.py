@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import websockets
 
-from aios.stack import free_port
+from aios.drill.stack import free_port
 
 SNAPSHOT_JS = """JSON.stringify({
   text: document.body ? document.body.innerText : "",

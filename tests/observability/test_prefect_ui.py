@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aios.runs import SkillRun
-from flows.skill import build_skill_flow
+from aios.runs.record import SkillRun
+from flows.skill_flow import build_skill_flow
 
 from .browser import find_chromium, render
 

@@ -9,8 +9,8 @@ from uuid import UUID
 import pytest
 
 from aios.observability.redaction import REDACTED
-from aios.runs import RunStatus, SkillRun
-from flows.skill import build_skill_flow
+from aios.runs.record import RunStatus, SkillRun
+from flows.skill_flow import build_skill_flow
 
 from .conftest import CANARIES, CANARY_ANTHROPIC, CANARY_OPENAI
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 def canary_keys(emulator, monkeypatch):
     """Both providers called with canary keys (the emulators accept any non-empty key)."""
     from aios.observability import redaction
-    from aios.runtime import get_runtime, reset_runtime
+    from aios.config.runtime import get_runtime, reset_runtime
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY_ANTHROPIC)
     monkeypatch.setenv("OPENAI_API_KEY", CANARY_OPENAI)
@@ -111,10 +111,10 @@ async def test_keys_an_upstream_echoes_back_are_redacted_everywhere(canary_keys,
 
 async def test_a_failure_carrying_a_key_is_redacted_in_its_exception_text(canary_keys, emulator):
     """What the adapter raises is safe to print or log: the key is already out of its text."""
-    from aios.core.errors import ProviderFailure
+    from aios.core.failures import ProviderFailure
     from aios.core.policy import Target, Timeouts
     from aios.providers import ModelRequest
-    from aios.runtime import get_runtime
+    from aios.config.runtime import get_runtime
 
     emulator.set_fault("anthropic", "echo_key")
     request = ModelRequest(system="s", prompt="p", schema_name="x", output_schema={"type": "object"})

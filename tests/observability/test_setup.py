@@ -71,7 +71,7 @@ from aios.core.fallback import Reply
 from aios.core.policy import DEFAULT_TARGETS, FallbackPolicy
 from aios.core.triage import Triage
 from aios.providers.base import ModelRequest
-from aios.runs import RunStatus, SkillRun
+from aios.runs.record import RunStatus, SkillRun
 
 policy = FallbackPolicy(targets=DEFAULT_TARGETS)
 request = ModelRequest(system="s", prompt="p", schema_name="x", output_schema={"type": "object"})

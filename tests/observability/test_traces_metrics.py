@@ -8,8 +8,8 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from aios.core.fallback import Outcome
-from aios.runs import RunStatus, SkillRun
-from flows.skill import build_skill_flow
+from aios.runs.record import RunStatus, SkillRun
+from flows.skill_flow import build_skill_flow
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from aios.portability.cli import export_command, memory_command, sync_app
+from aios.cli.portability import export_command, memory_command, sync_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[2]

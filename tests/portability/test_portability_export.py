@@ -18,7 +18,7 @@ from aios.portability.export import (
     is_secret_file,
     skill_fingerprint,
 )
-from aios.skills import load_skill, load_skills, split_front_matter
+from aios.skills.loader import load_skill, load_skills, split_front_matter
 
 from .conftest import FIXTURES, REPO
 

@@ -15,14 +15,14 @@ import pytest
 
 from aios.core.breaker import BreakerBoard
 from aios.core.contract import contract_validator
-from aios.core.errors import ErrorClass, FailureKind, ProviderFailure
+from aios.core.failures import ErrorClass, FailureKind, ProviderFailure
 from aios.core.fallback import Outcome, run_chain
 from aios.core.policy import Target, Timeouts
 from aios.emulators.control import EmulatorControl
 from aios.emulators.server import EmulatorHandle, running_emulator
 from aios.providers import ModelRequest, Providers
 from aios.core.health import Health, probe_plan, readiness_signals
-from aios.doctor import Status, run_doctor
+from aios.validation.doctor import Status, run_doctor
 from aios.providers.agent_cli import (
     AgentCliSettings,
     CodexProvider,
@@ -33,8 +33,8 @@ from aios.providers.agent_cli import (
     parse_deadline,
     project_tools_bin,
 )
-from aios.settings import Settings
-from aios.skills import find_skill
+from aios.config.settings import Settings
+from aios.skills.loader import find_skill
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".aios" / "tools"
@@ -77,7 +77,7 @@ def request_() -> ModelRequest:
 
 
 async def chain(targets: str, request: ModelRequest, timeouts: Timeouts | None = None):
-    """What flows/skill.py does: the settings' policy, the shared adapters, run_chain, the contract check."""
+    """What flows/skill_flow.py does: the settings' policy, the shared adapters, run_chain, the contract check."""
     settings = Settings(targets=targets)
     policy = settings.policy()
     if timeouts:

@@ -18,7 +18,7 @@ import pytest
 
 from aios.core.breaker import BreakerBoard
 from aios.core.contract import contract_validator
-from aios.core.errors import Action, ErrorClass
+from aios.core.failures import Action, ErrorClass
 from aios.core.fallback import Attempt, ChainAborted, Outcome, run_chain
 from aios.core.policy import FallbackPolicy, Target, Timeouts
 from aios.emulators.blackhole import BlackHole
@@ -27,7 +27,7 @@ from aios.emulators.server import EmulatorHandle, free_port
 from aios.providers.anthropic_provider import AnthropicProvider
 from aios.providers.base import ModelRequest, Provider
 from aios.providers.openai_provider import OpenAIProvider
-from aios.settings import Endpoint
+from aios.config.settings import Endpoint
 
 KEY_ENV, UNSET_KEY_ENV = "AIOS_MATRIX_KEY", "AIOS_MATRIX_UNSET_KEY"
 UNDER_TEST, BACKUP = "under-test", "backup"

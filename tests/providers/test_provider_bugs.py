@@ -5,7 +5,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from aios.core.errors import FailureKind, ProviderFailure
+from aios.core.failures import FailureKind, ProviderFailure
 from aios.emulators.server import EmulatorHandle
 from aios.providers.translate import call_sdk, translate
 
@@ -36,7 +36,7 @@ async def test_a_key_the_upstream_echoes_back_is_cut_out_of_the_failure(emulator
     from aios.observability.redaction import REDACTED
     from aios.providers.base import ModelRequest
     from aios.providers.openai_provider import OpenAIProvider
-    from aios.settings import Endpoint
+    from aios.config.settings import Endpoint
 
     key = "sk-echo-canary-0123456789"
     monkeypatch.setenv("AIOS_ECHO_TEST_KEY", key)

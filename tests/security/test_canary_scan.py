@@ -19,8 +19,8 @@ from prefect.logging.handlers import APILogHandler
 from aios.outage import deferral
 from aios.outage.alerts import SECRET_BLOCK
 from aios.observability.redaction import REDACTED, redact
-from aios.runs import RunStatus, SkillRun
-from flows.skill import build_skill_flow
+from aios.runs.record import RunStatus, SkillRun
+from flows.skill_flow import build_skill_flow
 from flows.status_check import status_check
 
 pytestmark = pytest.mark.e2e
@@ -61,8 +61,8 @@ def canaries(emulator, alert_receiver, monkeypatch):
     from prefect.blocks.system import Secret
 
     from aios.observability import redaction as logs
-    from aios.runtime import reset_runtime
-    from aios.settings import reload_settings
+    from aios.config.runtime import reset_runtime
+    from aios.config.settings import reload_settings
 
     port, received = alert_receiver
     monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY_ANTHROPIC)

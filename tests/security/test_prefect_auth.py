@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aios.doctor import Status, judge_prefect_api
-from aios.stack import Process, free_port, spawn, wait_http
+from aios.validation.doctor import Status, judge_prefect_api
+from aios.drill.stack import Process, free_port, spawn, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = "aios-admin:s3cret-auth-string-7c41"

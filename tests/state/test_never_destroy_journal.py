@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from aios.state import StateError, StateSettings, clear_store_cache, open_store
-from aios.state.cli import state_app
+from aios.cli.state import state_app
 from aios.state.journal import Journal, JournalEntry
 
 from .conftest import AIRTABLE_TOKEN, Emulator, new_airtable_base

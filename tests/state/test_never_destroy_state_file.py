@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from aios.core.triage import Triage
-from aios.observe import record_run
-from aios.runs import RunStatus, SkillRun
+from aios.runs.recorder import record_run
+from aios.runs.record import RunStatus, SkillRun
 from aios.state import JsonStore, StateError, StateSettings, open_store
 
 TS = "2024-05-01T12:00:00+00:00"

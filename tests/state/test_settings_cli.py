@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from aios.emulators.airtable import build_airtable_app
 from aios.emulators.sheets import build_sheets_app
 from aios.state import JsonStore, StateError, StateSettings, open_store
-from aios.state.cli import state_app
+from aios.cli.state import state_app
 from aios.state.journal import JournaledStore
 
 from .conftest import AIRTABLE_TOKEN, Emulator, new_airtable_base

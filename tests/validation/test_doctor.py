@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aios.doctor import Status, run_doctor
-from aios.settings import Settings
+from aios.validation.doctor import Status, run_doctor
+from aios.config.settings import Settings
 from aios.state import JsonStore
 
 ROOT = Path(__file__).resolve().parents[2]

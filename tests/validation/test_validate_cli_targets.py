@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from aios.cli import app
-from aios.doctor import Status, run_doctor
-from aios.settings import Settings
+from aios.cli.app import app
+from aios.validation.doctor import Status, run_doctor
+from aios.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILL = "research-lead"

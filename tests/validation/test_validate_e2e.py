@@ -9,9 +9,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from aios.doctor import Status, run_doctor
-from aios.settings import get_settings
-from aios.cli import app
+from aios.validation.doctor import Status, run_doctor
+from aios.config.settings import get_settings
+from aios.cli.app import app
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ from typing import Any
 from aios.core.breaker import BreakerBoard
 from aios.core.policy import BreakerPolicy, FallbackPolicy
 from aios.providers import Providers
-from aios.settings import Settings, get_settings, load_settings
-from aios.skills import Skill
+from aios.config.settings import Settings, get_settings, load_settings
+from aios.skills.loader import Skill
 
 
 @dataclass
@@ -54,7 +54,7 @@ def preflight(skill_name: str, given: dict[str, Any]) -> Checked:
     A run that would fail after paying for an answer (a bad setting, knowledge over budget, a state
     file it cannot record in) fails here instead: one AiosError, no flow started, no model called.
     """
-    from aios.skills import find_skill
+    from aios.skills.loader import find_skill
 
     settings = load_settings()
     skill = find_skill(settings.skills_dir, skill_name)
@@ -66,7 +66,7 @@ def preflight(skill_name: str, given: dict[str, Any]) -> Checked:
 
 def check_context_and_store(settings: Settings, skill: str | None = None) -> None:
     """What every model call shares: knowledge within the budget, a state store to record in."""
-    from aios.context import assemble_context
+    from aios.skills.prompt_context import assemble_context
 
     assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
     check_state_store(skill)
@@ -74,7 +74,7 @@ def check_context_and_store(settings: Settings, skill: str | None = None) -> Non
 
 def check_state_store(skill: str | None = None) -> None:
     """Open the store a run records in and read it once (a malformed file or setting raises StateError)."""
-    from aios.runs import RUNS_TABLE
+    from aios.runs.record import RUNS_TABLE
     from aios.state import BackendUnavailable, open_store
 
     store = open_store(skill=skill)

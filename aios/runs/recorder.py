@@ -14,10 +14,10 @@ from uuid import uuid4
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import FlowRunContext
 
-from aios.bootstrap import project_root
+from aios.config.bootstrap import project_root
 from aios.observability import telemetry
 from aios.observability.redaction import redact
-from aios.runs import RUNS_TABLE, SkillRun
+from aios.runs.record import RUNS_TABLE, SkillRun
 from aios.state import StateError, open_store
 
 log = logging.getLogger("aios.run")

@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from aios.bootstrap import prepare_environment
+from aios.config.bootstrap import prepare_environment
 
 prepare_environment()
 
-from aios.console import CONTEXT_SETTINGS, JsonFlag, console, err_console, fail, run  # noqa: E402
-from aios.settings import get_settings  # noqa: E402
+from aios.cli.console import CONTEXT_SETTINGS, JsonFlag, console, err_console, fail, run  # noqa: E402
+from aios.config.settings import get_settings  # noqa: E402
 
 app = typer.Typer(
     name="aios",
@@ -31,7 +31,7 @@ app = typer.Typer(
 @app.command("skills")
 def skills_command(as_json: JsonFlag = False) -> None:
     """List the skills: name, triage, schedule, contract."""
-    from aios.skills import load_skills
+    from aios.skills.loader import load_skills
 
     skills = load_skills(get_settings().skills_dir)
     rows = [
@@ -65,10 +65,10 @@ def run_command(
     Settings, skill, inputs, context budget and state store are checked before the flow starts,
     so a mistake there costs no model call.
     """
-    from aios.runs import SkillRun
-    from aios.runtime import preflight
-    from aios.skills import parse_inputs
-    from flows.skill import build_skill_flow
+    from aios.runs.record import SkillRun
+    from aios.config.runtime import preflight
+    from aios.skills.loader import parse_inputs
+    from flows.skill_flow import build_skill_flow
 
     given = parse_inputs(inputs)
     preflight(skill, given)
@@ -247,7 +247,7 @@ def drain_command(
     """Run the parked runs of the (resumed) deferred queue in this process, faster than a process worker."""
     from aios.outage import deferral
     from aios.outage.drainer import drain_deferred
-    from flows.skill import skill_flows
+    from flows.skill_flow import skill_flows
 
     if asyncio.run(deferral.is_paused()):
         fail("the deferred queue is paused (Claude is not healthy yet); `aios resume` to force it")
@@ -270,9 +270,9 @@ def drill_command(
 
     from aios.drill.runner import DRILL_ENV
     from aios.drill.scenarios import SCENARIOS
-    from aios.runtime import reset_runtime
-    from aios.settings import reload_settings
-    from aios.stack import LocalStack
+    from aios.config.runtime import reset_runtime
+    from aios.config.settings import reload_settings
+    from aios.drill.stack import LocalStack
     from flows.drill import fire_drill
 
     unknown = [s for s in scenarios if s not in SCENARIOS]
@@ -323,9 +323,9 @@ def _print_drill(data: dict) -> None:
 
 
 def _register_subcommands() -> None:
-    from aios.portability.cli import export_command, memory_command, sync_app
-    from aios.state.cli import state_app
-    from aios.validate_cli import doctor_command, validate_command
+    from aios.cli.portability import export_command, memory_command, sync_app
+    from aios.cli.state import state_app
+    from aios.cli.validate import doctor_command, validate_command
 
     app.add_typer(sync_app, name="sync", help="Keep Claude Code and Codex configured alike (MCP, instructions).")
     app.command("export")(export_command)

@@ -16,16 +16,16 @@ from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 from pydantic import BaseModel
 
-from aios.context import assemble_context, build_prompt
+from aios.skills.prompt_context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
 from aios.core.health import HealthSnapshot, unexplained_failover
 from aios.core.fallback import Attempt, ChainAborted, ChainResult, NoAnswer, run_chain
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
 from aios.providers import ModelRequest
-from aios.runs import RUNS_TABLE, RunStatus, SkillRun
-from aios.runtime import get_runtime
-from aios.skills import Skill, find_skill, load_skills
+from aios.runs.record import RUNS_TABLE, RunStatus, SkillRun
+from aios.config.runtime import get_runtime
+from aios.skills.loader import Skill, find_skill, load_skills
 from aios.observability import otel, telemetry
 
 otel.setup()  # before Prefect opens the flow-run span, so ours nest under it
@@ -78,7 +78,7 @@ def skill_request(skill: Skill, inputs: dict[str, Any]) -> ModelRequest:
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
     """The body of every skill flow: triage, ask the models, park or drop if Claude is down, record."""
-    from aios import observe
+    from aios.runs import recorder
     from aios.outage import deferral, health_store
 
     settings = get_runtime().settings
@@ -111,7 +111,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         if run.ok and skill.metadata.memory and settings.memory_extraction:
             await extract_memory(skill, run, plan.policy)
         run.finished_at = datetime.now(UTC)
-        await observe.record_run(run)
+        await recorder.record_run(run)
     return run
 
 

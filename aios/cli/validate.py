@@ -17,11 +17,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aios.bootstrap import prepare_environment
+from aios.config.bootstrap import prepare_environment
 
 prepare_environment()  # before anything imports Prefect
 
-from aios.console import JsonFlag, console, err_console, fail  # noqa: E402
+from aios.cli.console import JsonFlag, console, err_console, fail  # noqa: E402
 from aios.errors import AiosError  # noqa: E402
 
 STATUS_STYLE = {"ok": "green", "pass": "green", "warn": "yellow", "fail": "red", "FAIL": "red"}
@@ -46,8 +46,8 @@ def validate_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run skills on every target through the same model task and compare the answers; exit 1 on any failing cell."""
-    from aios.runtime import check_context_and_store
-    from aios.settings import load_settings
+    from aios.config.runtime import check_context_and_store
+    from aios.config.settings import load_settings
     from aios.validation.matrix import Matrix, parse_targets
     from flows.validate import plan_validation, validate_skills
 
@@ -106,7 +106,7 @@ def _print_matrix(matrix, runs: int) -> None:
 
 def doctor_command(as_json: JsonFlag = False) -> None:
     """Everything that would break a failover: keys, skills, validations, drift, deployments; exit 1 on any fail."""
-    from aios.doctor import run_doctor
+    from aios.validation.doctor import run_doctor
 
     report = run_doctor()  # loads the settings itself: a bad variable is a row, not an exit
     if as_json:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from aios.bootstrap import load_env_file, project_root
+from aios.config.bootstrap import load_env_file, project_root
 
 from aios.core.policy import (
     ANTHROPIC,

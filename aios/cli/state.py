@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from aios.console import JsonFlag, console, err_console, fail
+from aios.cli.console import JsonFlag, console, err_console, fail
 
-from .base import StateError
-from .config import StateSettings, load_settings
+from aios.state.base import StateError
+from aios.state.config import StateSettings, load_settings
 
 state_app = typer.Typer(
     name="state",
@@ -39,7 +39,7 @@ def _settings() -> StateSettings:
 @state_app.command("status")
 def status_command(as_json: JsonFlag = False) -> None:
     """Show the backend in use and the writes waiting in the journal."""
-    from .journal import conflicts, notices, pending
+    from aios.state.journal import conflicts, notices, pending
 
     settings = _settings()
     try:
@@ -88,7 +88,7 @@ def sync_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Replay the journal now: apply queued writes in order, skipping ones already applied."""
-    from .journal import sync
+    from aios.state.journal import sync
 
     settings = _settings()
     try:

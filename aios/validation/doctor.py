@@ -35,8 +35,8 @@ from pydantic import BaseModel, Field, computed_field
 from aios.core.policy import FallbackPolicy, Target
 from aios.core.triage import Triage
 from aios.errors import AiosError, ConfigError
-from aios.settings import AGENT_CLI_PROVIDERS, Settings, load_settings_leniently
-from aios.skills import SKILL_FILE, Skill, load_skill
+from aios.config.settings import AGENT_CLI_PROVIDERS, Settings, load_settings_leniently
+from aios.skills.loader import SKILL_FILE, Skill, load_skill
 from aios.validation.compare import CompareRule
 from aios.validation.matrix import VALIDATIONS_TABLE, validation_key
 
@@ -181,7 +181,7 @@ def check_settings(report: DoctorReport) -> Settings:
 
 def check_context(report: DoctorReport, settings: Settings) -> None:
     """knowledge/ over the budget fails every run; memory over it is trimmed, so only knowledge fails."""
-    from aios.context import assemble_context
+    from aios.skills.prompt_context import assemble_context
 
     try:
         context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
@@ -197,7 +197,7 @@ def check_context(report: DoctorReport, settings: Settings) -> None:
 
 def check_state(report: DoctorReport, open_store: Callable[[], Any]) -> Any | None:
     """The store every run records in: its settings load and it reads. Returns it, or None."""
-    from aios.runs import RUNS_TABLE
+    from aios.runs.record import RUNS_TABLE
 
     try:
         store = open_store()

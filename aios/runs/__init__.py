@@ -1,0 +1,1 @@
+"""Skill runs: the record one run leaves in the state store, and what writes it when the run ends."""
