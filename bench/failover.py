@@ -92,7 +92,7 @@ async def paired(case, baseline, n: int, warmup: int = 1) -> tuple[float, float]
 
 def skill_request(settings):
     """The research-lead skill and the exact request its flow sends (prompt built from the knowledge files)."""
-    from flows.skill_flow import skill_request as request_for
+    from aios.skills.prompt import skill_request as request_for
 
     skill = find_skill(settings.skills_dir, SKILL)
     return skill, request_for(skill, skill.inputs())

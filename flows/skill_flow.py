@@ -16,7 +16,6 @@ from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 from pydantic import BaseModel
 
-from aios.skills.prompt_context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
 from aios.core.health import HealthSnapshot, unexplained_failover
 from aios.core.fallback import Attempt, ChainAborted, ChainResult, NoAnswer, run_chain
@@ -26,6 +25,7 @@ from aios.providers import ModelRequest
 from aios.runs.record import RUNS_TABLE, RunStatus, SkillRun
 from aios.config.runtime import get_runtime
 from aios.skills.loader import Skill, find_skill, load_skills
+from aios.skills.prompt import skill_request
 from aios.observability import otel, telemetry
 
 otel.setup()  # before Prefect opens the flow-run span, so ours nest under it
@@ -60,20 +60,6 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResu
             message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
         )
         return Failed(message=failure.message, data=failure)
-
-
-def skill_request(skill: Skill, inputs: dict[str, Any]) -> ModelRequest:
-    """The question a skill asks: the same for every provider (and for cross-model validation)."""
-    settings = get_runtime().settings
-    context = assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
-    system, prompt = build_prompt(skill.instructions, context, inputs)
-    return ModelRequest(
-        system=system,
-        prompt=prompt,
-        schema_name=skill.name.replace("-", "_"),
-        output_schema=skill.output_schema,
-        max_tokens=settings.max_tokens,
-    )
 
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:

@@ -39,7 +39,8 @@ from aios.validation.matrix import (
     record_of,
     validation_key,
 )
-from flows.skill_flow import ChainFailure, call_model, skill_request
+from aios.skills.prompt import skill_request
+from flows.skill_flow import ChainFailure, call_model
 
 log = logging.getLogger("aios.validate")
 

@@ -1,6 +1,6 @@
 """``aios state ...``: inspect and replay the write journal.
 
-The lead registers it with ``app.add_typer(state_app, name="state")``.
+``aios/cli/app.py`` registers it with ``app.add_typer(state_app, name="state")``.
 """
 
 from __future__ import annotations

@@ -17,12 +17,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aios.config.bootstrap import prepare_environment
-
-prepare_environment()  # before anything imports Prefect
-
-from aios.cli.console import JsonFlag, console, err_console, fail  # noqa: E402
-from aios.errors import AiosError  # noqa: E402
+from aios.cli.console import JsonFlag, console, err_console, fail
+from aios.errors import AiosError
 
 STATUS_STYLE = {"ok": "green", "pass": "green", "warn": "yellow", "fail": "red", "FAIL": "red"}
 

@@ -1,4 +1,4 @@
-"""Context: `knowledge/*.md` and `memory/*.md` assembled into the same instructions for every provider.
+"""Prompt context: `knowledge/*.md` and `memory/*.md` assembled into the same instructions for every provider.
 
 Order is stable (knowledge before memory, files by name) so every model sees the same text. The
 size guard refuses oversized knowledge (a human must trim it) and trims memory oldest-first (it grows
@@ -7,16 +7,14 @@ by itself, and a run must not fail because the system learned too much).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
 from aios.errors import ConfigError
 
 
-class Context(BaseModel):
+class PromptContext(BaseModel):
     text: str
     files: list[str]
     trimmed_memory_lines: int = 0
@@ -34,7 +32,7 @@ def _read_all(folder: Path) -> list[tuple[str, str]]:
     return out
 
 
-def assemble_context(home: Path, max_chars: int, memory_dir: Path | None = None) -> Context:
+def assemble_context(home: Path, max_chars: int, memory_dir: Path | None = None) -> PromptContext:
     knowledge = _read_all(home / "knowledge")
     memory = _read_all(memory_dir or home / "memory")
     sections = [f"<!-- {name} -->\n{text}" for name, text in knowledge]
@@ -57,19 +55,8 @@ def assemble_context(home: Path, max_chars: int, memory_dir: Path | None = None)
             section = f"<!-- {name} -->\n" + "\n".join(lines)
             sections.append(section)
             used += len(section)
-    return Context(
+    return PromptContext(
         text="\n\n".join(sections),
         files=[name for name, _ in knowledge + memory],
         trimmed_memory_lines=trimmed,
     )
-
-
-def build_prompt(instructions: str, context: Context, inputs: dict[str, Any]) -> tuple[str, str]:
-    """(system, user) messages: the same for Anthropic, OpenAI and any other model."""
-    system = (
-        "You run one skill of an AI operating system for a business. The business context follows, "
-        "then the skill's instructions. Answer only with a JSON object that satisfies the output contract.\n\n"
-        f"# Business context\n\n{context.text}\n\n# Skill instructions\n\n{instructions}"
-    )
-    user = "Inputs for this run (JSON):\n\n" + json.dumps(inputs, ensure_ascii=False, indent=2, sort_keys=True)
-    return system, user

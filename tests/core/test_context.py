@@ -2,7 +2,8 @@
 
 import pytest
 
-from aios.skills.prompt_context import assemble_context, build_prompt
+from aios.skills.prompt import build_prompt
+from aios.skills.prompt_context import assemble_context
 from aios.errors import ConfigError
 
 

@@ -1,0 +1,80 @@
+"""`aios drill`: a simulated Claude outage on a private stack, checked scenario by scenario."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from aios.cli.console import JsonFlag, console, err_console, fail
+from aios.config.settings import get_settings
+
+
+def drill_command(
+    scenarios: Annotated[list[str], typer.Option("--scenario", "-s", help="Repeatable; default: all.")] = [],  # noqa: B006
+    live: Annotated[bool, typer.Option("--live", help="Real keys: black-hole Anthropic, answer from the real OpenAI.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the drill's Prefect UI running afterwards (Ctrl-C to stop).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Simulate a Claude outage and prove the failover protocol works (exit 1 if any expectation fails)."""
+    import logging
+    import time
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from aios.drill.runner import DRILL_ENV
+    from aios.drill.scenarios import SCENARIOS
+    from aios.config.runtime import reset_runtime
+    from aios.config.settings import reload_settings
+    from aios.drill.stack import LocalStack
+    from flows.drill import fire_drill
+
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        fail(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    if live and not (os.environ.get("ANTHROPIC_API_KEY") and os.environ.get("OPENAI_API_KEY")):
+        fail("--live needs ANTHROPIC_API_KEY and OPENAI_API_KEY")
+    chosen = scenarios or list(SCENARIOS)
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+    out = err_console if as_json else console
+    with out.status("starting the drill's stack (emulators, Prefect server, worker)...") as status:
+        with LocalStack(project=get_settings().home, scheduler=False, ui=keep, emulate_llms=not live) as stack:
+            status.update("deploying the skills to the drill's work pool...")
+            stack.run("deploy", timeout=300)
+            stack.start_workers(1)
+            with stack.environment(), temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
+                os.environ.update(DRILL_ENV)
+                reload_settings()
+                reset_runtime()
+
+                def progress(name: str) -> None:
+                    status.update(f"scenario [bold]{name}[/bold] ({chosen.index(name) + 1}/{len(chosen)})...")
+
+                data = asyncio.run(fire_drill(chosen, live, stack.emulator_url, progress))
+            reload_settings()
+            reset_runtime()
+            if keep:
+                status.stop()
+                out.print(f"Prefect UI of the drill: {stack.api_url.removesuffix('/api')}  (Ctrl-C to stop)")
+                with contextlib.suppress(KeyboardInterrupt):
+                    while True:
+                        time.sleep(1)
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print_drill(data)
+    if not data["passed"]:
+        raise typer.Exit(1)
+
+
+def _print_drill(data: dict) -> None:
+    """The same Markdown the fire-drill artifact shows, rendered for the terminal."""
+    from rich.markdown import Markdown
+
+    from aios.drill.report import DrillReport
+
+    console.print(Markdown(DrillReport.model_validate(data).markdown()))

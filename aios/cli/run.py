@@ -1,0 +1,84 @@
+"""`aios skills` and `aios run`: list the skills, run one now as a Prefect flow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from aios.cli.console import JsonFlag, console, err_console, fail
+from aios.config.settings import get_settings
+
+
+def skills_command(as_json: JsonFlag = False) -> None:
+    """List the skills: name, triage, schedule, contract."""
+    from aios.skills.loader import load_skills
+
+    skills = load_skills(get_settings().skills_dir)
+    rows = [
+        {
+            "name": s.name,
+            "triage": s.triage.value,
+            "schedule": s.metadata.schedule,
+            "contract": s.metadata.contract,
+            "models": [str(m) for m in s.metadata.models],
+            "description": s.description,
+        }
+        for s in skills
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("skill", "triage", "schedule", "contract", "models")
+    for r in rows:
+        table.add_row(r["name"], r["triage"], r["schedule"] or "-", r["contract"], ", ".join(r["models"]) or "default")
+    console.print(table)
+
+
+def run_command(
+    skill: Annotated[str, typer.Argument(help="The skill's name (its folder under skills/).")],
+    inputs: Annotated[list[str], typer.Option("--input", "-i", help="key=value, repeatable.")] = [],  # noqa: B006
+    as_json: JsonFlag = False,
+) -> None:
+    """Run one skill now as a Prefect flow; exit 0 only when it produced a valid output.
+
+    Settings, skill, inputs, context budget and state store are checked before the flow starts,
+    so a mistake there costs no model call.
+    """
+    from aios.runs.record import SkillRun
+    from aios.config.runtime import preflight
+    from aios.skills.loader import parse_inputs
+    from flows.skill_flow import build_skill_flow
+
+    given = parse_inputs(inputs)
+    preflight(skill, given)
+
+    async def go():
+        state = await build_skill_flow(skill)(inputs=given, return_state=True)
+        return state, await state.result(raise_on_failure=False)
+
+    state, data = asyncio.run(go())
+    if not isinstance(data, dict):
+        fail(f"{skill}: the flow ended {state.name} without a result: {state.message}")
+    run = SkillRun.model_validate(data)
+    if as_json:
+        print(json.dumps(run.summary(), indent=2, default=str))
+    else:
+        _print_run(run)
+    if run.not_recorded:
+        err_console.print(f"warning: {skill}: {run.not_recorded}", markup=False, highlight=False, soft_wrap=True)
+    if not run.ok:
+        err_console.print(f"{skill}: {run.status.value}: {run.reason}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _print_run(run) -> None:
+    table = Table("#", "target", "outcome", "error", "ms", title=f"{run.skill}: {run.status.value}")
+    for i, a in enumerate(run.attempts, 1):
+        table.add_row(str(i), f"{a.provider}:{a.model}", a.outcome.value, a.error_class.value if a.error_class else "", f"{a.ms:.0f}")
+    console.print(table)
+    if run.output is not None:
+        console.print_json(json.dumps(run.output))
