@@ -20,7 +20,7 @@ from aios.core.contract import contract_validator
 from aios.core.health import HealthSnapshot, unexplained_failover
 from aios.core.fallback import Attempt, ChainAborted, ChainResult, NoAnswer, run_chain
 from aios.core.policy import FallbackPolicy
-from aios.core.triage import Decision, Triage, after_chain_failed, plan_run
+from aios.core.triage import RunDecision, Triage, after_chain_failed, plan_run
 from aios.providers import ModelRequest
 from aios.runs.record import RUNS_TABLE, RunStatus, SkillRun
 from aios.config.runtime import get_runtime
@@ -31,7 +31,7 @@ from aios.observability import otel, telemetry
 otel.setup()  # before Prefect opens the flow-run span, so ours nest under it
 
 
-class ChainFailure(BaseModel):
+class NoAnswerRecord(BaseModel):
     """A chain with no answer, as data: an expected outcome of an outage, not a crash to log a traceback for."""
 
     message: str
@@ -56,7 +56,7 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResu
     try:
         return await run_chain(policy, call, attempts.output, runtime.breakers)
     except NoAnswer as exc:
-        failure = ChainFailure(
+        failure = NoAnswerRecord(
             message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
         )
         return Failed(message=failure.message, data=failure)
@@ -82,16 +82,16 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         plan = plan_run(skill.triage, settings.skill_policy(skill), health)
         run.reason = plan.reason
         decision = plan.decision
-        if decision is Decision.run:
+        if decision is RunDecision.run:
             decision = await ask_models(skill, run, plan.policy, health)
 
-        if decision is Decision.defer:
+        if decision is RunDecision.defer:
             try:
                 run.parked_run_id = await deferral.park_run(skill, inputs, ctx)
                 run.status = RunStatus.deferred
             except deferral.ParkError as exc:
                 run.status, run.reason = RunStatus.failed, str(exc)
-        elif decision is Decision.drop:
+        elif decision is RunDecision.drop:
             run.status = RunStatus.dropped
 
         if run.ok and skill.metadata.memory and settings.memory_extraction:
@@ -101,7 +101,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
     return run
 
 
-async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health: HealthSnapshot) -> Decision | None:
+async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health: HealthSnapshot) -> RunDecision | None:
     """Call the chain and record its answer or failure; returns what triage says to do after a failure."""
     from aios.outage import alerts
 
@@ -110,7 +110,7 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     if isinstance(result, BaseException):
         raise result  # a bug, not an outage: let Prefect show it
     run.attempts, run.misconfigured = result.attempts, result.misconfigured
-    if isinstance(result, ChainFailure):
+    if isinstance(result, NoAnswerRecord):
         run.reason = result.message
         return None if result.aborted else after_chain_failed(skill.triage)
     answer = result.answer

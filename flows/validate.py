@@ -40,7 +40,7 @@ from aios.validation.matrix import (
     validation_key,
 )
 from aios.skills.prompt import skill_request
-from flows.skill_flow import ChainFailure, call_model
+from flows.skill_flow import NoAnswerRecord, call_model
 
 log = logging.getLogger("aios.validate")
 
@@ -89,7 +89,7 @@ async def sample_once(request: ModelRequest, policy: FallbackPolicy, label: str)
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )
-    if isinstance(result, ChainFailure):
+    if isinstance(result, NoAnswerRecord):
         failed = [a for a in result.attempts if a.outcome is not Outcome.ok and a.error_class is not None]
         return RunSample(
             ok=False,

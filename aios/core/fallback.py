@@ -73,7 +73,7 @@ class ChainResult(BaseModel):
 
 
 class NoAnswer(Exception):
-    """Raised when a chain produced no answer (the exception; `flows.skill_flow.ChainFailure` is its record as data)."""
+    """Raised when a chain produced no answer (the exception; `flows.skill_flow.NoAnswerRecord` is its record as data)."""
 
     attempts: list[Attempt]
     misconfigured: list[str]

@@ -23,38 +23,38 @@ class Triage(StrEnum):
     drop = "drop"  # skip and record
 
 
-class Decision(StrEnum):
+class RunDecision(StrEnum):
     run = "run"
     defer = "defer"
     drop = "drop"
 
 
-class Plan(BaseModel):
+class RunPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    decision: Decision
+    decision: RunDecision
     policy: FallbackPolicy
     skipped: tuple[Target, ...] = ()  # targets left out because the snapshot says they are down
     reason: str = ""
 
 
-def plan_run(triage: Triage, policy: FallbackPolicy, health: HealthSnapshot) -> Plan:
+def plan_run(triage: Triage, policy: FallbackPolicy, health: HealthSnapshot) -> RunPlan:
     """The decision taken at the start of every run."""
     allowed = policy if triage is Triage.critical else policy.primary_only()
     usable = tuple(t for t in allowed.targets if health.usable(t))
     skipped = tuple(t for t in allowed.targets if not health.usable(t))
     if usable:
         reason = f"{len(skipped)} target(s) down, skipped" if skipped else "healthy"
-        return Plan(decision=Decision.run, policy=allowed.with_targets(usable), skipped=skipped, reason=reason)
+        return RunPlan(decision=RunDecision.run, policy=allowed.with_targets(usable), skipped=skipped, reason=reason)
     if triage is Triage.critical:
         # Everything is reported down: trying beats giving up, the breakers keep it cheap.
-        return Plan(decision=Decision.run, policy=allowed, reason="all targets reported down; trying anyway")
+        return RunPlan(decision=RunDecision.run, policy=allowed, reason="all targets reported down; trying anyway")
     down = f"{policy.primary_provider} is down"
     if triage is Triage.defer:
-        return Plan(decision=Decision.defer, policy=allowed, skipped=skipped, reason=down)
-    return Plan(decision=Decision.drop, policy=allowed, skipped=skipped, reason=down)
+        return RunPlan(decision=RunDecision.defer, policy=allowed, skipped=skipped, reason=down)
+    return RunPlan(decision=RunDecision.drop, policy=allowed, skipped=skipped, reason=down)
 
 
-def after_chain_failed(triage: Triage) -> Decision | None:
+def after_chain_failed(triage: Triage) -> RunDecision | None:
     """The decision taken again when the primary fails during the run (None: the run failed)."""
-    return {Triage.critical: None, Triage.defer: Decision.defer, Triage.drop: Decision.drop}[triage]
+    return {Triage.critical: None, Triage.defer: RunDecision.defer, Triage.drop: RunDecision.drop}[triage]

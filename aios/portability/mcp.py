@@ -40,8 +40,8 @@ from aios.files import atomic_write_text
 from aios.errors import ConfigError
 from aios.portability.secrets import looks_like_secret
 
-CLAUDE_FILE = Path(".mcp.json")
-CODEX_FILE = Path(".codex") / "config.toml"
+CLAUDE_MCP_FILE = Path(".mcp.json")
+CODEX_MCP_FILE = Path(".codex") / "config.toml"
 
 Side = Literal["claude", "codex"]
 
@@ -572,7 +572,7 @@ def sync_mcp(root: Path | str, source: Side = "claude", check: bool = False, pru
     sync that finds a problem (a literal secret) writes nothing either.
     """
     root = Path(root)
-    claude_path, codex_path = root / CLAUDE_FILE, root / CODEX_FILE
+    claude_path, codex_path = root / CLAUDE_MCP_FILE, root / CODEX_MCP_FILE
     if source == "claude":
         return _claude_to_codex(claude_path, codex_path, check, prune)
     if source == "codex":

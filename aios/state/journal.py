@@ -53,7 +53,7 @@ from .base import (
     validate_table,
 )
 from .config import StateSettings
-from .remote import Current, PartialWrite, Plan, RemoteStore, Req, Write
+from .remote import Current, PartialWrite, WritePlan, RemoteStore, Req, Write
 
 log = logging.getLogger("aios.state")
 T = TypeVar("T")
@@ -477,7 +477,7 @@ class JournaledStore(Store):
             return expected + 1
         return self._seen.get((table, key), 0) + 1
 
-    def _journal(self, table: str, reqs: Sequence[Req], now: datetime, plan: Plan | None, applied: set[str]) -> list[Record | bool]:
+    def _journal(self, table: str, reqs: Sequence[Req], now: datetime, plan: WritePlan | None, applied: set[str]) -> list[Record | bool]:
         """Queue the not-yet-applied part of ``reqs``; return what the caller would have got."""
         pending = self.pending()
         new: list[JournalEntry] = []

@@ -105,7 +105,9 @@ class Req:
 
 
 @dataclass
-class Plan:
+class WritePlan:
+    """What one batch will write, what each request returns, and the rows it read first."""
+
     writes: list[Write]
     results: list[Record | bool]
     current: dict[str, Current] = field(default_factory=dict)
@@ -117,7 +119,7 @@ class PartialWrite(BackendUnavailable):
     def __init__(self, message: str, applied: set[str]) -> None:
         super().__init__(message)
         self.applied = applied
-        self.plan: Plan | None = None
+        self.plan: WritePlan | None = None
 
 
 def _safe_name(text: str) -> str:
@@ -242,7 +244,7 @@ class RemoteStore(Store):
 
     def plan(
         self, table: str, reqs: Sequence[Req], now: datetime, current: dict[str, Current]
-    ) -> Plan:
+    ) -> WritePlan:
         """Check versions and compute the final write per key (no I/O)."""
         view: dict[str, Record | None] = {k: c.record for k, c in current.items()}
         final: dict[str, Write] = {}
@@ -266,7 +268,7 @@ class RemoteStore(Store):
                 final.pop(req.key, None)
                 final[req.key] = Write(req.key, req.data, new.version, now)
                 results.append(new)
-        return Plan(list(final.values()), results, current)
+        return WritePlan(list(final.values()), results, current)
 
     def execute(self, table: str, reqs: Sequence[Req], now: datetime) -> list[Record | bool]:
         """Fetch, check versions and write -- all under the lock."""

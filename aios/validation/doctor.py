@@ -248,9 +248,9 @@ def check_validations(
 
 
 def check_mcp(report: DoctorReport, root: Path) -> None:
-    from aios.portability.mcp import CLAUDE_FILE, CODEX_FILE, sync_mcp
+    from aios.portability.mcp import CLAUDE_MCP_FILE, CODEX_MCP_FILE, sync_mcp
 
-    claude, codex = root / CLAUDE_FILE, root / CODEX_FILE
+    claude, codex = root / CLAUDE_MCP_FILE, root / CODEX_MCP_FILE
     if not claude.exists() and not codex.exists():
         report.add("mcp", "MCP servers", Status.ok, "no .mcp.json or .codex/config.toml (no MCP servers)")
         return
@@ -272,15 +272,15 @@ def check_mcp(report: DoctorReport, root: Path) -> None:
 
 
 def check_instructions(report: DoctorReport, root: Path) -> None:
-    from aios.portability.agents import AGENTS_FILE, CLAUDE_FILE, sync_agents
+    from aios.portability.agents import AGENTS_MD, CLAUDE_MD, sync_agents
 
-    if not (root / AGENTS_FILE).exists() and not (root / CLAUDE_FILE).exists():
+    if not (root / AGENTS_MD).exists() and not (root / CLAUDE_MD).exists():
         report.add("instructions", "AGENTS.md / CLAUDE.md", Status.warn, "neither file exists: no model gets project instructions")
         return
     try:
         result = sync_agents(root, check=True)
     except (AiosError, OSError) as exc:
-        source = "CLAUDE.md" if not (root / AGENTS_FILE).exists() else "AGENTS.md"
+        source = "CLAUDE.md" if not (root / AGENTS_MD).exists() else "AGENTS.md"
         report.add("instructions", source, Status.fail, str(exc))
         return
     subject = f"{'AGENTS.md' if result.source == 'agents' else 'CLAUDE.md'} -> {result.target.name}"
@@ -317,7 +317,7 @@ def check_journal(report: DoctorReport) -> None:
     pending = getattr(journal, "pending", None)
     if pending is None:
         return
-    from aios.state import load_settings as load_state_settings
+    from aios.state import load_state_settings
 
     try:
         state_settings = load_state_settings()

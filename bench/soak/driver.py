@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench.soak import audit as auditor
-from bench.soak.schedule import LLM_FAULTS, OUTAGE_MODES, STATE_FAULTS, Plan, offered
+from bench.soak.schedule import LLM_FAULTS, OUTAGE_MODES, STATE_FAULTS, SoakPlan, offered
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILLS = {"research-lead": "critical", "weekly-report": "defer", "daily-news": "drop"}
@@ -118,7 +118,7 @@ def soak_environment(sink: Sink) -> dict[str, str]:
 class Chaos:
     """Puts faults on the emulators from the fault tables and the plan; kills and restarts processes."""
 
-    def __init__(self, stack, config: SoakConfig, plan: Plan) -> None:
+    def __init__(self, stack, config: SoakConfig, plan: SoakPlan) -> None:
         from aios.emulators.control import EmulatorControl
         from aios.emulators.faults import MODES
         from aios.config.settings import get_settings
@@ -228,7 +228,7 @@ async def _count(client, types: list[str], queue: str | None = None) -> int:
     )
 
 
-async def drive(stack, config: SoakConfig, plan: Plan, chaos: Chaos, tap: auditor.RequestTap) -> None:
+async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: auditor.RequestTap) -> None:
     from prefect.client.orchestration import get_client
 
     from aios.skills.loader import find_skill, load_skills  # noqa: F401
@@ -351,7 +351,7 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
     from aios.state import clear_store_cache
 
     logging.getLogger("prefect").setLevel(logging.ERROR)
-    plan = Plan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES])
+    plan = SoakPlan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES])
     plan.kills_every = config.kills_every
     sink = Sink()
     saved = dict(os.environ)

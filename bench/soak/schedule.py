@@ -55,7 +55,7 @@ class Outage:
 
 
 @dataclass
-class Plan:
+class SoakPlan:
     """Everything random about one soak, drawn from its seed up front."""
 
     seed: int
@@ -65,7 +65,7 @@ class Plan:
     restart_at: int = 0  # Prefect server restart once this many runs were submitted
 
     @classmethod
-    def draw(cls, seed: int, runs: int, outage_seconds: tuple[float, float], outages: int, outage_modes: list[str]) -> Plan:
+    def draw(cls, seed: int, runs: int, outage_seconds: tuple[float, float], outages: int, outage_modes: list[str]) -> SoakPlan:
         rng = random.Random(seed)
         spacing = runs / (outages + 1)
         plan = cls(seed=seed, runs=runs, restart_at=runs // 2 + rng.randrange(max(1, runs // 10)))
