@@ -15,7 +15,7 @@ from rich.table import Table
 from aios.cli.console import JsonFlag, console, err_console, fail
 
 from aios.state.base import StateError
-from aios.state.config import StateSettings, load_settings
+from aios.state.config import StateSettings, load_state_settings
 
 state_app = typer.Typer(
     name="state",
@@ -30,7 +30,7 @@ _err = err_console
 
 def _settings() -> StateSettings:
     try:
-        return load_settings()
+        return load_state_settings()
     except StateError as exc:
         fail(str(exc))
         raise  # pragma: no cover

@@ -10,7 +10,7 @@ ENV_FILE = ".env"
 
 def project_root() -> Path:
     """The project: `AIOS_HOME`, else the current directory."""
-    return Path(os.environ.get("AIOS_HOME") or os.getcwd()).resolve()
+    return Path(os.environ.get("AIOS_HOME") or os.getcwd()).expanduser().resolve()
 
 
 def load_env_file() -> Path | None:

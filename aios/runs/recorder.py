@@ -48,11 +48,11 @@ async def record_run(run: SkillRun) -> None:
 
 def journal_run(run: SkillRun, data: dict, problem: StateError) -> str:
     """Append the run record to the write journal (`aios state status` lists it); says where it went."""
-    from aios.state import load_settings
+    from aios.state import load_state_settings
     from aios.state.journal import Journal, JournalEntry
 
     try:
-        settings = load_settings()
+        settings = load_state_settings()
         path = settings.journal_file()
         backend = settings.backend_for(run.skill)
         store = f"json:{settings.json_path()}" if backend == "json" else f"{backend}:unrecorded"

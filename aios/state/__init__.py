@@ -23,7 +23,7 @@ from .base import (
     Store,
     VersionConflict,
 )
-from .config import BACKENDS, StateSettings, load_settings, project_root
+from .config import BACKENDS, StateSettings, load_state_settings
 from .json_store import JsonStore
 
 __all__ = [
@@ -37,9 +37,8 @@ __all__ = [
     "Store",
     "VersionConflict",
     "clear_store_cache",
-    "load_settings",
+    "load_state_settings",
     "open_store",
-    "project_root",
 ]
 
 # Remote stores are cached per process and settings: they hold an HTTP session, the
@@ -89,7 +88,7 @@ def open_store(
     process and settings, so calling ``open_store()`` per operation is cheap.
     """
     if settings is None:
-        settings = load_settings()
+        settings = load_state_settings()
     name = (backend or settings.backend_for(skill)).strip().lower()
     if name == "json":
         return JsonStore(settings.json_path())

@@ -33,12 +33,14 @@ from pydantic import SecretStr
 from pyairtable import Api
 from pyairtable.formulas import EQ, OR, Field
 
+from aios.core.retry_after import parse_retry_after
+
 from . import codec
 from .base import BackendUnavailable, Record, StateError, parse_time
 from .config import StateSettings
 from .pacing import Pacer, RateLimit, mount_pacing
 from .remote import Current, PartialWrite, RemoteStore, Write, pick_winner, transport_error
-from .retry import RetryPolicy, TransientError, parse_retry_after
+from .retry import RetryPolicy, TransientError
 
 AIRTABLE_API = "https://api.airtable.com"
 META_FIELDS = [

@@ -14,15 +14,12 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aios.config.bootstrap import project_root
+
 from .retry import RetryPolicy
 
 Backend = Literal["json", "sheets", "airtable"]
 BACKENDS: tuple[str, ...] = ("json", "sheets", "airtable")
-
-
-def project_root() -> Path:
-    home = os.environ.get("AIOS_HOME")
-    return Path(home).expanduser() if home else Path.cwd()
 
 
 class StateSettings(BaseSettings):
@@ -133,7 +130,7 @@ def _rooted(value: Path | None, default: Path) -> Path:
     return p if p.is_absolute() else project_root() / p
 
 
-def load_settings() -> StateSettings:
+def load_state_settings() -> StateSettings:
     """Settings from the environment; a bad value is one line naming the variable (never its value)."""
     from .base import StateError
 

@@ -49,12 +49,14 @@ import requests
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 
+from aios.core.retry_after import parse_retry_after
+
 from . import codec
 from .base import BackendUnavailable, Record, StateError, parse_time
 from .config import StateSettings
 from .pacing import Pacer, RateLimit, mount_pacing
 from .remote import Current, PartialWrite, RemoteStore, Write, pick_winner, transport_error
-from .retry import RetryPolicy, TransientError, parse_retry_after
+from .retry import RetryPolicy, TransientError
 
 GOOGLE_SHEETS = "https://sheets.googleapis.com"
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]

@@ -10,7 +10,8 @@ from pydantic import SecretStr
 
 from aios.state import BackendUnavailable, StateError, VersionConflict, open_store
 from aios.state.journal import JournaledStore, conflicts, pending, sync
-from aios.state.retry import RetryPolicy, TransientError, parse_retry_after
+from aios.core.retry_after import parse_retry_after
+from aios.state.retry import RetryPolicy, TransientError
 
 from .conftest import Backend, free_port, make_backend
 

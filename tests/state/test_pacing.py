@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aios.state import StateSettings, open_store
-from aios.state.retry import parse_retry_after
+from aios.core.retry_after import parse_retry_after
 
 from .conftest import make_backend
 
