@@ -134,7 +134,7 @@ class Settings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(exc.problem) from None
         if "extra_endpoints" in info.data:  # else that variable's own error is the one to fix
-            known = {e.name for e in [*DEFAULT_ENDPOINTS, *info.data["extra_endpoints"]]}
+            known = {e.name for e in [*DEFAULT_ENDPOINTS, *info.data["extra_endpoints"]]} | set(AGENT_CLI_PROVIDERS)
             unknown = sorted({t.provider for t in targets} - known)
             if unknown:
                 raise ValueError(_unknown_providers(unknown, known))
@@ -163,9 +163,10 @@ class Settings(BaseSettings):
             targets, source, field = parse_targets(self.targets.split(","), "AIOS_TARGETS"), "AIOS_TARGETS", None
         else:
             targets = DEFAULT_TARGETS
-        unknown = sorted({t.provider for t in targets} - set(self.endpoints) - set(AGENT_CLI_PROVIDERS))
+        known = set(self.endpoints) | set(AGENT_CLI_PROVIDERS)
+        unknown = sorted({t.provider for t in targets} - known)
         if unknown:
-            raise ConfigError(source, _unknown_providers(unknown, set(self.endpoints)), field)
+            raise ConfigError(source, _unknown_providers(unknown, known), field)
         return FallbackPolicy(
             targets=targets,
             timeouts=Timeouts(connect=self.connect_timeout, read=self.read_timeout),
