@@ -73,7 +73,7 @@ class RecordsRun(BaseModel):
     finished_at: datetime | None = None
 
     def keys(self, outcome: Outcome) -> list[str]:
-        return [r.key for r in self.records if r.outcome is outcome]
+        return [r.key for r in self.records if r.outcome == outcome]
 
     @property
     def ok(self) -> bool:
