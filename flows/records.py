@@ -319,3 +319,29 @@ def attribute_name(skill: str) -> str:
 globals().update(
     {attribute_name(s.name): build_records_flow(s.name) for s in load_skills(get_runtime().settings.skills_dir) if s.metadata.source}
 )
+
+
+def run_record_command(skill_name: str, record: str, as_json: bool) -> int:
+    """`aios run SKILL --record KEY`: one record by hand; exit code 0 only when its answer was written."""
+    import asyncio
+
+    from aios.errors import ConfigError
+
+    skill = find_skill(get_runtime().settings.skills_dir, skill_name)
+    if skill.metadata.source is None:
+        raise ConfigError(skill.path, "--record needs a skill that works on records (set metadata.source)", "metadata.source")
+
+    async def go() -> RecordsRun:
+        state = await build_records_flow(skill_name)(record=record, return_state=True)
+        return RecordsRun.model_validate(await state.result(raise_on_failure=False))
+
+    run = asyncio.run(go())
+    if as_json:
+        print(json.dumps(run.model_dump(mode="json"), indent=2))
+    else:
+        for r in run.records:
+            steps = ", ".join(f"{s} by {who}" for s, who in r.answered_by.items()) or "no step run"
+            print(f"{skill_name} {r.key}: {r.outcome.value} ({steps}) {r.reason}".rstrip())
+        if run.reason:
+            print(f"{skill_name}: {run.reason}")
+    return 0 if run.keys(Outcome.written) == [record] else 1
