@@ -59,6 +59,7 @@ def run_command(
     skill: Annotated[str, typer.Argument(help="The skill's name (its folder under skills/).")],
     inputs: Annotated[list[str], typer.Option("--input", "-i", help="key=value, repeatable.")] = [],  # noqa: B006
     as_json: JsonFlag = False,
+    record: Annotated[str | None, typer.Option("--record", help="Run a records skill on this one record (its key), resuming at its first unfinished step.")] = None,
 ) -> None:
     """Run one skill now as a Prefect flow; exit 0 only when it produced a valid output.
 
@@ -70,6 +71,10 @@ def run_command(
     from aios.skills import parse_inputs
     from flows.skill import build_skill_flow
 
+    if record is not None:
+        from flows.records import run_record_command
+
+        raise typer.Exit(run_record_command(skill, record, as_json))
     given = parse_inputs(inputs)
     preflight(skill, given)
 

@@ -51,7 +51,8 @@ def skill_deployment(skill: Skill) -> dict[str, Any]:
     return {
         "name": skill.name,
         "description": skill.description,
-        "entrypoint": f"flows/skills.py:{skill.name.replace('-', '_')}",
+        # a skill that works on records runs them step by step (flows/records.py); others answer once
+        "entrypoint": f"flows/{'records' if skill.metadata.source else 'skills'}.py:{skill.name.replace('-', '_')}",
         "tags": ["aios", f"triage:{skill.triage.value}"],
         "parameters": {},
         "schedules": [{"cron": skill.metadata.schedule, "timezone": "UTC", "active": True}] if skill.metadata.schedule else [],

@@ -69,6 +69,10 @@ class Drill:
         reload_settings()
         reset_runtime()
         self.inbox.received.clear()
+        from aios.settings import get_settings
+        from flows.records import seed_sample_records
+
+        seed_sample_records(get_settings().skills_dir)  # the sample `leads` (a user's own rows are never touched)
 
     @contextlib.contextmanager
     def anthropic_black_holed(self) -> Iterator[None]:
