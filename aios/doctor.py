@@ -443,11 +443,9 @@ def check_fleet(report: DoctorReport) -> None:
     """Workers on several hosts must share one operational state: a local JSON file would split it."""
     from aios.outage import health_store
 
-    mode = health_store.fleet_mode()
-    problem = health_store.fleet_problem()
-    if problem:
+    if problem := health_store.fleet_problem():
         report.add("fleet", "run records", Status.fail, problem)
-    elif mode == "multi":
+    elif health_store.fleet_mode() == "multi":
         report.add("fleet", "operational state", Status.ok, "several hosts: one shared state store")
     else:
         report.add("fleet", "operational state", Status.ok, "one host (set AIOS_FLEET=multi when workers run elsewhere)")
