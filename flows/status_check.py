@@ -17,7 +17,6 @@ from aios.outage import alerts, deferral, health_store
 from aios.core.errors import ProviderFailure, Verdict, classify
 from aios.core.fallback import Attempt, Outcome
 from aios.core.health import (
-    HealthState,
     Hysteresis,
     Signal,
     aggregate,
@@ -35,7 +34,6 @@ from aios.runtime import get_runtime
 from aios.settings import AGENT_CLI_PROVIDERS
 from aios.state import open_store
 
-STATE_KEY = "state"
 PROBE = ModelRequest(
     system="Health probe.",
     prompt='Reply with {"ok": true}.',
@@ -108,10 +106,7 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
     settings = runtime.settings
     policy = settings.policy()
     targets = list(policy.targets)
-    store = open_store()
-    saved = store.get(health_store.HEALTH_TABLE, STATE_KEY)
-    previous = HealthState.model_validate(saved.data["state"]) if saved else HealthState()
-    since = datetime.fromisoformat(saved.data["checked_at"]) if saved else None
+    previous, since = health_store.read_state()
     now = datetime.now(UTC)
 
     # gather
@@ -128,7 +123,7 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
     healthy = state.snapshot().provider_usable(policy.primary_provider, targets)
 
     # persist
-    store.upsert(health_store.HEALTH_TABLE, STATE_KEY, {"state": state.model_dump(mode="json"), "checked_at": now.isoformat()})
+    health_store.write_state(state, now)
     health_store.write_snapshot(state.snapshot())
     queue_changed = await deferral.set_paused(not healthy)
 
