@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .base import StateError
 from .retry import RetryPolicy
 
 Backend = Literal["json", "sheets", "airtable"]
@@ -135,8 +136,6 @@ def _rooted(value: Path | None, default: Path) -> Path:
 
 def load_settings() -> StateSettings:
     """Settings from the environment; a bad value is one line naming the variable (never its value)."""
-    from .base import StateError
-
     try:
         return StateSettings()
     except ValidationError as exc:

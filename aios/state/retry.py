@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from tenacity import (
@@ -70,9 +72,13 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        from email.utils import parsedate_to_datetime
-        from datetime import UTC, datetime
-
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def transient_status(status: int, retry_after: str | None) -> TransientError | None:
+    """429 and 5xx are worth a retry (after the server's ``Retry-After``, if it sent one); None otherwise."""
+    if status == 429 or status >= 500:
+        return TransientError(f"HTTP {status}", retry_after=parse_retry_after(retry_after))
+    return None
