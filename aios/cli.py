@@ -68,6 +68,7 @@ def run_command(
     """
     from aios.runs import SkillRun
     from aios.runtime import preflight
+    from aios.server_cli import hint_when_no_server
     from aios.skills import parse_inputs
     from flows.skill import build_skill_flow
 
@@ -77,6 +78,7 @@ def run_command(
         raise typer.Exit(run_record_command(skill, record, as_json))
     given = parse_inputs(inputs)
     preflight(skill, given)
+    hint_when_no_server()
 
     async def go():
         state = await build_skill_flow(skill)(inputs=given, return_state=True)
@@ -330,6 +332,7 @@ def _print_drill(data: dict) -> None:
 def _register_subcommands() -> None:
     from aios.portability.cli import export_command, memory_command, sync_app
     from aios.state.cli import state_app
+    from aios.server_cli import server_app
     from aios.validate_cli import doctor_command, validate_command
 
     app.add_typer(sync_app, name="sync", help="Keep Claude Code and Codex configured alike (MCP, instructions).")
@@ -338,6 +341,7 @@ def _register_subcommands() -> None:
     app.add_typer(state_app, name="state", help="State store: pending journal writes, replay.")
     app.command("validate")(validate_command)
     app.command("doctor")(doctor_command)
+    app.add_typer(server_app, name="server", help="The project's kept Prefect server: start, stop, status.")
 
 
 _register_subcommands()

@@ -7,6 +7,7 @@ store refuses goes to the write journal instead: an answer already paid for is n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -24,18 +25,26 @@ log = logging.getLogger("aios.run")
 
 
 async def record_run(run: SkillRun) -> None:
+    """Write the record (in a thread: file I/O off the event loop) while the artifact goes to the API."""
     data = run.model_dump(mode="json", exclude_none=True)
-    try:
-        open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, data)
-    except StateError as exc:
-        run.not_recorded = f"the state store refused the run record ({exc}); {journal_run(run, data, exc)}"
-        log.warning("%s: %s", run.skill, run.not_recorded, extra={"skill": run.skill})
+
+    def write_record() -> None:
+        try:
+            open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, data)
+        except StateError as exc:
+            run.not_recorded = f"the state store refused the run record ({exc}); {journal_run(run, data, exc)}"
+            log.warning("%s: %s", run.skill, run.not_recorded, extra={"skill": run.skill})
+
+    writes = [asyncio.to_thread(write_record)]
     if FlowRunContext.get() is not None:
-        await acreate_markdown_artifact(
-            key=f"{run.skill}-run",
-            markdown=redact(run_markdown(run, trace_url=telemetry.trace_url())),
-            description=f"{run.skill}: {run.status.value}",
+        writes.append(
+            acreate_markdown_artifact(
+                key=f"{run.skill}-run",
+                markdown=redact(run_markdown(run, trace_url=telemetry.trace_url())),
+                description=f"{run.skill}: {run.status.value}",
+            )
         )
+    await asyncio.gather(*writes)
     log.info(
         "%s %s via %s:%s",
         run.skill,

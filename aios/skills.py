@@ -21,6 +21,7 @@ Sample inputs (so every skill runs with none given) sit in `inputs.json` beside 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
@@ -301,14 +302,23 @@ def load_contract(folder: Path, contract: str) -> dict[str, Any]:
         raise ConfigError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     if not isinstance(schema, dict):
         raise ConfigError(path, "a JSON Schema must be an object")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise ConfigError(path, f"not a valid JSON Schema at {where}: {exc.message}") from None
+    problem = _schema_problem(json.dumps(schema, sort_keys=True))
+    if problem:
+        raise ConfigError(path, problem)
     if schema.get("type") != "object":
         raise ConfigError(path, "the output contract must describe a JSON object (type: object)")
     return schema
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_problem(schema_json: str) -> str | None:
+    """Checking a schema against the metaschema is most of a skill's load time: once per distinct schema."""
+    try:
+        Draft202012Validator.check_schema(json.loads(schema_json))
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        return f"not a valid JSON Schema at {where}: {exc.message}"
+    return None
 
 
 def _load_inputs(folder: Path) -> dict[str, Any]:

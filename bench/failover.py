@@ -25,7 +25,7 @@ SDK defaults: (a) and (b) first call for a naive integration - the same chain, b
     task, validation, the state record and the artifact. Skill flows are async, so the empty flow is
     async too (a sync Prefect flow costs ~1.1 s more, joining its heartbeat).
 
-Targets: (a) <= 50 ms first call, <= 5 ms breaker open; (c) <= 50 ms. PASS/MISS is printed; the exit
+Targets: (a) <= 50 ms first call, <= 5 ms breaker open; (c) <= 20 ms. PASS/MISS is printed; the exit
 status is 0 regardless (this is a report, not a test). Prefect's console logs are hidden (its API log
 handler still runs); memory extraction is off (AIOS_MEMORY_EXTRACTION=false).
 """
@@ -69,7 +69,7 @@ ANTHROPIC_TARGET, OPENAI_TARGET = "anthropic:claude-opus-5-5", "openai:gpt-5.5"
 CONNECT_TIMEOUT = 0.5  # seconds, the aios policy's connect timeout in (a) and (b)
 SDK_CONNECT_TIMEOUT, SDK_ATTEMPTS = 5.0, 3  # the SDKs' defaults: 5 s connect, 1 try + 2 retries
 DEFAULT_BLACKHOLE_SAMPLES = 3
-TARGETS_MS = {"a_529_first": 50.0, "a_529_open": 5.0, "c_overhead": 50.0}
+TARGETS_MS = {"a_529_first": 50.0, "a_529_open": 5.0, "c_overhead": 20.0}
 
 
 async def timed(fn: Callable[[], Awaitable[object]]) -> float:
