@@ -68,11 +68,11 @@ def emulator(stack):
 
 def forget_health():
     """Each test starts with no health history and no open alert burst."""
+    from aios.outage import health_store
     from aios.state import open_store
 
-    store = open_store()
-    for table, key in (("health", "snapshot"), ("health", "state"), ("alerts", "failover:anthropic")):
-        store.delete(table, key)
+    health_store.forget()  # the store's copy and the Prefect Variable
+    open_store().delete("alerts", "failover:anthropic")
 
 
 @pytest.fixture
