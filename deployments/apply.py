@@ -14,10 +14,18 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from aios.errors import AiosError
 
 QUEUES = {"default": 1, "health": 2, "deferred": 3}  # name -> priority
+DESCRIPTIONS = {
+    "default": "Skill runs (schedules and the UI's Run button).",
+    "health": "The status check (every minute), the fire drill and cross-model validation. "
+    "Pausing it stops health checks, so the deferred queue is never resumed.",
+    "deferred": "Runs parked while Claude is down (they show as Late, tagged waiting-for-claude). The status-check "
+    "flow pauses this queue when Claude is down and resumes it when Claude is healthy again; "
+    "`aios resume` resumes it by hand. Cancelling a run here loses that work.",
+}
 
 
 async def ensure_pool(pool: str = "aios", deferred_queue: str = "deferred") -> None:
-    """Create the process work pool and its queues if missing (idempotent)."""
+    """Create the process work pool and its queues if missing, and (re)write what each queue is for (idempotent)."""
     async with get_client() as client:
         try:
             await client.read_work_pool(pool)
@@ -26,15 +34,20 @@ async def ensure_pool(pool: str = "aios", deferred_queue: str = "deferred") -> N
                 await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
             except ObjectAlreadyExists:
                 pass
-        for name, priority in QUEUES.items():
-            name = deferred_queue if name == "deferred" else name
+        for role, priority in QUEUES.items():
+            name = deferred_queue if role == "deferred" else role
             try:
-                await client.read_work_queue_by_name(name, work_pool_name=pool)
+                queue = await client.read_work_queue_by_name(name, work_pool_name=pool)
             except ObjectNotFound:
                 try:
-                    await client.create_work_queue(name=name, work_pool_name=pool, priority=priority)
+                    await client.create_work_queue(
+                        name=name, work_pool_name=pool, priority=priority, description=DESCRIPTIONS[role]
+                    )
                 except ObjectAlreadyExists:
                     pass
+            else:
+                if queue.description != DESCRIPTIONS[role]:
+                    await client.update_work_queue(queue.id, description=DESCRIPTIONS[role])
 
 
 def deploy_all(root: Path) -> str:

@@ -101,7 +101,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
 
         if decision is Decision.defer:
             try:
-                run.parked_run_id = await deferral.park_run(skill, inputs, ctx)
+                run.parked_run_id = await deferral.park_run(skill, inputs, ctx, run.reason)
                 run.status = RunStatus.deferred
             except deferral.ParkError as exc:
                 run.status, run.reason = RunStatus.failed, str(exc)
@@ -111,8 +111,29 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         if run.ok and skill.metadata.memory and settings.memory_extraction:
             await extract_memory(skill, run, plan.policy)
         run.finished_at = datetime.now(UTC)
+        await tell_story(run, settings.skill_policy(skill).primary_provider, ctx)
         await observe.record_run(run)
     return run
+
+
+async def tell_story(run: SkillRun, primary: str, ctx: FlowRunContext | None) -> None:
+    """Log each attempt and the outcome, then name and tag the flow run so the runs list shows it."""
+    import httpx
+    from prefect.logging import get_run_logger
+
+    from aios.outage import story
+
+    if ctx is None or ctx.flow_run is None:
+        return
+    logger = get_run_logger()
+    trace_id = telemetry.current_trace_id()
+    for line in story.story_lines(run, primary):
+        logger.info(f"{line} (trace {trace_id})" if trace_id else line)
+    existing = [t for t in ctx.flow_run.tags if t != story.WAITING_TAG]
+    try:
+        await story.mark_run(str(ctx.flow_run.id), run, primary, f"{run.started_at:%m-%d %H:%M:%S}", existing)
+    except httpx.HTTPError as exc:  # the record matters more than the label
+        logger.warning(f"could not name and tag this run in Prefect: {type(exc).__name__}")
 
 
 async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health: HealthSnapshot) -> Decision | None:
@@ -159,11 +180,19 @@ async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) ->
 
 def final_state(run: SkillRun) -> State:
     """Deferred and Dropped are named Completed states: nothing failed, and the UI says why."""
+    from aios.outage import story
+
     data = run.model_dump(mode="json")
     if run.status is RunStatus.completed:
-        return Completed(data=data, message=f"answered by {run.provider}:{run.model}")
+        failed = [story.attempt_line(a).rsplit(" in ", 1)[0] for a in run.attempts if a.outcome.value == "failed"]
+        after = f" after {', '.join(failed)}" if failed else ""
+        return Completed(data=data, message=f"answered by {run.provider}:{run.model}{after}")
     if run.status is RunStatus.deferred:
-        return Completed(name="Deferred", data=data, message=f"parked as run {run.parked_run_id}: {run.reason}")
+        where = story.ui_url()
+        link = f" ({where}/runs/flow-run/{run.parked_run_id})" if where else ""
+        return Completed(
+            name="Deferred", data=data, message=f"parked as run {run.parked_run_id}{link}, waits for Claude: {run.reason}"
+        )
     if run.status is RunStatus.dropped:
         return Completed(name="Dropped", data=data, message=f"dropped: {run.reason}")
     return Failed(data=data, message=run.reason or "no valid output")
@@ -172,7 +201,13 @@ def final_state(run: SkillRun) -> State:
 def build_skill_flow(name: str) -> Flow:
     """A Prefect flow for one skill; the flow's name is the skill's name."""
 
-    @flow(name=name, persist_result=False, validate_parameters=False, log_prints=True)
+    @flow(
+        name=name,
+        flow_run_name=lambda: f"{name} {datetime.now(UTC):%m-%d %H:%M:%S}",  # renamed with the outcome at the end
+        persist_result=False,
+        validate_parameters=False,
+        log_prints=True,
+    )
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
         skill = find_skill(get_runtime().settings.skills_dir, name)
         run = await run_skill(skill, inputs)

@@ -77,6 +77,11 @@ def send(title: str, body: str, kind: str = "warning") -> bool:
     return ok
 
 
+def is_noise(change: Change) -> bool:
+    """`unknown -> healthy` is a first sighting, not news (an idle provider goes unknown and back often)."""
+    return change.old is Health.unknown and change.new is Health.healthy
+
+
 def health_alert(changes: list[Change]) -> bool:
     """One alert for every status check that changed something (recoveries included)."""
     if not changes:

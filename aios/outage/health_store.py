@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from aios.core.health import HealthSnapshot, HealthState
+import httpx
+from pydantic import BaseModel, Field, ValidationError
+
+from aios.core.health import Health, HealthSnapshot, HealthState
 from aios.state import StateError, load_settings, open_store
 
 HEALTH_TABLE = "health"
@@ -26,6 +29,9 @@ SNAPSHOT_KEY = "snapshot"
 STATE_KEY = "state"
 # Prefect Variable names (lowercase, dashes): one per record, the JSON value is the record's data.
 VARIABLE_PREFIX = "aios-"
+VIEW_VARIABLE = "aios_provider_health"  # what the UI, `aios status` and every flow read
+NO_SIGNAL = "no signal reached (no status page answered and no call or probe)"
+DETAIL_CHARS = 160  # a Prefect Variable holds at most 5000 characters
 
 FleetMode = Literal["single", "multi"]
 
@@ -173,8 +179,93 @@ def forget(table: str, key: str) -> None:
 # -- the health snapshot (read by every skill run) and the status check's history -----------------
 
 
+class SubjectHealth(BaseModel):
+    health: Health
+    since: datetime  # when it last changed to this health
+    detail: str = ""
+
+
+class HealthView(BaseModel):
+    """What the last status check published: each provider and model, how healthy, since when, why."""
+
+    checked_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    subjects: dict[str, SubjectHealth] = Field(default_factory=dict)
+    deferred_queue_paused: bool | None = None
+
+    def snapshot(self) -> HealthSnapshot:
+        providers = {k: v.health for k, v in self.subjects.items() if ":" not in k}
+        models = {k: v.health for k, v in self.subjects.items() if ":" in k}
+        return HealthSnapshot(providers=providers, models=models, checked_at=self.checked_at)
+
+    def unhealthy(self) -> list[str]:
+        """`anthropic down since 12:03:04 UTC (status page: major outage)`, worst first."""
+        rank = {Health.down: 0, Health.degraded: 1}
+        bad = sorted((v for v in self.subjects.items() if v[1].health in rank), key=lambda kv: (rank[kv[1].health], kv[0]))
+        return [
+            f"{k} {v.health.value} since {v.since:%Y-%m-%d %H:%M:%S} UTC" + (f" ({v.detail})" if v.detail else "")
+            for k, v in bad
+        ]
+
+    def rows(self) -> list[dict[str, str]]:
+        """The provider-health table: one row per subject, `unknown` ones saying that no signal reached them."""
+        return [
+            {
+                "subject": k,
+                "health": v.health.value,
+                "since": f"{v.since:%Y-%m-%d %H:%M:%S} UTC",
+                "detail": v.detail or (NO_SIGNAL if v.health is Health.unknown else ""),
+            }
+            for k, v in sorted(self.subjects.items())
+        ]
+
+
+def build_view(
+    state: HealthState, subjects: list[str], previous: HealthView | None, now: datetime, paused: bool | None
+) -> HealthView:
+    """The published view: every subject in `subjects` (unknown when no signal reached it), `since`
+    carried over from the previous view while the health stays the same."""
+    view = HealthView(checked_at=now, deferred_queue_paused=paused)
+    for subject in sorted(set(subjects) | set(state.subjects)):
+        tracked = state.subjects.get(subject)
+        health = tracked.health if tracked else Health.unknown
+        before = previous.subjects.get(subject) if previous else None
+        since = before.since if before and before.health is health else now
+        detail = (tracked.detail if tracked else "")[:DETAIL_CHARS]
+        view.subjects[subject] = SubjectHealth(health=health, since=since, detail=detail)
+    return view
+
+
+def _api_configured() -> bool:
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+def read_view() -> HealthView | None:
+    """The published view from the Prefect Variable (None: no server, no variable yet, or unreadable)."""
+    if not _api_configured():
+        return None
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            variable = client.read_variable_by_name(VIEW_VARIABLE)
+    except (httpx.HTTPError, OSError, RuntimeError):
+        return None
+    if variable is None:
+        return None
+    try:
+        return HealthView.model_validate(variable.value)
+    except ValidationError:
+        return None
+
+
 def read_snapshot() -> HealthSnapshot:
-    """The last snapshot, or an empty one (everything `unknown`, i.e. usable) before the first check."""
+    """The last snapshot: the published view on the Prefect server, else the shared record, else an empty
+    one (everything `unknown`, i.e. usable) before the first check."""
+    view = read_view()
+    if view is not None:
+        return view.snapshot()
     try:
         data = _read(HEALTH_TABLE, SNAPSHOT_KEY)
     except StateError:
@@ -184,6 +275,34 @@ def read_snapshot() -> HealthSnapshot:
 
 def write_snapshot(snapshot: HealthSnapshot) -> None:
     _write(HEALTH_TABLE, SNAPSHOT_KEY, snapshot.model_dump(mode="json"))
+
+
+async def publish(view: HealthView) -> None:
+    """Write the view to the Prefect Variable the UI shows under Variables (the snapshot is persisted apart)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+
+    value = view.model_dump(mode="json")
+    async with get_client() as client:
+        if await client.read_variable_by_name(VIEW_VARIABLE) is None:
+            await client.create_variable(VariableCreate(name=VIEW_VARIABLE, value=value, tags=["aios", "health"]))
+        else:
+            await client.update_variable(VariableUpdate(name=VIEW_VARIABLE, value=value))
+
+
+def forget_health() -> None:
+    """Drop every trace of past health and open alert bursts (the drill and the tests start from a clean slate)."""
+    for table, key in ((HEALTH_TABLE, SNAPSHOT_KEY), (HEALTH_TABLE, STATE_KEY), ("alerts", "failover:anthropic")):
+        forget(table, key)
+    if _api_configured():
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            with get_client(sync_client=True) as client:
+                client.delete_variable_by_name(VIEW_VARIABLE)
+        except ObjectNotFound:
+            pass
 
 
 def read_state() -> tuple[HealthState, datetime | None]:
