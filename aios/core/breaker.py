@@ -195,8 +195,12 @@ class BreakerBoard:
             return breaker
 
     def states(self) -> dict[str, BreakerState]:
+        """Every target this process used or any process recorded."""
         now = self._clock()
-        return {key: state_of(record, self.policy, now) for key, record in self.store.records().items()}
+        records = self.store.records()
+        with self._lock:
+            keys = set(self._breakers) | set(records)
+        return {key: state_of(records.get(key, CLOSED), self.policy, now) for key in sorted(keys)}
 
     def reset(self) -> None:
         """Forget every breaker, in this process and in the store it shares."""
