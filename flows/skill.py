@@ -43,18 +43,23 @@ class ChainFailure(BaseModel):
 @task(name="call-model", cache_policy=NO_CACHE, persist_result=False)
 async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResult | State:
     """Walk the fallback chain until a target returns an answer that satisfies the contract."""
+    from aios.observability.redaction import redact
+
     runtime = get_runtime()
-    # One "chat {model}" span + metrics per call; the contract is checked inside it, so an invalid
-    # answer shows as a failed attempt there too, and `attempts.output` hands the loop that output.
-    attempts = telemetry.ModelAttempts(policy, request, contract_validator(request.output_schema))
 
     async def call(target, feedback):
-        with attempts.span(target, feedback) as attempt:
-            reply = await runtime.providers.complete(target, request, feedback, policy.timeouts)
-            return attempt.check(reply)
+        return await runtime.providers.complete(target, request, feedback, policy.timeouts)
 
     try:
-        return await run_chain(policy, call, attempts.output, runtime.breakers)
+        return await run_chain(
+            policy,
+            call,
+            contract_validator(request.output_schema),
+            runtime.breakers,
+            hooks=telemetry.ModelAttempts(policy, request),  # a "chat {model}" span + metrics per call
+            redact=redact,  # no key an upstream echoed back reaches a record or a state message
+            latencies=runtime.latencies,
+        )
     except NoAnswer as exc:
         failure = ChainFailure(
             message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
