@@ -23,7 +23,23 @@ from aios.state import StateError, open_store
 log = logging.getLogger("aios.run")
 
 
+def recorded_run(skill: str, run_id: str) -> SkillRun | None:
+    """The record a run already left (a retried run returns it instead of doing its work again).
+
+    A store that cannot answer counts as no record: the retry then runs, and its answers come from
+    the result cache, so nothing is paid twice and the upsert keyed by run id writes one record.
+    """
+    try:
+        record = open_store(skill=skill).get(RUNS_TABLE, run_id)
+    except StateError:
+        return None
+    if record is None or record.data.get("status") is None:
+        return None
+    return SkillRun.model_validate(record.data)
+
+
 async def record_run(run: SkillRun) -> None:
+    """Write the run's record, keyed by run id: a retry of the same run overwrites, never adds."""
     data = run.model_dump(mode="json", exclude_none=True)
     try:
         open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, data)
