@@ -83,3 +83,77 @@ async def test_a_finished_parked_run_cannot_be_claimed_again(deployed, emulator)
         assert stale.status is not SetStateStatus.ACCEPT, "the persisted final state locks a finished run"
         assert len(await running_count(client, run_id)) == 1
     assert len(emulator.requests("anthropic")) == 1
+
+
+async def test_a_run_killed_after_its_answer_was_persisted_records_that_answer_on_its_retry_without_paying_again(
+    deployed, emulator, monkeypatch
+):
+    """SIGKILL the flow's process while its run record is being written (the Airtable emulator holds the
+    write); the crashed run is submitted again, records the same answer, and Claude was asked once."""
+    from aios.runtime import reset_runtime
+    from aios.settings import reload_settings
+    from aios.state import clear_store_cache
+
+    airtable = f"{deployed.emulator_url}/airtable"
+    base = "app" + uuid4().hex[:14]
+    httpx.put(f"{airtable}/_control/bases/{base}", json={"tables": []}, timeout=10).raise_for_status()
+    env = {
+        "AIOS_STATE_SKILL_BACKENDS": '{"weekly-report": "airtable"}',
+        "AIOS_STATE_AIRTABLE_BASE_ID": base,
+        "AIOS_STATE_AIRTABLE_TOKEN": "emulator-token",
+        "AIOS_STATE_AIRTABLE_API_URL": airtable,
+        "AIOS_STATE_HTTP_TIMEOUT": "300",
+    }
+    storage = Path(deployed.workdir) / "prefect" / "storage"
+    cached_before = set(storage.glob("aios-answer-*"))
+    emulator.set_fault("anthropic", "slow", delay=3.0, times=1)  # time to hold the record write before it comes
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name("weekly-report/weekly-report")
+        run = await client.create_flow_run_from_deployment(
+            deployment.id, parameters={"inputs": {"week": f"durable-{uuid4().hex[:6]}"}}, job_variables={"env": env}
+        )
+        deadline = time.monotonic() + 120
+        while not emulator.requests("anthropic") and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert emulator.requests("anthropic"), "the worker never asked Claude"
+        httpx.put(f"{airtable}/_control/faults", json={"mode": "slow", "delay": 300, "times": 1}, timeout=10).raise_for_status()
+        while not (set(storage.glob("aios-answer-*")) - cached_before) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert set(storage.glob("aios-answer-*")) - cached_before, "the answer was never persisted"
+        while time.monotonic() < deadline:  # the record write reached Airtable, which now holds it
+            if httpx.get(f"{airtable}/_control/faults", timeout=10).json().get("times") == 0:
+                break
+            await asyncio.sleep(0.2)
+        fr = await client.read_flow_run(run.id)
+        assert fr.state.type is StateType.RUNNING and fr.infrastructure_pid, fr.state_name
+        os.kill(int(fr.infrastructure_pid.rsplit(":", 1)[-1]), signal.SIGKILL)
+        crashed = await wait_final(run.id)
+        assert crashed.state.type is StateType.CRASHED, crashed.state_name
+        httpx.delete(f"{airtable}/_control/faults", timeout=10)
+
+        assert await recovery.resubmit_crashed(["weekly-report"]) == [str(run.id)]
+        assert await recovery.resubmit_crashed(["weekly-report"]) == [], "submitted again exactly once"
+        for key, value in env.items():  # this process executes the resubmitted run, as a drainer does
+            monkeypatch.setenv(key, value)
+        reload_settings()
+        reset_runtime()
+        clear_store_cache()
+        claimed = await claim_run(client, run.id)
+        if claimed is not None:
+            from prefect.flow_engine import run_flow_async
+            from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+            with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: storage}):  # the stack's result storage
+                await run_flow_async(skill_flows()["weekly-report"], flow_run=claimed, parameters=claimed.parameters, return_type="state")
+        finished = await wait_final(run.id)
+        assert finished.state.is_completed(), finished.state_name
+
+    answered = [r for r in emulator.requests() if r.get("status") == 200]
+    assert len(answered) == 1, f"the model was paid {len(answered)} times for one answer"
+    record = open_store(skill="weekly-report").get("runs", str(run.id))
+    assert record is not None and record.data["status"] == "completed"
+    assert record.data["provider"] == "anthropic" and record.version == 1, "one write, of the answer paid for once"
+    monkeypatch.undo()
+    reload_settings()
+    reset_runtime()
+    clear_store_cache()
