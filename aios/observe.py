@@ -24,8 +24,23 @@ from aios.state import StateError, open_store
 log = logging.getLogger("aios.run")
 
 
+def recorded_run(skill: str, run_id: str) -> SkillRun | None:
+    """The record a run already left (a retried run returns it instead of doing its work again).
+
+    A store that cannot answer counts as no record: the retry then runs, and its answers come from
+    the result cache, so nothing is paid twice and the upsert keyed by run id writes one record.
+    """
+    try:
+        record = open_store(skill=skill).get(RUNS_TABLE, run_id)
+    except StateError:
+        return None
+    if record is None or record.data.get("status") is None:
+        return None
+    return SkillRun.model_validate(record.data)
+
+
 async def record_run(run: SkillRun) -> None:
-    """Write the record (in a thread: file I/O off the event loop) while the artifact goes to the API."""
+    """Write the run's record keyed by run id (a retry overwrites, never adds), in a thread while the artifact goes to the API."""
     data = run.model_dump(mode="json", exclude_none=True)
 
     def write_record() -> None:

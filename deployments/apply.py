@@ -50,6 +50,15 @@ async def ensure_pool(pool: str = "aios", deferred_queue: str = "deferred") -> N
                     await client.update_work_queue(queue.id, description=DESCRIPTIONS[role])
 
 
+async def install_automations() -> None:
+    """The zombie-run automation, sized to this environment's heartbeat frequency (idempotent)."""
+    from prefect.settings import get_current_settings
+
+    from deployments.automation import install_zombie_automation
+
+    await install_zombie_automation(get_current_settings().flows.heartbeat_frequency or 180)
+
+
 def deploy_all(root: Path) -> str:
     """Run `prefect deploy --all` from the project root (the workers load flows from there)."""
     proc = subprocess.run(

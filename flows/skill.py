@@ -6,13 +6,15 @@ call the models through the fallback policy, record what happened.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 from prefect import Flow, flow, task
-from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.transactions import get_transaction
 from prefect.states import Completed, Failed, State
 from pydantic import BaseModel
 
@@ -40,9 +42,40 @@ class ChainFailure(BaseModel):
     misconfigured: list[str]
 
 
-@task(name="call-model", cache_policy=NO_CACHE, persist_result=False)
-async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResult | State:
-    """Walk the fallback chain until a target returns an answer that satisfies the contract."""
+def answer_key(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | None) -> str | None:
+    """The cache key of a skill's answer: skill, inputs, contract and the occurrence it answers.
+
+    The occurrence is the flow run's idempotency key (a scheduled occurrence, a parked run, a submitted
+    run) or else the flow run itself, so a retry or a re-run of the same occurrence reuses the answer.
+    The prompt is left out on purpose: memory and context may change between the two tries.
+    """
+    if ctx is None or ctx.flow_run is None:
+        return None  # outside Prefect there is no run to resume
+    occurrence = ctx.flow_run.idempotency_key or str(ctx.flow_run.id)
+    return _digest("answer", skill.name, inputs, skill.output_schema, occurrence)
+
+
+def memory_key(skill: Skill, run_id: str) -> str:
+    """The memory extraction of one run is asked once, whatever retries the run."""
+    return _digest("memory", skill.name, run_id)
+
+
+def _digest(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return f"aios-{parts[0]}-{hashlib.sha256(blob.encode()).hexdigest()}"
+
+
+def _given_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
+    return parameters.get("key")  # None: not cached
+
+
+@task(name="call-model", cache_key_fn=_given_key, persist_result=True)
+async def call_model(request: ModelRequest, policy: FallbackPolicy, key: str | None = None) -> ChainResult | State:
+    """Walk the fallback chain until a target returns an answer that satisfies the contract.
+
+    A valid answer is persisted under `key` (Prefect result storage), so a retried run reuses it
+    instead of paying again; a failed chain is never stored, so the retry asks again.
+    """
     from aios.observability.redaction import redact
 
     runtime = get_runtime()
@@ -64,6 +97,9 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResu
         failure = ChainFailure(
             message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
         )
+        transaction = get_transaction()
+        if transaction is not None:
+            transaction.write_on_commit = False  # an outage is not an answer: never cache it
         return Failed(message=failure.message, data=failure)
 
 
@@ -145,7 +181,8 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     """Call the chain and record its answer or failure; returns what triage says to do after a failure."""
     from aios.outage import alerts
 
-    state = await call_model(skill_request(skill, run.inputs), policy, return_state=True)
+    key = answer_key(skill, run.inputs, FlowRunContext.get())
+    state = await call_model(skill_request(skill, run.inputs), policy, key, return_state=True)
     result = await state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result  # a bug, not an outage: let Prefect show it
@@ -162,7 +199,7 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     return None
 
 
-@task(name="extract-memory", cache_policy=NO_CACHE, persist_result=False)
+@task(name="extract-memory", cache_key_fn=lambda ctx, params: memory_key(params["skill"], params["run"].run_id), persist_result=True)
 async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) -> int:
     """Ask the model, through the same fallback policy, for durable facts; merge new ones into memory/."""
     from aios.portability.memory import FACTS_SCHEMA, extraction_prompt, facts_from_output, merge_facts, recent_facts
@@ -175,7 +212,7 @@ async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) ->
         output_schema=FACTS_SCHEMA,
         max_tokens=1024,
     )
-    state = await call_model(request, policy, return_state=True)
+    state = await call_model(request, policy, memory_key(skill, run.run_id), return_state=True)
     result = await state.result(raise_on_failure=False)
     if not isinstance(result, ChainResult):
         return 0  # memory is a bonus: a failed extraction never fails the run
@@ -206,14 +243,24 @@ def final_state(run: SkillRun) -> State:
 def build_skill_flow(name: str) -> Flow:
     """A Prefect flow for one skill; the flow's name is the skill's name."""
 
+    # The final state is persisted, so the server refuses to send a finished run back to Pending
+    # (a second claimant cannot execute it again). Retries are for infrastructure failures: a retry
+    # of a run that already left its record returns that record, and paid answers come from the cache.
     @flow(
         name=name,
         flow_run_name=lambda: f"{name} {datetime.now(UTC):%m-%d %H:%M:%S}",  # renamed with the outcome at the end
-        persist_result=False,
+        persist_result=True,
+        retries=FLOW_RETRIES,
+        retry_delay_seconds=FLOW_RETRY_DELAY,
         validate_parameters=False,
         log_prints=True,
     )
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
+        from aios import observe
+
+        ctx = FlowRunContext.get()
+        if ctx and ctx.flow_run and (done := observe.recorded_run(name, str(ctx.flow_run.id))):
+            return final_state(done)  # this run already finished its work: write nothing twice
         skill = find_skill(get_runtime().settings.skills_dir, name)
         run = await run_skill(skill, inputs)
         return final_state(run)
@@ -231,5 +278,7 @@ def skill_flows() -> dict[str, Flow]:
 
 
 _FLOWS: dict[str, Flow] | None = None
+FLOW_RETRIES = 2
+FLOW_RETRY_DELAY = 2  # seconds
 
 __all__ = ["RUNS_TABLE", "Triage", "build_skill_flow", "call_model", "final_state", "run_skill", "skill_flows"]

@@ -13,7 +13,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from aios.outage import alerts, deferral, health_store
+from aios.outage import alerts, deferral, health_store, recovery
 from aios.core.errors import ProviderFailure, Verdict, classify
 from aios.core.fallback import Attempt, Outcome
 from aios.core.health import (
@@ -35,6 +35,7 @@ from aios.providers.agent_cli import AgentCliSettings, cli_readiness
 from aios.runs import RUNS_TABLE
 from aios.runtime import get_runtime
 from aios.settings import AGENT_CLI_PROVIDERS
+from aios.skills import load_skills
 from aios.state import open_store
 
 PROBE = ModelRequest(
@@ -129,6 +130,7 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
     health_store.write_state(state, now)
     health_store.write_snapshot(state.snapshot())
     queue_changed = await deferral.set_paused(not healthy)
+    resubmitted = await recovery.resubmit_crashed(s.name for s in load_skills(settings.skills_dir))
 
     # publish
     subjects = sorted({t.provider for t in targets} | {t.key for t in targets})
@@ -143,6 +145,7 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
         "claude_healthy": healthy,
         "queue_paused": not healthy,
         "queue_changed": queue_changed,
+        "resubmitted": resubmitted,
         "changes": [c.model_dump(mode="json") for c in changes],
         "health": {k: v.health.value for k, v in state.subjects.items()},
     }
