@@ -53,4 +53,4 @@ def test_the_drill_seeds_the_projects_own_json_store_and_never_a_users_sheet(tmp
         reload_settings()
     store = JsonStore(tmp_path / "state" / "aios.json")
     assert store.get("leads", "acme-logistics") == mine, "an existing row is never touched"
-    assert {r.key for r in store.list("leads", {"status": "new"})} == {"blue-harbor-foods", "cobalt-dental", "fjord-analytics"}
+    assert {r.key for r in store.list("leads", {"status": "new"})} == {"northwind-robotics", "blue-harbor-foods", "cobalt-dental", "fjord-analytics"}
