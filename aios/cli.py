@@ -274,7 +274,7 @@ def drill_command(
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from aios.drill.runner import DRILL_ENV, stop_on_signals, wait_for_signal
+    from aios.drill.runner import DRILL_ENV, seed_project_samples, stop_on_signals, wait_for_signal
     from aios.drill.scenarios import SCENARIOS
     from aios.runtime import reset_runtime
     from aios.settings import reload_settings
@@ -287,6 +287,7 @@ def drill_command(
     if live and not (os.environ.get("ANTHROPIC_API_KEY") and os.environ.get("OPENAI_API_KEY")):
         fail("--live needs ANTHROPIC_API_KEY and OPENAI_API_KEY")
     chosen = scenarios or list(SCENARIOS)
+    seed_project_samples()  # the sample `leads` in the project's own JSON store (existing rows untouched)
     logging.getLogger("prefect").setLevel(logging.WARNING)
     out = err_console if as_json else console
     data: dict | None = None

@@ -15,6 +15,8 @@ keys live under `metadata`:
     steps:    "research, qualify, draft": ordered steps, each `steps/<step>.md` + `steps/<step>.schema.json`
     batch:    most records one scheduled run takes          (default 10)
     concurrency: records worked on at once                  (default 4)
+    reads:    "leads where status = qualified": records given to the skill as its input `<table>`
+              (read-only: a report reads many records and writes none of them)
 
 Sample inputs (so every skill runs with none given) sit in `inputs.json` beside SKILL.md.
 """
@@ -76,8 +78,9 @@ class SkillMetadata(BaseModel):
     steps: tuple[str, ...] = ()
     batch: int = Field(default=10, ge=1, le=1000)
     concurrency: int = Field(default=4, ge=1, le=32)
+    reads: Selection | None = None
 
-    @field_validator("source", mode="before")
+    @field_validator("source", "reads", mode="before")
     @classmethod
     def _parse_source(cls, value: Any) -> Any:
         return Selection.parse(value) if isinstance(value, str) else value

@@ -34,7 +34,7 @@ from aios.core.health import HealthSnapshot
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import Decision, plan_run
 from aios.errors import AiosError
-from aios.core.workflow import PROGRESS_TABLE, SINGLE_STEP, Progress, StepDone, WritePlan
+from aios.core.workflow import PROGRESS_TABLE, SINGLE_STEP, Progress, StepDone, WritePlan, read_input
 from aios.runs import RUNS_TABLE, RunStatus, SkillRun
 from aios.runtime import get_runtime
 from aios.skills import Skill, find_skill, load_skills
@@ -242,25 +242,61 @@ async def _set_aside(skill: Skill, w: _Work, decision: Decision, reason: str, ct
 async def park_record(skill: Skill, key: str, ctx: FlowRunContext | None) -> str:
     """A run of the skill's deployment for this one record, in the paused `deferred` queue.
 
-    Idempotent per record and occurrence: a retried run parks the same run again, not a second one.
+    One parked run per record: a record that already waits there is not parked again (a second
+    scheduled run during the same outage reuses it), and a retried run parks the same run again
+    (idempotency key per occurrence and record), not a second one.
     """
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+
     from aios.outage.deferral import ParkError, deployment_name, idempotency_key
 
     settings = get_runtime().settings
     occurrence = idempotency_key(skill.name, ctx)
+    tags = ["aios-deferred", f"record:{key}"]
     async with get_client() as client:
         try:
             deployment = await client.read_deployment_by_name(deployment_name(skill.name))
         except ObjectNotFound:
             raise ParkError(f"cannot park {skill.name} record {key}: deployment {deployment_name(skill.name)} not found (run `aios deploy`)") from None
+        waiting = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=tags),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])),
+            ),
+            limit=1,
+        )
+        if waiting:
+            return str(waiting[0].id)
         parked = await client.create_flow_run_from_deployment(
             deployment.id,
             parameters={"record": key},
             idempotency_key=f"{occurrence}:record:{key}" if occurrence else None,
             work_queue_name=settings.deferred_queue,
-            tags=["aios-deferred", f"record:{key}"],
+            tags=tags,
         )
     return str(parked.id)
+
+
+def read_records(skill: Skill, inputs: dict[str, Any], store: Store | None = None) -> dict[str, Any]:
+    """A skill that `reads` records gets them, from the store, as its input named after the table.
+
+    The store's records replace the sample ones in `inputs.json`; none found is an empty list, so a
+    report never summarizes sample data as if it were the user's.
+    """
+    reads = skill.metadata.reads
+    if reads is None:
+        return inputs
+    found = (store or open_store(skill=skill.name)).list(reads.table, dict(reads.where))
+    return {**inputs, reads.table: read_input((r.key, r.updated_at, r.data) for r in found)}
 
 
 def _record(store: Store, run: RecordsRun) -> None:

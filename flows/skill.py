@@ -124,6 +124,10 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
 
     settings = get_runtime().settings
     inputs = skill.inputs(inputs)
+    if skill.metadata.reads is not None:  # a report is given the user's records (flows/records.py)
+        from flows.records import read_records
+
+        inputs = read_records(skill, inputs)
     ctx = FlowRunContext.get()
     run = SkillRun(
         run_id=str(ctx.flow_run.id) if ctx and ctx.flow_run else uuid4().hex,

@@ -7,6 +7,9 @@ decides. A skill declares (front matter, all strings):
     updates: "status, fit, score, next_step"   the only fields an answer may write back
     steps:   "research, qualify, draft"        ordered steps, each with its own contract (optional)
 
+A skill that summarizes records (a weekly report) declares `reads: "leads where status = qualified"`
+instead: it is given those records as its input and writes none of them.
+
 Progress is kept per record and step, so a workflow resumes at its first unfinished step on
 whichever model answers next, and never repeats a finished one.
 """
@@ -179,6 +182,15 @@ def _cell(value: Any) -> Any:
     if isinstance(value, list):
         return "; ".join(str(v) for v in value)
     return value
+
+
+READ_LIMIT = 100  # most records a reading skill is given (the newest): keeps its prompt bounded
+
+
+def read_input(records: Iterable[tuple[str, datetime, Mapping[str, Any]]], limit: int = READ_LIMIT) -> list[dict[str, Any]]:
+    """What a reading skill is given: each record's key, when it last changed and its fields, newest first."""
+    rows = sorted(records, key=lambda r: (r[1], r[0]), reverse=True)[:limit]
+    return [{"key": key, "updated_at": at.isoformat(), **data} for key, at, data in rows]
 
 
 def unchanged_since(seen: Mapping[str, Any], current: Mapping[str, Any]) -> bool:

@@ -272,6 +272,20 @@ class Drill:
         report.alerts = len(self.inbox.received)
         report.check("alerts", f"{expected} alert(s) {when}", passed=report.alerts == expected, detail=f"{report.alerts} received")
 
+def seed_project_samples() -> dict[str, int]:
+    """The skills' sample records (research-lead's `leads`) in the project's embedded JSON store.
+
+    Run by `aios drill` before its isolated stack starts, so after the README's first command the
+    records skills have something to work on. Only the embedded JSON store (a user's sheet or base
+    is never seeded), and only keys nobody has written: an existing row is never touched.
+    """
+    from aios.settings import get_settings
+    from aios.state import JsonStore, load_settings
+    from flows.records import seed_sample_records
+
+    return seed_sample_records(get_settings().skills_dir, JsonStore(load_settings().json_path()))
+
+
 def down_summary(check: dict) -> str:
     bad = [f"{k} {v}" for k, v in sorted(check["health"].items()) if v != "healthy"]
     return ", ".join(bad) or "all healthy"

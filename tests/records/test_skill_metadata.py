@@ -68,3 +68,18 @@ def test_updates_without_a_source_are_refused(tmp_path):
 def test_a_skill_without_a_source_works_on_inputs_only():
     skill = load_skill(ROOT / "skills" / "daily-news")
     assert skill.metadata.write_plan() is None and skill.steps == ()
+
+
+def test_the_weekly_report_reads_qualified_leads_and_writes_none():
+    skill = load_skill(ROOT / "skills" / "weekly-report")
+    assert str(skill.metadata.reads) == "leads where status = qualified"
+    assert skill.metadata.write_plan() is None, "a report reads records; it writes none"
+    assert "leads" in skill.default_inputs, "sample leads so it runs with no store"
+
+
+def test_a_broken_reads_names_the_metadata_field(tmp_path):
+    folder = copy_skill(tmp_path, "weekly-report")
+    set_metadata(folder, "leads where status = qualified", "leads where status qualified")
+    with pytest.raises(ConfigError, match="metadata.reads") as err:
+        load_skill(folder)
+    assert "\n" not in str(err.value)

@@ -104,3 +104,17 @@ def test_a_run_cannot_write_an_undeclared_table_or_field():
 def test_lists_in_an_answer_become_one_cell():
     plan = WritePlan(table="leads", updates=("open_questions",), steps=())
     assert plan.answered({}, {"open_questions": ["budget?", "timeline?"]}) == {"open_questions": "budget?; timeline?"}
+
+
+def test_a_reading_skill_gets_the_newest_records_first_with_key_and_time():
+    from datetime import UTC, datetime
+
+    from aios.core.workflow import read_input
+
+    older, newer = datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 18, tzinfo=UTC)
+    rows = [("acme", older, {"status": "qualified"}), ("bolt", newer, {"status": "qualified", "score": 70})]
+    assert read_input(rows) == [
+        {"key": "bolt", "updated_at": "2026-11-18T00:00:00+00:00", "status": "qualified", "score": 70},
+        {"key": "acme", "updated_at": "2026-11-16T00:00:00+00:00", "status": "qualified"},
+    ]
+    assert [r["key"] for r in read_input(rows, limit=1)] == ["bolt"]
