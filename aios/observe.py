@@ -16,6 +16,8 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import FlowRunContext
 
 from aios.bootstrap import project_root
+from aios.core.errors import ErrorClass
+from aios.core.fallback import Outcome
 from aios.observability import telemetry
 from aios.observability.redaction import redact
 from aios.runs import RUNS_TABLE, SkillRun
@@ -95,21 +97,26 @@ def journal_run(run: SkillRun, data: dict, problem: StateError) -> str:
 
 
 def run_markdown(run: SkillRun, trace_url: str | None = None) -> str:
-    """The attempt chain as a table: who answered, each failure and why, how long each took."""
+    """The attempt chain as a table: who answered, each failure and why, how long each took; then the
+    targets never called and why (down in the health snapshot, or their circuit breaker open)."""
     answered = f"**{run.provider}:{run.model}**" if run.provider else "nobody"
-    lines = [
-        f"# {run.skill} — {run.status.value}",
-        "",
-        f"Triage: `{run.triage.value}` · answered by {answered}",
-        "",
-        f"{run.reason}" if run.reason else "",
-        "",
-        "| # | target | outcome | error | ms | detail |",
-        "|---|---|---|---|---|---|",
-    ]
-    for i, a in enumerate(run.attempts, 1):
+    lines = [f"# {run.skill} — {run.status.value}", "", f"Triage: `{run.triage.value}` · answered by {answered}"]
+    if run.reason:
+        lines += ["", run.reason]
+    called = [a for a in run.attempts if a.outcome is not Outcome.skipped]
+    if called:
+        lines += ["", "| # | target | outcome | error | ms | detail |", "|---|---|---|---|---|---|"]
+    for i, a in enumerate(called, 1):
         error = a.error_class.value if a.error_class else ""
         lines.append(f"| {i} | {a.provider}:{a.model} | {a.outcome.value} | {error} | {a.ms:.0f} | {_cell(a.message)} |")
+    skipped = [f"- `{target}`: {why}" for target, why in run.skipped.items()]
+    skipped += [
+        f"- `{a.provider}:{a.model}`: {'circuit breaker open' if a.error_class is ErrorClass.circuit_open else _cell(a.message)}"
+        for a in run.attempts
+        if a.outcome is Outcome.skipped
+    ]
+    if skipped:
+        lines += ["", "Not called:", *skipped]
     if run.parked_run_id:
         lines += ["", f"Parked as flow run `{run.parked_run_id}` in the paused `deferred` queue."]
     if trace_url:

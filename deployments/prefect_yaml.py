@@ -92,6 +92,8 @@ def skill_deployment(skill: Skill) -> dict[str, Any]:
         "entrypoint": f"flows/{'records' if skill.metadata.source else 'skills'}.py:{skill.name.replace('-', '_')}",
         "tags": ["aios", f"triage:{skill.triage.value}"],
         "parameters": {},
+        # the flow's `inputs` parameter carries the skill's input schema: the API refuses a bad value
+        "enforce_parameter_schema": True,
         "schedules": [{"cron": skill.metadata.schedule, "timezone": "UTC", "active": True}] if skill.metadata.schedule else [],
         "work_pool": _work_pool(),
     }
@@ -140,7 +142,7 @@ def check(root: Path) -> list[str]:
     problems += [f"prefect.yaml: deployment '{n}' has no skill folder" for n in sorted(set(have) - set(want))]
     problems += [f"prefect.yaml: skill '{n}' has no deployment" for n in sorted(set(want) - set(have))]
     for name in sorted(set(have) & set(want)):
-        for key in ("entrypoint", "schedules", "work_pool", "description", "parameters"):
+        for key in ("entrypoint", "schedules", "work_pool", "description", "parameters", "enforce_parameter_schema"):
             if have[name].get(key) != want[name].get(key):
                 problems.append(f"prefect.yaml: deployment '{name}': {key} differs from skills/{name}/SKILL.md")
     return problems

@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import uuid4
 
 from prefect import Flow, flow, task
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.transactions import get_transaction
 from prefect.states import Completed, Failed, State
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from aios.context import assemble_context, build_prompt
 from aios.core.contract import contract_validator
@@ -140,6 +140,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         health = health_store.read_snapshot()
         plan = plan_run(skill.triage, settings.skill_policy(skill), health)
         run.reason = plan.reason
+        run.skipped = {t.key: f"health snapshot says {health.target(t).value}" for t in plan.skipped}
         decision = plan.decision
         if decision is Decision.run:
             decision = await ask_models(skill, run, plan.policy, health)
@@ -245,20 +246,16 @@ def final_state(run: SkillRun) -> State:
 
 
 def build_skill_flow(name: str) -> Flow:
-    """A Prefect flow for one skill; the flow's name is the skill's name."""
+    """A Prefect flow for one skill; the flow's name is the skill's name.
 
-    # The final state is persisted, so the server refuses to send a finished run back to Pending
-    # (a second claimant cannot execute it again). Retries are for infrastructure failures: a retry
-    # of a run that already left its record returns that record, and paid answers come from the cache.
-    @flow(
-        name=name,
-        flow_run_name=lambda: f"{name} {datetime.now(UTC):%m-%d %H:%M:%S}",  # renamed with the outcome at the end
-        persist_result=True,
-        retries=FLOW_RETRIES,
-        retry_delay_seconds=FLOW_RETRY_DELAY,
-        validate_parameters=False,
-        log_prints=True,
-    )
+    Its one parameter, `inputs`, carries the skill's input schema (aios/input_schema.py), so the
+    deployment's Run form shows each input as a named field with its sample as the default, and the
+    API refuses a wrong-typed or unknown input.
+    """
+    from aios.input_schema import input_schema
+
+    declared = find_skill(get_runtime().settings.skills_dir, name)
+
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
         from aios import observe
 
@@ -269,8 +266,24 @@ def build_skill_flow(name: str) -> Flow:
         run = await run_skill(skill, inputs)
         return final_state(run)
 
-    skill_flow.__doc__ = f"Run the `{name}` skill through the fallback policy."
-    return skill_flow
+    skill_flow.__annotations__["inputs"] = Annotated[dict[str, Any], WithJsonSchema(input_schema(declared))]
+    skill_flow.__defaults__ = (dict(declared.default_inputs),)
+    skill_flow.__doc__ = (
+        f"Run the `{name}` skill through the fallback policy.\n\nArgs:\n"
+        f"    inputs: The skill's inputs; the defaults are the samples in skills/{name}/inputs.json."
+    )
+    # The final state is persisted, so the server refuses to send a finished run back to Pending
+    # (a second claimant cannot execute it again). Retries are for infrastructure failures: a retry
+    # of a run that already left its record returns that record, and paid answers come from the cache.
+    return flow(
+        name=name,
+        flow_run_name=lambda: f"{name} {datetime.now(UTC):%m-%d %H:%M:%S}",  # renamed with the outcome at the end
+        persist_result=True,
+        retries=FLOW_RETRIES,
+        retry_delay_seconds=FLOW_RETRY_DELAY,
+        validate_parameters=False,
+        log_prints=True,
+    )(skill_flow)
 
 
 def skill_flows() -> dict[str, Flow]:

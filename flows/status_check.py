@@ -13,7 +13,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from aios.outage import alerts, deferral, health_store, recovery
+from aios.outage import alerts, check_names, deferral, health_store, recovery
 from aios.core.errors import ProviderFailure, Verdict, classify
 from aios.core.fallback import Attempt, Outcome
 from aios.core.health import (
@@ -103,7 +103,13 @@ def read_calls(since: datetime | None) -> list[tuple[str, bool]]:
     return calls
 
 
-@flow(name="status-check", persist_result=False)
+@flow(
+    name="status-check",
+    flow_run_name=check_names.check_run_name,  # then "… · anthropic down" when the check ends
+    on_completion=[check_names.name_by_outcome],
+    on_failure=[check_names.name_by_outcome],
+    persist_result=False,
+)
 async def status_check(probe: bool | None = None) -> dict[str, Any]:
     """Decide health per provider and model, alert on change, pause/resume the deferred queue."""
     runtime = get_runtime()
