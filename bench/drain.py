@@ -1,6 +1,7 @@
 """Drain benchmark: park N deferred runs, recover, and time how fast the deferred queue drains.
 
     python bench/drain.py [--runs 200] [--json]
+    python bench/drain.py --workers 1,2,4     # process-worker sweep: runs/s for 1, 2 and 4 workers
 
 Prints, per way of draining, the time to drain, runs/s, and the lost and duplicated counts:
   - process worker ×1 and ×2 (Prefect's process worker: one Python process per run, --limit 4 each)
@@ -100,7 +101,7 @@ def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
     ids = asyncio.run(park(skill, runs))
     started = time.perf_counter()
     if mode.startswith("worker"):
-        stack.start_workers(int(mode[-1]), limit=4)
+        stack.start_workers(int(mode.split("×")[1]), limit=4)
         asyncio.run(deferral.set_paused(False))
         elapsed = asyncio.run(wait_drained(ids, deadline=1800))
         stack.stop_workers()
@@ -117,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--modes", default="drainer,worker×1,worker×2")
+    parser.add_argument("--workers", help="sweep process workers instead of --modes, e.g. 1,2,4 (as on a fleet of hosts)")
     parser.add_argument("--server-workers", type=int, default=1, help="Prefect API worker processes")
     parser.add_argument("--concurrency", type=int, default=16, help="drainer: runs at once")
     parser.add_argument("--json", action="store_true")
@@ -143,7 +145,8 @@ def main() -> None:
         reset_runtime()
         skill = find_skill(ROOT / "skills", "weekly-report")
         with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
-            for mode in args.modes.split(","):
+            modes = [f"worker×{n.strip()}" for n in args.workers.split(",")] if args.workers else args.modes.split(",")
+            for mode in modes:
                 results.append(measure(stack, skill, mode.replace("x", "×"), args.runs, args.concurrency))
                 if not args.json:
                     r = results[-1]

@@ -1,6 +1,6 @@
 """What a dead Claude costs a skill run, and what aios adds to a Prefect flow run.
 
-Run:  python bench/failover.py [--samples 25] [--json]
+Run:  python bench/failover.py [--samples 25] [--json] [--sections abcde]
 
 Starts one LocalStack (emulators + a SQLite Prefect server, no scheduler) and points this process
 at it. Every figure is a median over `--samples` runs (default 25) after a warm-up, all in this
@@ -25,7 +25,21 @@ SDK defaults: (a) and (b) first call for a naive integration - the same chain, b
     task, validation, the state record and the artifact. Skill flows are async, so the empty flow is
     async too (a sync Prefect flow costs ~1.1 s more, joining its heartbeat).
 
-Targets: (a) <= 50 ms first call, <= 5 ms breaker open; (c) <= 50 ms. PASS/MISS is printed; the exit
+(d) Hedging (issue 15 item 4), with the DEFAULT settings (3 s connect timeout, hedge_after = p95 x 2 of the
+    primary's recent answer times within [0.5 s, 10 s]); the chain [anthropic, openai] shares one
+    LatencyWindow warmed by 20 healthy calls, as a running process would have:
+      black hole    - Claude black-holed: first-call penalty (time-to-answer minus OpenAI direct);
+      slow 30 s     - Claude answers after 30 s (emulator `slow`): the penalty, against hedge_after;
+      healthy rate  - healthy Claude: share of runs that started a hedge (`--hedge-runs`, default 200);
+      cold process  - black hole with no answer times seen yet (hedge_after = 10 s, so the 3 s connect
+                      timeout decides): no goal, shown because a process worker starts every run cold.
+(e) Shared breakers (issue 15 item 3): this process opens the Anthropic breaker in a file store (and a
+    Redis store) by paying the black hole's connect timeout `failure_threshold` (3) times; then ANOTHER
+    process runs the chain 200 times and reports the median and p99 of the time the chain spends
+    before calling OpenAI (the breaker read and the skip): the per-run cost of a dead Claude there.
+
+Targets: (a) <= 50 ms first call, <= 5 ms breaker open; (c) <= 20 ms; (d) black hole <= 1000 ms,
+slow 30 s <= hedge_after, healthy hedges <= 5 %; (e) <= 5 ms. PASS/MISS is printed; the exit
 status is 0 regardless (this is a report, not a test). Prefect's console logs are hidden (its API log
 handler still runs); memory extraction is off (AIOS_MEMORY_EXTRACTION=false).
 """
@@ -69,7 +83,9 @@ ANTHROPIC_TARGET, OPENAI_TARGET = "anthropic:claude-opus-5-5", "openai:gpt-5.5"
 CONNECT_TIMEOUT = 0.5  # seconds, the aios policy's connect timeout in (a) and (b)
 SDK_CONNECT_TIMEOUT, SDK_ATTEMPTS = 5.0, 3  # the SDKs' defaults: 5 s connect, 1 try + 2 retries
 DEFAULT_BLACKHOLE_SAMPLES = 3
-TARGETS_MS = {"a_529_first": 50.0, "a_529_open": 5.0, "c_overhead": 50.0}
+TARGETS_MS = {"a_529_first": 50.0, "a_529_open": 5.0, "c_overhead": 20.0, "d_blackhole_first": 1000.0,
+              "d_healthy_hedge_pct": 5.0, "e_skip_file_ms": 5.0, "e_skip_redis_ms": 5.0}
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 async def timed(fn: Callable[[], Awaitable[object]]) -> float:
@@ -207,11 +223,148 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     figures["c_overhead"] = {"ms": overhead, "n": n}
 
 
-async def bench_all(settings, emulator: EmulatorControl, n: int, figures: dict, say) -> None:
-    emulator.reset()
-    await bench_failover(settings, emulator, n, figures, say)
-    emulator.reset()
-    await bench_overhead(settings, n, figures, say)
+async def bench_hedging(settings, emulator: EmulatorControl, n: int, hedge_runs: int, figures: dict, say) -> None:
+    """(d): the default policy, hedging, with a process's warm answer-time window."""
+    from aios.core.hedge import LatencyWindow
+
+    skill, request = skill_request(settings)
+    validate = contract_validator(skill.output_schema)
+    both = settings.policy([ANTHROPIC_TARGET, OPENAI_TARGET])  # default timeouts and hedge rule
+    direct = both.with_targets(both.targets[1:])
+    providers = Providers(settings)
+    window = LatencyWindow()
+
+    async def call(target, feedback):
+        return await providers.complete(target, request, feedback, both.timeouts)
+
+    def chain(policy, provider: str, latencies: LatencyWindow | None, hedged: list | None = None):
+        async def run():
+            result = await run_chain(policy, call, validate, BreakerBoard(policy.breaker), latencies=latencies)
+            assert result.answer.provider == provider, result.attempts
+            if hedged is not None:
+                hedged.append(result.hedged)
+        return run
+
+    say("d: warming the answer-time window with 20 healthy calls")
+    for _ in range(20):
+        await chain(both, "anthropic", window)()
+    hedge_after = both.hedge.hedge_after(window.recent(both.targets[0].key))
+    figures["d_hedge_after"] = {"ms": hedge_after * 1000, "n": len(window.recent(both.targets[0].key))}
+
+    saved_url = os.environ["ANTHROPIC_BASE_URL"]
+    with BlackHole() as hole:
+        os.environ["ANTHROPIC_BASE_URL"] = hole.url
+        try:
+            say(f"d: black hole, warm window (hedge_after {hedge_after:g} s) x{n}")
+            med, base = await paired(chain(both, "openai", window), chain(direct, "openai", None), n)
+            figures["d_blackhole_first"] = {"ms": med - base, "case_ms": med, "direct_ms": base, "n": n}
+            say("d: black hole, cold window x3")
+            med, base = await paired(chain(both, "openai", LatencyWindow()), chain(direct, "openai", None), 3, 0)
+            figures["d_blackhole_cold"] = {"ms": med - base, "case_ms": med, "direct_ms": base, "n": 3}
+        finally:
+            os.environ["ANTHROPIC_BASE_URL"] = saved_url
+
+    emulator.set_fault("anthropic", "slow", delay=30)
+    say(f"d: Claude answering after 30 s x{n}")
+    med, base = await paired(chain(both, "openai", window), chain(direct, "openai", None), n)
+    figures["d_slow30"] = {"ms": med - base, "case_ms": med, "direct_ms": base, "n": n,
+                           "target_ms": hedge_after * 1000, "pass": med - base <= hedge_after * 1000}
+    emulator.clear_faults()
+
+    say(f"d: healthy Claude x{hedge_runs}")
+    hedged: list[bool] = []
+    for _ in range(hedge_runs):
+        await chain(both, "anthropic", window, hedged)()
+    figures["d_healthy_hedge_pct"] = {"ms": 100.0 * sum(hedged) / len(hedged), "n": len(hedged)}
+
+
+SKIP_CHILD = """
+import asyncio, json, statistics, sys, time
+from aios.core.breaker import BreakerBoard
+from aios.core.fallback import Reply, run_chain
+from aios.core.policy import FallbackPolicy, Target
+from aios.outage.breaker_store import FileBreakerStore, RedisBreakerStore
+
+kind, where = sys.argv[1], sys.argv[2]
+store = FileBreakerStore(where) if kind == "file" else RedisBreakerStore(sys.argv[3], prefix=where)
+policy = FallbackPolicy(targets=(Target(provider="anthropic", model="claude-opus-5-5"),
+                                 Target(provider="openai", model="gpt-5.5")))
+board = BreakerBoard(policy.breaker, store=store)  # a fresh process: nothing in its memory
+
+async def main():
+    spent = []
+    async def call(target, feedback):
+        assert target.provider == "openai", "Claude must be skipped"
+        spent.append(time.perf_counter() - started)
+        return Reply(content="{}")
+    for _ in range(200):
+        started = time.perf_counter()
+        await run_chain(policy, call, lambda reply: {}, board)
+    ms = sorted(s * 1000 for s in spent)
+    print(json.dumps({"median": statistics.median(ms), "p99": ms[int(0.99 * len(ms)) - 1], "n": len(ms)}))
+
+asyncio.run(main())
+"""
+
+
+async def bench_shared_breaker(settings, figures: dict, say) -> None:
+    """(e): open the breaker here by paying the connect timeout, then time the skip in another process."""
+    import subprocess
+    import tempfile
+    import uuid
+
+    from aios.outage.breaker_store import FileBreakerStore, RedisBreakerStore
+
+    skill, request = skill_request(settings)
+    policy = settings.policy([ANTHROPIC_TARGET, OPENAI_TARGET]).model_copy(update={"hedge": settings.hedge_policy().model_copy(update={"enabled": False})})
+    providers = Providers(settings)
+
+    async def call(target, feedback):
+        return await providers.complete(target, request, feedback, policy.timeouts)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = f"aios-bench:{uuid.uuid4().hex}:"
+        stores = {"file": (FileBreakerStore(Path(tmp) / "breakers.json"), str(Path(tmp) / "breakers.json")),
+                  "redis": (RedisBreakerStore(REDIS_URL, prefix=prefix), prefix)}
+        saved_url = os.environ["ANTHROPIC_BASE_URL"]
+        try:
+            for kind, (store, where) in stores.items():
+                board = BreakerBoard(policy.breaker, store=store)
+                with BlackHole() as hole:
+                    os.environ["ANTHROPIC_BASE_URL"] = hole.url
+                    paid = 0
+                    while board.get(ANTHROPIC_TARGET).allow():
+                        say(f"e: {kind}: paying the connect timeout ({paid + 1})")
+                        await run_chain(policy, call, contract_validator(skill.output_schema), board)
+                        paid += 1
+                    os.environ["ANTHROPIC_BASE_URL"] = saved_url
+                say(f"e: {kind}: another process skips Claude x200")
+                proc = subprocess.run([sys.executable, "-c", SKIP_CHILD, kind, where, REDIS_URL],
+                                      capture_output=True, text=True, timeout=120)
+                if proc.returncode != 0:
+                    raise RuntimeError(proc.stderr)
+                seen = json.loads(proc.stdout.splitlines()[-1])
+                figures[f"e_skip_{kind}_ms"] = {"ms": seen["median"], "p99_ms": seen["p99"], "n": seen["n"],
+                                                "runs_paid": paid}
+        finally:
+            os.environ["ANTHROPIC_BASE_URL"] = saved_url
+            stores["redis"][0].clear()
+
+
+async def bench_all(settings, emulator: EmulatorControl, n: int, figures: dict, say, sections: str = "abcde",
+                    hedge_runs: int = 200) -> None:
+    if "a" in sections or "b" in sections:
+        emulator.reset()
+        await bench_failover(settings, emulator, n, figures, say)
+    if "c" in sections:
+        emulator.reset()
+        await bench_overhead(settings, n, figures, say)
+    if "d" in sections:
+        emulator.reset()
+        await bench_hedging(settings, emulator, n, hedge_runs, figures, say)
+    if "e" in sections:
+        emulator.reset()
+        await bench_shared_breaker(settings, figures, say)
 
 
 def drain_prefect() -> None:
@@ -237,11 +390,20 @@ ROWS = [  # (key, label)
     ("c_skill_flow", "    skill flow research-lead (async, in-process)"),
     ("c_empty_async_flow", "    empty async Prefect flow"),
     ("c_bare_sdk_call", "    bare SDK call to the emulator (same prompt)"),
+    ("d_hedge_after", "(d) hedge_after derived from the warm window (ms, default rule)"),
+    ("d_blackhole_first", "(d) black hole · default settings, hedging · first-call penalty"),
+    ("d_slow30", "(d) Claude answers after 30 s · penalty (target: ≤ hedge_after)"),
+    ("d_healthy_hedge_pct", "(d) healthy Claude · runs that started a hedge (%)"),
+    ("d_blackhole_cold", "(d) black hole · cold process (no answer times yet) · penalty"),
+    ("e_skip_file_ms", "(e) breaker opened elsewhere · file store · time before OpenAI is called"),
+    ("e_skip_redis_ms", "(e) breaker opened elsewhere · Redis store · time before OpenAI is called"),
 ]
 
 
 def verdicts(figures: dict) -> None:
     for key, target in TARGETS_MS.items():
+        if key not in figures:
+            continue
         figures[key]["target_ms"] = target
         figures[key]["pass"] = figures[key]["ms"] <= target
 
@@ -252,19 +414,23 @@ def print_table(figures: dict, meta: dict) -> None:
                             ("n", "right"), ("case / OpenAI direct ms", "right")):
         table.add_column(column, justify=justify)
     for key, label in ROWS:
+        if key not in figures:
+            continue
         f = figures[key]
         target = f"≤ {f['target_ms']:g}" if "target_ms" in f else ""
         verdict = ("[green]PASS[/]" if f["pass"] else "[red]MISS[/]") if "pass" in f else ""
         raw = f"{f['case_ms']:.1f} / {f['direct_ms']:.1f}" if "case_ms" in f else ""
-        if key in ("b_blackhole_first", "c_overhead"):
+        if "p99_ms" in f:
+            raw = f"p99 {f['p99_ms']:.2f}; runs paid {f['runs_paid']}"
+        if key in ("b_blackhole_first", "c_overhead", "d_hedge_after", "e_skip_file_ms"):
             table.add_section()
         table.add_row(label, f"{f['ms']:.1f}", target, verdict, str(f["n"]), raw)
     console = Console()
     console.width = max(console.width, 124)  # piped output would otherwise wrap at 80 columns
     console.print(table)
     console.print(
-        f"Δ = median time-to-answer minus median 'OpenAI direct' (interleaved samples). aios policy: connect "
-        f"{meta['connect_timeout_s']:g} s, max_retries=0. SDK defaults: max_retries=2, 600 s timeout, 5 s connect "
+        f"Δ = median time-to-answer minus median 'OpenAI direct' (interleaved samples). aios policy in (a)/(b): connect "
+        f"{meta['connect_timeout_s']:g} s, max_retries=0; (d)/(e): the default settings (3 s connect, default hedge rule). SDK defaults: max_retries=2, 600 s timeout, 5 s connect "
         f"(black hole: {DEFAULT_BLACKHOLE_SAMPLES} samples, no warm-up). (c) flows are async; Prefect "
         f"{meta['prefect']}, SQLite server. Total {meta['elapsed_s']:.0f} s; 1-min load average "
         f"{meta['loadavg_1m'][0]:g} → {meta['loadavg_1m'][1]:g} on {meta['cpus']} CPUs (other load inflates (c) most)."
@@ -275,6 +441,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=25, help="samples per figure (at least 20 for the report)")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument("--sections", default="abcde", help="which figures: any of a, b, c, d, e")
+    parser.add_argument("--hedge-runs", type=int, default=200, help="healthy runs counted for the hedge rate (d)")
     args = parser.parse_args()
     say = (lambda msg: None) if args.json else (lambda msg: print(f"… {msg}", file=sys.stderr, flush=True))
 
@@ -292,7 +460,7 @@ def main() -> int:
             reset_runtime()
             figures: dict = {}
             with temporary_settings(updates={PREFECT_API_URL: stack.api_url}), EmulatorControl(stack.emulator_url) as emu:
-                asyncio.run(bench_all(settings, emu, args.samples, figures, say))  # one loop: the SDK clients live in it
+                asyncio.run(bench_all(settings, emu, args.samples, figures, say, args.sections, args.hedge_runs))  # one loop: the SDK clients live in it
                 drain_prefect()
     finally:
         stack.cleanup()

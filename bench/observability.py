@@ -26,7 +26,7 @@ for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     os.environ.pop(name, None)  # the figure is for "nothing exported"
 
 from aios.observability import otel, telemetry  # noqa: E402
-from aios.core.fallback import Reply  # noqa: E402
+from aios.core.fallback import Attempt, AttemptStart, Outcome, Reply  # noqa: E402
 from aios.core.policy import DEFAULT_TARGETS, FallbackPolicy  # noqa: E402
 from aios.core.triage import Triage  # noqa: E402
 from aios.providers.base import ModelRequest  # noqa: E402
@@ -41,11 +41,10 @@ REPLY = Reply(content="{}")
 def with_hooks() -> None:
     run = SkillRun(run_id="r", skill="research-lead", triage=Triage.critical, status=RunStatus.failed)
     with telemetry.skill_run_span(run):
-        attempts = telemetry.ModelAttempts(POLICY, REQUEST, lambda r: {})
-        for target in POLICY.targets:
-            with attempts.span(target) as call:
-                call.check(REPLY)
-            attempts.output(REPLY)
+        attempts = telemetry.ModelAttempts(POLICY, REQUEST)
+        for number, target in enumerate(POLICY.targets, 1):
+            with attempts.before_attempt(AttemptStart(target, number)):
+                attempts.on_attempt(Attempt(provider=target.provider, model=target.model, outcome=Outcome.ok), None, REPLY)
 
 
 def without_hooks() -> None:

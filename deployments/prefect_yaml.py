@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aios.errors import ConfigError
 from aios.skills.loader import Skill, load_skills
@@ -43,6 +44,42 @@ EXTRA_DEPLOYMENTS: list[dict[str, Any]] = [
 ]
 
 
+class PullSettings(BaseSettings):
+    """How a worker on any host gets the project (`AIOS_DEPLOY_*`, read when prefect.yaml is written).
+
+    Without these, prefect.yaml has no `pull` section and `prefect deploy` records the deploying
+    machine's directory: right for one machine, wrong for a fleet.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AIOS_DEPLOY_", extra="ignore")
+
+    #: git URL the workers clone (and pull again before every run)
+    repository: str | None = None
+    branch: str | None = None
+    #: where a worker works: with a repository, it clones into <directory>/aios; without one, the project
+    #: is already there. May be a placeholder the worker resolves, e.g. '{{ $AIOS_WORKER_DIR }}'.
+    directory: str | None = None
+
+
+CLONE_NAME = "aios"
+
+
+def pull_steps(settings: PullSettings | None = None) -> list[dict[str, Any]] | None:
+    """The `pull` section: Prefect's own steps, run by the worker before each flow run."""
+    settings = settings or PullSettings()
+    steps: list[dict[str, Any]] = []
+    if settings.directory:
+        steps.append({"prefect.deployments.steps.set_working_directory": {"directory": settings.directory}})
+    if settings.repository:
+        clone: dict[str, Any] = {"repository": settings.repository}
+        if settings.branch:
+            clone["branch"] = settings.branch
+        if settings.directory:
+            clone["clone_directory_name"] = CLONE_NAME
+        steps.append({"prefect.deployments.steps.git_clone": clone})
+    return steps or None
+
+
 def _work_pool(queue: str = "default") -> dict[str, Any]:
     return {"name": POOL, "work_queue_name": queue, "job_variables": {}}
 
@@ -51,9 +88,12 @@ def skill_deployment(skill: Skill) -> dict[str, Any]:
     return {
         "name": skill.name,
         "description": skill.description,
-        "entrypoint": f"flows/skills.py:{skill.name.replace('-', '_')}",
+        # a skill that works on records runs them step by step (flows/records.py); others answer once
+        "entrypoint": f"flows/{'records' if skill.metadata.source else 'skills'}.py:{skill.name.replace('-', '_')}",
         "tags": ["aios", f"triage:{skill.triage.value}"],
         "parameters": {},
+        # the flow's `inputs` parameter carries the skill's input schema: the API refuses a bad value
+        "enforce_parameter_schema": True,
         "schedules": [{"cron": skill.metadata.schedule, "timezone": "UTC", "active": True}] if skill.metadata.schedule else [],
         "work_pool": _work_pool(),
     }
@@ -73,7 +113,14 @@ def render(skills: list[Skill]) -> dict[str, Any]:
         }
     )
     deployments += EXTRA_DEPLOYMENTS
-    return {"name": "aios", "prefect-version": "3.8.8", "build": None, "push": None, "deployments": deployments}
+    return {
+        "name": "aios",
+        "prefect-version": "3.8.8",
+        "build": None,
+        "push": None,
+        "pull": pull_steps(),
+        "deployments": deployments,
+    }
 
 
 def render_text(root: Path) -> str:
@@ -89,10 +136,13 @@ def check(root: Path) -> list[str]:
     wanted = render(load_skills(root / "skills"))
     have = {d["name"]: d for d in current.get("deployments") or []}
     want = {d["name"]: d for d in wanted["deployments"]}
-    problems = [f"prefect.yaml: deployment '{n}' has no skill folder" for n in sorted(set(have) - set(want))]
+    problems = []
+    if current.get("pull") != wanted["pull"]:
+        problems.append("prefect.yaml: the pull section differs from AIOS_DEPLOY_REPOSITORY/BRANCH/DIRECTORY")
+    problems += [f"prefect.yaml: deployment '{n}' has no skill folder" for n in sorted(set(have) - set(want))]
     problems += [f"prefect.yaml: skill '{n}' has no deployment" for n in sorted(set(want) - set(have))]
     for name in sorted(set(have) & set(want)):
-        for key in ("entrypoint", "schedules", "work_pool", "description", "parameters"):
+        for key in ("entrypoint", "schedules", "work_pool", "description", "parameters", "enforce_parameter_schema"):
             if have[name].get(key) != want[name].get(key):
                 problems.append(f"prefect.yaml: deployment '{name}': {key} differs from skills/{name}/SKILL.md")
     return problems

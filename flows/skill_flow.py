@@ -6,15 +6,17 @@ call the models through the fallback policy, record what happened.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import uuid4
 
 from prefect import Flow, flow, task
-from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.transactions import get_transaction
 from prefect.states import Completed, Failed, State
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from aios.core.contract import contract_validator
 from aios.core.health import HealthSnapshot, unexplained_failover
@@ -40,35 +42,78 @@ class NoAnswerRecord(BaseModel):
     misconfigured: list[str]
 
 
-@task(name="call-model", cache_policy=NO_CACHE, persist_result=False)
-async def call_model(request: ModelRequest, policy: FallbackPolicy) -> ChainResult | State:
-    """Walk the fallback chain until a target returns an answer that satisfies the contract."""
+def answer_key(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | None) -> str | None:
+    """The cache key of a skill's answer: skill, inputs, contract and the occurrence it answers.
+
+    The occurrence is the flow run's idempotency key (a scheduled occurrence, a parked run, a submitted
+    run) or else the flow run itself, so a retry or a re-run of the same occurrence reuses the answer.
+    The prompt is left out on purpose: memory and context may change between the two tries.
+    """
+    if ctx is None or ctx.flow_run is None:
+        return None  # outside Prefect there is no run to resume
+    occurrence = ctx.flow_run.idempotency_key or str(ctx.flow_run.id)
+    return _digest("answer", skill.name, inputs, skill.output_schema, occurrence)
+
+
+def memory_key(skill: Skill, run_id: str) -> str:
+    """The memory extraction of one run is asked once, whatever retries the run."""
+    return _digest("memory", skill.name, run_id)
+
+
+def _digest(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return f"aios-{parts[0]}-{hashlib.sha256(blob.encode()).hexdigest()}"
+
+
+def _given_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
+    return parameters.get("key")  # None: not cached
+
+
+@task(name="call-model", cache_key_fn=_given_key, persist_result=True)
+async def call_model(request: ModelRequest, policy: FallbackPolicy, key: str | None = None) -> ChainResult | State:
+    """Walk the fallback chain until a target returns an answer that satisfies the contract.
+
+    A valid answer is persisted under `key` (Prefect result storage), so a retried run reuses it
+    instead of paying again; a failed chain is never stored, so the retry asks again.
+    """
+    from aios.observability.redaction import redact
+
     runtime = get_runtime()
-    # One "chat {model}" span + metrics per call; the contract is checked inside it, so an invalid
-    # answer shows as a failed attempt there too, and `attempts.output` hands the loop that output.
-    attempts = telemetry.ModelAttempts(policy, request, contract_validator(request.output_schema))
 
     async def call(target, feedback):
-        with attempts.span(target, feedback) as attempt:
-            reply = await runtime.providers.complete(target, request, feedback, policy.timeouts)
-            return attempt.check(reply)
+        return await runtime.providers.complete(target, request, feedback, policy.timeouts)
 
     try:
-        return await run_chain(policy, call, attempts.output, runtime.breakers)
+        return await run_chain(
+            policy,
+            call,
+            contract_validator(request.output_schema),
+            runtime.breakers,
+            hooks=telemetry.ModelAttempts(policy, request),  # a "chat {model}" span + metrics per call
+            redact=redact,  # no key an upstream echoed back reaches a record or a state message
+            latencies=runtime.latencies,
+        )
     except NoAnswer as exc:
         failure = NoAnswerRecord(
             message=str(exc), aborted=isinstance(exc, ChainAborted), attempts=exc.attempts, misconfigured=exc.misconfigured
         )
+        transaction = get_transaction()
+        if transaction is not None:
+            transaction.write_on_commit = False  # an outage is not an answer: never cache it
         return Failed(message=failure.message, data=failure)
 
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
     """The body of every skill flow: triage, ask the models, park or drop if Claude is down, record."""
-    from aios.runs import recorder
+    from aios.runs.record import recorder
     from aios.outage import deferral, health_store
 
     settings = get_runtime().settings
     inputs = skill.inputs(inputs)
+    if skill.metadata.reads is not None:  # a report is given the user's records (flows/records.py)
+        from flows.records import read_records
+
+        inputs = read_records(skill, inputs)
     ctx = FlowRunContext.get()
     run = SkillRun(
         run_id=str(ctx.flow_run.id) if ctx and ctx.flow_run else uuid4().hex,
@@ -81,13 +126,14 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         health = health_store.read_snapshot()
         plan = plan_run(skill.triage, settings.skill_policy(skill), health)
         run.reason = plan.reason
+        run.skipped = {t.key: f"health snapshot says {health.target(t).value}" for t in plan.skipped}
         decision = plan.decision
         if decision is RunDecision.run:
             decision = await ask_models(skill, run, plan.policy, health)
 
         if decision is RunDecision.defer:
             try:
-                run.parked_run_id = await deferral.park_run(skill, inputs, ctx)
+                run.parked_run_id = await deferral.park_run(skill, inputs, ctx, run.reason)
                 run.status = RunStatus.deferred
             except deferral.ParkError as exc:
                 run.status, run.reason = RunStatus.failed, str(exc)
@@ -97,15 +143,37 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         if run.ok and skill.metadata.memory and settings.memory_extraction:
             await extract_memory(skill, run, plan.policy)
         run.finished_at = datetime.now(UTC)
+        await tell_story(run, settings.skill_policy(skill).primary_provider, ctx)
         await recorder.record_run(run)
     return run
+
+
+async def tell_story(run: SkillRun, primary: str, ctx: FlowRunContext | None) -> None:
+    """Log each attempt and the outcome, then name and tag the flow run so the runs list shows it."""
+    import httpx
+    from prefect.logging import get_run_logger
+
+    from aios.outage import story
+
+    if ctx is None or ctx.flow_run is None:
+        return
+    logger = get_run_logger()
+    trace_id = telemetry.current_trace_id()
+    for line in story.story_lines(run, primary):
+        logger.info(f"{line} (trace {trace_id})" if trace_id else line)
+    existing = [t for t in ctx.flow_run.tags if t != story.WAITING_TAG]
+    try:
+        await story.mark_run(str(ctx.flow_run.id), run, primary, f"{run.started_at:%m-%d %H:%M:%S}", existing)
+    except httpx.HTTPError as exc:  # the record matters more than the label
+        logger.warning(f"could not name and tag this run in Prefect: {type(exc).__name__}")
 
 
 async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health: HealthSnapshot) -> RunDecision | None:
     """Call the chain and record its answer or failure; returns what triage says to do after a failure."""
     from aios.outage import alerts
 
-    state = await call_model(skill_request(skill, run.inputs), policy, return_state=True)
+    key = answer_key(skill, run.inputs, FlowRunContext.get())
+    state = await call_model(skill_request(skill, run.inputs), policy, key, return_state=True)
     result = await state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result  # a bug, not an outage: let Prefect show it
@@ -122,7 +190,7 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     return None
 
 
-@task(name="extract-memory", cache_policy=NO_CACHE, persist_result=False)
+@task(name="extract-memory", cache_key_fn=lambda ctx, params: memory_key(params["skill"], params["run"].run_id), persist_result=True)
 async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) -> int:
     """Ask the model, through the same fallback policy, for durable facts; merge new ones into memory/."""
     from aios.portability.memory import FACTS_SCHEMA, extraction_prompt, facts_from_output, merge_facts, recent_facts
@@ -135,7 +203,7 @@ async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) ->
         output_schema=FACTS_SCHEMA,
         max_tokens=1024,
     )
-    state = await call_model(request, policy, return_state=True)
+    state = await call_model(request, policy, memory_key(skill, run.run_id), return_state=True)
     result = await state.result(raise_on_failure=False)
     if not isinstance(result, ChainResult):
         return 0  # memory is a bonus: a failed extraction never fails the run
@@ -145,27 +213,63 @@ async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) ->
 
 def final_state(run: SkillRun) -> State:
     """Deferred and Dropped are named Completed states: nothing failed, and the UI says why."""
+    from aios.outage import story
+
     data = run.model_dump(mode="json")
     if run.status is RunStatus.completed:
-        return Completed(data=data, message=f"answered by {run.provider}:{run.model}")
+        failed = [story.attempt_line(a).rsplit(" in ", 1)[0] for a in run.attempts if a.outcome.value == "failed"]
+        after = f" after {', '.join(failed)}" if failed else ""
+        return Completed(data=data, message=f"answered by {run.provider}:{run.model}{after}")
     if run.status is RunStatus.deferred:
-        return Completed(name="Deferred", data=data, message=f"parked as run {run.parked_run_id}: {run.reason}")
+        where = story.ui_url()
+        link = f" ({where}/runs/flow-run/{run.parked_run_id})" if where else ""
+        return Completed(
+            name="Deferred", data=data, message=f"parked as run {run.parked_run_id}{link}, waits for Claude: {run.reason}"
+        )
     if run.status is RunStatus.dropped:
         return Completed(name="Dropped", data=data, message=f"dropped: {run.reason}")
     return Failed(data=data, message=run.reason or "no valid output")
 
 
 def build_skill_flow(name: str) -> Flow:
-    """A Prefect flow for one skill; the flow's name is the skill's name."""
+    """A Prefect flow for one skill; the flow's name is the skill's name.
 
-    @flow(name=name, persist_result=False, validate_parameters=False, log_prints=True)
+    Its one parameter, `inputs`, carries the skill's input schema (aios/input_schema.py), so the
+    deployment's Run form shows each input as a named field with its sample as the default, and the
+    API refuses a wrong-typed or unknown input.
+    """
+    from aios.input_schema import input_schema
+
+    declared = find_skill(get_runtime().settings.skills_dir, name)
+
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
+        from aios.runs import recorder
+
+        ctx = FlowRunContext.get()
+        if ctx and ctx.flow_run and (done := recorder.recorded_run(name, str(ctx.flow_run.id))):
+            return final_state(done)  # this run already finished its work: write nothing twice
         skill = find_skill(get_runtime().settings.skills_dir, name)
         run = await run_skill(skill, inputs)
         return final_state(run)
 
-    skill_flow.__doc__ = f"Run the `{name}` skill through the fallback policy."
-    return skill_flow
+    skill_flow.__annotations__["inputs"] = Annotated[dict[str, Any], WithJsonSchema(input_schema(declared))]
+    skill_flow.__defaults__ = (dict(declared.default_inputs),)
+    skill_flow.__doc__ = (
+        f"Run the `{name}` skill through the fallback policy.\n\nArgs:\n"
+        f"    inputs: The skill's inputs; the defaults are the samples in skills/{name}/inputs.json."
+    )
+    # The final state is persisted, so the server refuses to send a finished run back to Pending
+    # (a second claimant cannot execute it again). Retries are for infrastructure failures: a retry
+    # of a run that already left its record returns that record, and paid answers come from the cache.
+    return flow(
+        name=name,
+        flow_run_name=lambda: f"{name} {datetime.now(UTC):%m-%d %H:%M:%S}",  # renamed with the outcome at the end
+        persist_result=True,
+        retries=FLOW_RETRIES,
+        retry_delay_seconds=FLOW_RETRY_DELAY,
+        validate_parameters=False,
+        log_prints=True,
+    )(skill_flow)
 
 
 def skill_flows() -> dict[str, Flow]:
@@ -177,5 +281,7 @@ def skill_flows() -> dict[str, Flow]:
 
 
 _FLOWS: dict[str, Flow] | None = None
+FLOW_RETRIES = 2
+FLOW_RETRY_DELAY = 2  # seconds
 
 __all__ = ["RUNS_TABLE", "Triage", "build_skill_flow", "call_model", "final_state", "run_skill", "skill_flows"]

@@ -13,10 +13,12 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from aios.outage import alerts, deferral, health_store
+from aios.outage import alerts, check_names, deferral, health_store, recovery
 from aios.core.failures import ProviderFailure, Verdict, classify
 from aios.core.fallback import Attempt, Outcome
 from aios.core.health import (
+    Change,
+    Health,
     HealthState,
     Hysteresis,
     Signal,
@@ -33,9 +35,9 @@ from aios.providers.agent_cli import AgentCliSettings, cli_readiness
 from aios.runs.record import RUNS_TABLE
 from aios.config.runtime import get_runtime
 from aios.config.settings import AGENT_CLI_PROVIDERS
+from aios.skills.loader import load_skills
 from aios.state import open_store
 
-STATE_KEY = "state"
 PROBE = ModelRequest(
     system="Health probe.",
     prompt='Reply with {"ok": true}.',
@@ -101,17 +103,20 @@ def read_calls(since: datetime | None) -> list[tuple[str, bool]]:
     return calls
 
 
-@flow(name="status-check", persist_result=False)
+@flow(
+    name="status-check",
+    flow_run_name=check_names.check_run_name,  # then "… · anthropic down" when the check ends
+    on_completion=[check_names.name_by_outcome],
+    on_failure=[check_names.name_by_outcome],
+    persist_result=False,
+)
 async def status_check(probe: bool | None = None) -> dict[str, Any]:
     """Decide health per provider and model, alert on change, pause/resume the deferred queue."""
     runtime = get_runtime()
     settings = runtime.settings
     policy = settings.policy()
     targets = list(policy.targets)
-    store = open_store()
-    saved = store.get(health_store.HEALTH_TABLE, STATE_KEY)
-    previous = HealthState.model_validate(saved.data["state"]) if saved else HealthState()
-    since = datetime.fromisoformat(saved.data["checked_at"]) if saved else None
+    previous, since = health_store.read_state()
     now = datetime.now(UTC)
 
     # gather
@@ -128,30 +133,52 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
     healthy = state.snapshot().provider_usable(policy.primary_provider, targets)
 
     # persist
-    store.upsert(health_store.HEALTH_TABLE, STATE_KEY, {"state": state.model_dump(mode="json"), "checked_at": now.isoformat()})
+    health_store.write_state(state, now)
     health_store.write_snapshot(state.snapshot())
     queue_changed = await deferral.set_paused(not healthy)
+    resubmitted = await recovery.resubmit_crashed(s.name for s in load_skills(settings.skills_dir))
 
     # publish
-    for change in changes:
-        emit_event(
-            event="aios.health.changed",
-            resource={"prefect.resource.id": f"aios.target.{change.subject}", "prefect.resource.name": change.subject},
-            payload={"subject": change.subject, "old": change.old.value, "new": change.new.value, "detail": change.detail},
-        )
-    alerts.health_alert(changes)
-    await acreate_table_artifact(
-        key="provider-health",
-        table=[
-            {"subject": k, "health": v.health.value, "detail": v.detail, "healthy_streak": v.healthy_streak}
-            for k, v in sorted(state.subjects.items())
-        ],
-        description=f"Provider health at {now:%Y-%m-%d %H:%M:%S} UTC; deferred queue {'running' if healthy else 'paused'}",
-    )
+    subjects = sorted({t.provider for t in targets} | {t.key for t in targets})
+    view = health_store.build_view(state, subjects, health_store.read_view(), now, paused=not healthy)
+    await health_store.publish(view)
+    news = [c for c in changes if not alerts.is_noise(c)]
+    for change in news:
+        emit_event(**health_event(change))
+    alerts.health_alert(news)
+    await acreate_table_artifact(key="provider-health", table=view.rows(), description=health_summary(view))
     return {
         "claude_healthy": healthy,
         "queue_paused": not healthy,
         "queue_changed": queue_changed,
+        "resubmitted": resubmitted,
         "changes": [c.model_dump(mode="json") for c in changes],
         "health": {k: v.health.value for k, v in state.subjects.items()},
     }
+
+
+def health_event(change: Change) -> dict[str, Any]:
+    """`aios.health.down` / `.degraded` / `.recovered`, old and new health in the resource labels, so the
+    event feed reads "anthropic: healthy → down (status page: major outage)" without opening the Raw tab."""
+    kind = {Health.down: "down", Health.degraded: "degraded"}.get(change.new, "recovered")
+    return {
+        "event": f"aios.health.{kind}",
+        "resource": {
+            "prefect.resource.id": f"aios.target.{change.subject}",
+            "prefect.resource.name": f"{change.subject}: {change.old.value} → {change.new.value}",
+            "aios.subject": change.subject,
+            "aios.health.old": change.old.value,
+            "aios.health.new": change.new.value,
+            "aios.health.reason": change.detail[:200],
+        },
+        "payload": {"subject": change.subject, "old": change.old.value, "new": change.new.value, "detail": change.detail},
+    }
+
+
+def health_summary(view: health_store.HealthView) -> str:
+    """The artifact card's one line: who is down since when first (the card cuts long text off)."""
+    bad = view.unhealthy()
+    unknown = [k for k, v in view.subjects.items() if v.health is Health.unknown and ":" not in k]
+    head = "; ".join(bad) if bad else ("all healthy" if not unknown else f"no signal from {', '.join(unknown)}")
+    queue = "deferred queue paused" if view.deferred_queue_paused else "deferred queue running"
+    return f"{head} · {queue} · checked {view.checked_at:%Y-%m-%d %H:%M:%S} UTC"

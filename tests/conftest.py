@@ -68,11 +68,9 @@ def emulator(stack):
 
 def forget_health():
     """Each test starts with no health history and no open alert burst."""
-    from aios.state import open_store
+    from aios.outage import health_store
 
-    store = open_store()
-    for table, key in (("health", "snapshot"), ("health", "state"), ("alerts", "failover:anthropic")):
-        store.delete(table, key)
+    health_store.forget_health()  # the shared records and the Prefect Variable
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from aios.cli import deploy, drill, emulate, portability, run, state, status, validate
+from aios.cli import deploy, drill, emulate, portability, run, server, state, status, validate
 from aios.cli.console import CONTEXT_SETTINGS
 from aios.cli.console import run as run_app
 
@@ -33,6 +33,7 @@ app.command("memory")(portability.memory_command)
 app.add_typer(state.state_app, name="state", help="State store: pending journal writes, replay.")
 app.command("validate")(validate.validate_command)
 app.command("doctor")(validate.doctor_command)
+app.add_typer(server.server_app, name="server", help="The project's kept Prefect server: start, stop, status.")
 
 
 def main() -> None:

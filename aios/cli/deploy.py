@@ -32,4 +32,6 @@ def deploy_command(
     settings = get_settings()
     asyncio.run(apply.ensure_pool(settings.work_pool, settings.deferred_queue))
     apply.deploy_all(home)
+    asyncio.run(apply.install_automations())
+    asyncio.run(apply.ensure_notify_automation())  # AIOS_NOTIFY_BLOCK: health changes as Prefect notifications
     console.print(f"deployed prefect.yaml to work pool '{settings.work_pool}'")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from typing import Annotated
@@ -22,14 +21,13 @@ def drill_command(
 ) -> None:
     """Simulate a Claude outage and prove the failover protocol works (exit 1 if any expectation fails)."""
     import logging
-    import time
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from aios.drill.runner import DRILL_ENV
-    from aios.drill.scenarios import SCENARIOS
     from aios.config.runtime import reset_runtime
     from aios.config.settings import reload_settings
+    from aios.drill.runner import DRILL_ENV, seed_project_samples, stop_on_signals, wait_for_signal
+    from aios.drill.scenarios import SCENARIOS
     from aios.drill.stack import LocalStack
     from flows.drill import fire_drill
 
@@ -39,36 +37,51 @@ def drill_command(
     if live and not (os.environ.get("ANTHROPIC_API_KEY") and os.environ.get("OPENAI_API_KEY")):
         fail("--live needs ANTHROPIC_API_KEY and OPENAI_API_KEY")
     chosen = scenarios or list(SCENARIOS)
+    seed_project_samples()  # the sample `leads` in the project's own JSON store (existing rows untouched)
     logging.getLogger("prefect").setLevel(logging.WARNING)
     out = err_console if as_json else console
-    with out.status("starting the drill's stack (emulators, Prefect server, worker)...") as status:
-        with LocalStack(project=get_settings().home, scheduler=False, ui=keep, emulate_llms=not live) as stack:
-            status.update("deploying the skills to the drill's work pool...")
-            stack.run("deploy", timeout=300)
-            stack.start_workers(1)
-            with stack.environment(), temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
-                os.environ.update(DRILL_ENV)
-                reload_settings()
-                reset_runtime()
+    data: dict | None = None
+    with stop_on_signals():
+        try:
+            with out.status("starting the drill's stack (emulators, Prefect server, worker)...") as status:
+                stack = LocalStack(project=get_settings().home, scheduler=False, ui=keep, emulate_llms=not live)
+                try:
+                    with stack:
+                        status.update("deploying the skills to the drill's work pool...")
+                        stack.run("deploy", timeout=300)
+                        stack.start_workers(1)
+                        with stack.environment(), temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
+                            os.environ.update(DRILL_ENV)
+                            reload_settings()
+                            reset_runtime()
 
-                def progress(name: str) -> None:
-                    status.update(f"scenario [bold]{name}[/bold] ({chosen.index(name) + 1}/{len(chosen)})...")
+                            def progress(name: str) -> None:
+                                status.update(f"scenario [bold]{name}[/bold] ({chosen.index(name) + 1}/{len(chosen)})...")
 
-                data = asyncio.run(fire_drill(chosen, live, stack.emulator_url, progress))
-            reload_settings()
-            reset_runtime()
-            if keep:
-                status.stop()
-                out.print(f"Prefect UI of the drill: {stack.api_url.removesuffix('/api')}  (Ctrl-C to stop)")
-                with contextlib.suppress(KeyboardInterrupt):
-                    while True:
-                        time.sleep(1)
-    if as_json:
-        print(json.dumps(data, indent=2))
-    else:
-        _print_drill(data)
+                            data = asyncio.run(fire_drill(chosen, live, stack.emulator_url, progress))
+                        reload_settings()
+                        reset_runtime()
+                        if keep:
+                            status.stop()
+                            _print_drill_verdict(data, as_json)
+                            out.print(f"Prefect UI of the drill: {stack.api_url.removesuffix('/api')}  (Ctrl-C or SIGTERM stops it)")
+                            wait_for_signal()
+                finally:
+                    stack.cleanup()  # the stack's temporary folder, after its processes stopped
+        except KeyboardInterrupt:
+            if data is None:
+                fail("drill interrupted; its emulators, Prefect server and worker are stopped", 130)
+    if not keep:
+        _print_drill_verdict(data, as_json)
     if not data["passed"]:
         raise typer.Exit(1)
+
+
+def _print_drill_verdict(data: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2), flush=True)
+    else:
+        _print_drill(data)
 
 
 def _print_drill(data: dict) -> None:

@@ -42,6 +42,7 @@ def run_command(
     skill: Annotated[str, typer.Argument(help="The skill's name (its folder under skills/).")],
     inputs: Annotated[list[str], typer.Option("--input", "-i", help="key=value, repeatable.")] = [],  # noqa: B006
     as_json: JsonFlag = False,
+    record: Annotated[str | None, typer.Option("--record", help="Run a records skill on this one record (its key), resuming at its first unfinished step.")] = None,
 ) -> None:
     """Run one skill now as a Prefect flow; exit 0 only when it produced a valid output.
 
@@ -50,11 +51,17 @@ def run_command(
     """
     from aios.runs.record import SkillRun
     from aios.config.runtime import preflight
+    from aios.cli.server import hint_when_no_server
     from aios.skills.loader import parse_inputs
     from flows.skill_flow import build_skill_flow
 
+    if record is not None:
+        from flows.records import run_record_command
+
+        raise typer.Exit(run_record_command(skill, record, as_json))
     given = parse_inputs(inputs)
     preflight(skill, given)
+    hint_when_no_server()
 
     async def go():
         state = await build_skill_flow(skill)(inputs=given, return_state=True)

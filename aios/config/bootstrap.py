@@ -37,7 +37,8 @@ def load_env_file() -> Path | None:
 
 
 def prepare_environment() -> None:
-    """Keep Prefect's embedded database inside the project and quiet about the internet it can't reach."""
+    """Keep Prefect's embedded database inside the project, quiet about the internet it can't reach, and
+    on the project's kept server when one runs."""
     try:
         load_env_file()
     except Exception:  # noqa: BLE001 - runs at import; loading the settings reports it as one line
@@ -48,3 +49,8 @@ def prepare_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_UI_SHOW_PROMOTIONAL_CONTENT", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # Prefect gives its temporary server 20 s to start: a loaded 2-core machine needs more (it failed with exit 3).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+    from aios.config.kept_server import use_kept_server
+
+    use_kept_server(home, Path(os.environ["PREFECT_HOME"]))  # `aios server start`: no temporary server per command

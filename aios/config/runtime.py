@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aios.core.breaker import BreakerBoard
+from aios.core.breaker import BreakerBoard, BreakerStore
+from aios.core.hedge import LatencyWindow
 from aios.core.policy import BreakerPolicy, FallbackPolicy
 from aios.providers import Providers
 from aios.config.settings import Settings, get_settings, load_settings
@@ -18,6 +19,7 @@ class Runtime:
     settings: Settings
     providers: Providers
     breakers: BreakerBoard = field(default_factory=BreakerBoard)
+    latencies: LatencyWindow = field(default_factory=LatencyWindow)  # recent answer times, for the hedge delay
 
 
 _runtime: Runtime | None = None
@@ -29,14 +31,37 @@ def get_runtime() -> Runtime:
     if _runtime is None:
         settings = get_settings()
         policy = BreakerPolicy(failure_threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown)
-        _runtime = Runtime(settings=settings, providers=Providers(settings), breakers=BreakerBoard(policy))
+        board = BreakerBoard(policy, store=breaker_store(settings))
+        _runtime = Runtime(settings=settings, providers=Providers(settings), breakers=board)
     return _runtime
 
 
+def breaker_store(settings: Settings) -> BreakerStore:
+    """Where breakers live (AIOS_BREAKER_STORE): a file every process on this host shares by default,
+    Redis when AIOS_BREAKER_REDIS_URL is set, or this process's memory."""
+    from aios.outage.breaker_store import open_breaker_store
+
+    kind = settings.breaker_store or ("redis" if settings.breaker_redis_url else "file")
+    path = settings.breaker_path or settings.home / ".aios" / "breakers.json"
+    return open_breaker_store(kind, path=path, redis_url=settings.breaker_redis_url)
+
+
 def reset_runtime() -> None:
-    """Forget adapters and breakers (tests, or after settings change)."""
+    """Forget adapters and breakers (tests, drills, or after settings change).
+
+    The breakers are forgotten in the shared store too: every process starts from closed circuits.
+    """
     global _runtime
-    _runtime = None
+    runtime, _runtime = _runtime, None
+    if runtime is not None:
+        runtime.breakers.reset()
+        return
+    from aios.errors import ConfigError
+
+    try:
+        breaker_store(get_settings()).clear()
+    except ConfigError:
+        pass  # settings that cannot open a store have nothing stored to forget
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from aios.core.policy import (
     DEFAULT_TARGETS,
     OPENAI,
     BreakerPolicy,
+    HedgePolicy,
     FallbackPolicy,
     Target,
     Timeouts,
@@ -108,6 +109,16 @@ class Settings(BaseSettings):
     health_recover_after: int = Field(default=2, ge=1)
     alert_urls: str | None = None
     alert_burst_seconds: float = Field(default=600.0, ge=0)
+    # shared breaker memory and hedged requests (issue 15)
+    breaker_store: Literal["file", "redis", "memory"] | None = Field(
+        default=None, description="where breakers live; default redis when AIOS_BREAKER_REDIS_URL is set, else file"
+    )
+    breaker_path: Path | None = None  # the file store; default <home>/.aios/breakers.json
+    breaker_redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0
+    hedge: bool = True  # critical skills start the next provider when the primary is late
+    hedge_after: float | None = Field(default=None, gt=0, description="fixed seconds; default: from recent answer times")
+    hedge_min: float = Field(default=0.5, gt=0)
+    hedge_max: float = Field(default=10.0, gt=0)
 
     @field_validator("home")
     @classmethod
@@ -134,7 +145,7 @@ class Settings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(exc.problem) from None
         if "extra_endpoints" in info.data:  # else that variable's own error is the one to fix
-            known = {e.name for e in [*DEFAULT_ENDPOINTS, *info.data["extra_endpoints"]]}
+            known = {e.name for e in [*DEFAULT_ENDPOINTS, *info.data["extra_endpoints"]]} | set(AGENT_CLI_PROVIDERS)
             unknown = sorted({t.provider for t in targets} - known)
             if unknown:
                 raise ValueError(_unknown_providers(unknown, known))
@@ -163,21 +174,27 @@ class Settings(BaseSettings):
             targets, source, field = parse_targets(self.targets.split(","), "AIOS_TARGETS"), "AIOS_TARGETS", None
         else:
             targets = DEFAULT_TARGETS
-        unknown = sorted({t.provider for t in targets} - set(self.endpoints) - set(AGENT_CLI_PROVIDERS))
+        known = set(self.endpoints) | set(AGENT_CLI_PROVIDERS)
+        unknown = sorted({t.provider for t in targets} - known)
         if unknown:
-            raise ConfigError(source, _unknown_providers(unknown, set(self.endpoints)), field)
+            raise ConfigError(source, _unknown_providers(unknown, known), field)
         return FallbackPolicy(
             targets=targets,
             timeouts=Timeouts(connect=self.connect_timeout, read=self.read_timeout),
             max_retry_after=self.max_retry_after,
             reasks=self.reasks,
             breaker=BreakerPolicy(failure_threshold=self.breaker_threshold, cooldown=self.breaker_cooldown),
+            hedge=self.hedge_policy(),
         )
 
 
     def skill_policy(self, skill: Any) -> FallbackPolicy:
         """A skill's policy; a bad `metadata.models` entry is blamed on its SKILL.md, not on AIOS_TARGETS."""
         return self.policy(skill.metadata.models, source=skill.path, field="metadata.models")
+
+    def hedge_policy(self) -> HedgePolicy:
+        """The hedging rules from AIOS_HEDGE* (a fixed delay, or the derived one within its bounds)."""
+        return HedgePolicy(enabled=self.hedge, after=self.hedge_after, min_after=self.hedge_min, max_after=self.hedge_max)
 
 
 def _unknown_providers(unknown: list[str], known: set[str]) -> str:
@@ -268,3 +285,4 @@ def get_settings() -> Settings:
 def reload_settings() -> Settings:
     _cached.cache_clear()
     return _cached()
+

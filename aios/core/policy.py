@@ -41,6 +41,38 @@ class BreakerPolicy(BaseModel):
 
     failure_threshold: int = Field(default=3, ge=1)
     cooldown: float = Field(default=30.0, ge=0)
+    trial_lease: float = Field(
+        default=180.0, gt=0, description="how long a half-open trial claim holds before another process may take it"
+    )
+
+
+class HedgePolicy(BaseModel):
+    """When a slow primary gets company: after `hedge_after(...)` seconds the next provider starts in parallel.
+
+    The delay is `after` when set, else the primary's recent time-to-answer at `quantile` times
+    `factor`, bounded to [`min_after`, `max_after`]; with fewer than `min_samples` answers seen it is
+    `max_after` (no evidence yet: do not double the bill).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    after: float | None = Field(default=None, gt=0, description="a fixed delay instead of the derived one")
+    quantile: float = Field(default=0.95, gt=0, le=1)
+    factor: float = Field(default=2.0, gt=0)
+    min_after: float = Field(default=0.5, gt=0)
+    max_after: float = Field(default=10.0, gt=0)
+    min_samples: int = Field(default=5, ge=1)
+
+    def hedge_after(self, recent: list[float]) -> float:
+        """Seconds to wait for the primary before starting the hedge, from its recent answer times."""
+        if self.after is not None:
+            return self.after
+        if len(recent) < self.min_samples:
+            return self.max_after
+        ordered = sorted(recent)
+        at = ordered[min(len(ordered) - 1, int(self.quantile * len(ordered)))]
+        return min(self.max_after, max(self.min_after, at * self.factor))
 
 
 class FallbackPolicy(BaseModel):
@@ -53,11 +85,32 @@ class FallbackPolicy(BaseModel):
     timeouts: Timeouts = Timeouts()
     max_retry_after: float = Field(default=2.0, ge=0, description="longest 429 retry-after worth waiting out")
     reasks: int = Field(default=1, ge=0, description="re-asks on the same target after an invalid answer")
+    wait_retries: int = Field(default=1, ge=0, description="retries on the same target after waiting out a retry-after")
     breaker: BreakerPolicy = BreakerPolicy()
+    hedge: HedgePolicy = HedgePolicy()
 
     def primary_only(self) -> FallbackPolicy:
-        """The chain restricted to the primary provider (deferred and droppable skills never use a secondary)."""
-        return self.model_copy(update={"targets": tuple(t for t in self.targets if t.provider == self.primary_provider)})
+        """The chain restricted to the primary provider (deferred and droppable skills never use a secondary).
+
+        Hedging is off too: a hedge is a second provider, which these skills never use.
+        """
+        return self.model_copy(
+            update={
+                "targets": tuple(t for t in self.targets if t.provider == self.primary_provider),
+                "hedge": self.hedge.model_copy(update={"enabled": False}),
+            }
+        )
+
+    def hedge_split(self) -> int | None:
+        """Index of the first target on another provider than the first target's: where a hedge starts.
+
+        A hedge on the same provider would share its outage, so the chain's leading run of one
+        provider is raced against the rest. None: nothing to hedge with (or hedging is off).
+        """
+        if not self.hedge.enabled or not self.targets:
+            return None
+        first = self.targets[0].provider
+        return next((i for i, t in enumerate(self.targets) if t.provider != first), None)
 
     def with_targets(self, targets: tuple[Target, ...]) -> FallbackPolicy:
         return self.model_copy(update={"targets": targets})

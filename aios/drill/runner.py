@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -42,6 +43,34 @@ StatusCheck = Callable[[], Awaitable[dict[str, Any]]]
 SkillFlowBuilder = Callable[[str], Any]  # skill name -> a Prefect flow of that skill
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt, so every `with` block unwinds and stops what it
+    started. SIGINT is set explicitly: a job started in the background inherits it ignored. Signals that
+    arrive while cleaning up are ignored, so a second Ctrl-C cannot cut the cleanup short."""
+
+    def stop(signum: int, frame: object) -> None:
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    saved = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+def wait_for_signal() -> None:
+    """Block until a stop signal (under `stop_on_signals`) raises KeyboardInterrupt."""
+    while True:
+        signal.pause()
+
+
 @dataclass
 class Drill:
     """One drill against a running stack (env already pointing at it, deployments and a worker up)."""
@@ -59,16 +88,17 @@ class Drill:
         from aios.outage import health_store
         from aios.config.runtime import reset_runtime
         from aios.config.settings import reload_settings
-        from aios.state import open_store
 
         self.control.clear_faults()
         self.control.clear_status()
-        store = open_store()
-        for table, key in ((health_store.HEALTH_TABLE, health_store.SNAPSHOT_KEY), (health_store.HEALTH_TABLE, "state"), ("alerts", "failover:anthropic")):
-            store.delete(table, key)
+        health_store.forget_health()
         reload_settings()
         reset_runtime()
         self.inbox.received.clear()
+        from aios.config.settings import get_settings
+        from flows.records import seed_sample_records
+
+        seed_sample_records(get_settings().skills_dir)  # the sample `leads` (a user's own rows are never touched)
 
     @contextlib.contextmanager
     def anthropic_black_holed(self) -> Iterator[None]:
@@ -241,6 +271,20 @@ class Drill:
     def expect_alerts(self, report: ScenarioReport, expected: int, when: str) -> None:
         report.alerts = len(self.inbox.received)
         report.check("alerts", f"{expected} alert(s) {when}", passed=report.alerts == expected, detail=f"{report.alerts} received")
+
+def seed_project_samples() -> dict[str, int]:
+    """The skills' sample records (research-lead's `leads`) in the project's embedded JSON store.
+
+    Run by `aios drill` before its isolated stack starts, so after the README's first command the
+    records skills have something to work on. Only the embedded JSON store (a user's sheet or base
+    is never seeded), and only keys nobody has written: an existing row is never touched.
+    """
+    from aios.config.settings import get_settings
+    from aios.state import JsonStore, load_state_settings as load_settings
+    from flows.records import seed_sample_records
+
+    return seed_sample_records(get_settings().skills_dir, JsonStore(load_settings().json_path()))
+
 
 def down_summary(check: dict) -> str:
     bad = [f"{k} {v}" for k, v in sorted(check["health"].items()) if v != "healthy"]

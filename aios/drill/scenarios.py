@@ -117,6 +117,52 @@ async def recovery(drill: Drill, name: str, parked_runs: int = 3) -> ScenarioRep
     return report
 
 
+async def records_resume(drill: Drill, name: str) -> ScenarioReport:
+    """Claude answers a records workflow's first step, then goes down: the fallback answers the rest,
+    and no finished step is asked again -- model answers in the emulator's request log equal the
+    checkpoints, per provider, and a second run asks no model at all."""
+    from collections import Counter
+
+    from aios.core.workflow import PROGRESS_TABLE, Progress
+    from aios.config.settings import get_settings
+    from aios.state import open_store
+    from flows.records import RecordsRun, build_records_flow, step_names
+
+    report = ScenarioReport(name=name)
+    drill.reset()  # seeds the sample records
+    skills = [s for s in drill.skills if s.metadata.source is not None and s.triage is Triage.critical]
+    if not skills:
+        report.check("skills", "a critical records skill", passed=True, detail="no records skill: nothing to resume")
+    for skill in skills:
+        source, steps = skill.metadata.source, step_names(skill)
+        store = open_store(skill=skill.name)
+        pending = len(store.list(source.table, dict(source.where))[: skill.metadata.batch])
+        first = get_settings().skill_policy(skill).targets[0]
+        drill.control.clear_requests()
+        drill.control.set_fault("anthropic", "ok", model=first.model, times=pending)  # step 1 of each record
+        drill.control.set_fault("anthropic", "overloaded")
+        started = time.perf_counter()
+        state = await build_records_flow(skill.name)(return_state=True)
+        run = RecordsRun.model_validate(await state.result(raise_on_failure=False))
+        report.time_to_failover_ms = (time.perf_counter() - started) * 1000
+        drill.control.clear_faults()
+        progress = [Progress.model_validate(rec.data) for r in run.records
+                    if (rec := store.get(PROGRESS_TABLE, Progress.key_for(skill.name, source.table, r.key)))]
+        checkpoints = Counter(done.provider for p in progress for done in p.steps.values())
+        answered = Counter(r["provider"] for r in drill.control.requests() if r["status"] == 200)
+        report.check(skill.name, f"{pending} records, every step answered once", passed=pending > 0 and answered == checkpoints
+                     and len(run.keys("written")) == pending, detail=f"answers {dict(answered)}, checkpoints {dict(checkpoints)}, {len(run.keys('written'))} written")
+        resumed = all(p.steps[steps[0]].provider == first.provider and all(p.steps[s].provider != first.provider for s in steps[1:]) for p in progress)
+        report.check(skill.name, f"step '{steps[0]}' kept from Claude, later steps from the fallback", passed=bool(progress) and resumed,
+                     detail=", ".join(f"{p.record}: " + "/".join(p.steps[s].provider for s in steps if s in p.steps) for p in progress[:3]))
+        drill.control.clear_requests()
+        again = RecordsRun.model_validate(await (await build_records_flow(skill.name)(return_state=True)).result(raise_on_failure=False))
+        asked = drill.control.requests()
+        report.check(skill.name, "a second run asks no model", passed=not asked and not again.records, detail=f"{len(asked)} request(s)")
+    await drill.recover(report)
+    return report
+
+
 # --- agent CLIs in the chain (`claude-code:…`, `codex:…`): played only where the CLIs are installed ---
 SDK_TARGET = DEFAULT_TARGETS[0]  # anthropic:claude-opus-5-5, through the anthropic SDK
 OPENAI_TARGET = next(t for t in DEFAULT_TARGETS if t.provider == OPENAI)
@@ -206,6 +252,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("flapping", flapping),
         Scenario("status-page-only", status_page_only),
         Scenario("recovery", recovery),
+        Scenario("records-resume", records_resume),
         Scenario("claude-code-through-api-outage", claude_code_through_api_outage),
         Scenario("anthropic-all-down", anthropic_all_down),
     )

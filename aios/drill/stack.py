@@ -76,16 +76,27 @@ class Process:
             )
 
     def stop(self, timeout: float = 10) -> None:
-        if self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
+        """SIGTERM the process group and every descendant (a worker starts each flow run in a session of
+        its own), SIGKILL whatever is left after `timeout`."""
+        family = descendants(self.proc.pid)
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        deadline = time.monotonic() + 5
+        while any(pid_alive(pid) for pid in family) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def spawn(name: str, args: list[str], env: dict[str, str], cwd: Path, logdir: Path) -> Process:
@@ -183,6 +194,22 @@ def session_pids(leader: int) -> list[int]:
                 if int(stat.rsplit(")", 1)[1].split()[3]) == leader:  # fields after the name: state ppid pgrp session
                     pids.append(int(entry))
     return pids
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, grandchildren, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def socket_inodes(pid: int) -> set[int]:

@@ -34,11 +34,11 @@ update / delete), ``PUT /_control/bases/{base}`` ``{"tables": [{"name", "fields"
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import re
 import secrets
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,18 +50,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .sheets import (
-    AIRTABLE_PENALTY,
-    AIRTABLE_PER_BASE,
-    AIRTABLE_PER_TOKEN,
-    FaultInjector,
-    RateLimiter,
-    bearer_token,
-    broken_answer,
-    default_tokens,
-    route_path,
-)
+from aios.emulators.base import BackendEmulator, bearer_token, serve_backend
 
+# Airtable's published rate limits (requests, window seconds), enforced in "limits" mode; a breach
+# blocks the base for AIRTABLE_PENALTY seconds.
+AIRTABLE_PER_BASE = (5, 1.0)
+AIRTABLE_PER_TOKEN = (50, 1.0)
+AIRTABLE_PENALTY = 30.0
 MAX_BATCH = 10
 TEXT_TYPES = {"singleLineText", "multilineText", "richText", "email", "url", "phoneNumber", "date", "dateTime"}
 NUMBER_TYPES = {"number", "percent", "currency"}
@@ -318,15 +313,14 @@ def _compare(op: str, a: Any, b: Any) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-class AirtableEmulator:
+class AirtableEmulator(BackendEmulator):
+    tokens_env = "AIOS_EMU_AIRTABLE_TOKENS"
+    api_root = "/v0"
+    error_body = staticmethod(airtable_error)
+
     def __init__(self, tokens: Iterable[str] | None = None, auto_create: bool = False) -> None:
-        self.auto_create = auto_create
-        self.tokens: set[str] = set(tokens) if tokens else default_tokens("AIOS_EMU_AIRTABLE_TOKENS", "emulator-token")
+        super().__init__(tokens, auto_create)
         self.bases: dict[str, Base] = {}
-        self.faults = FaultInjector()
-        self.limits = RateLimiter()
-        self.log: list[dict[str, Any]] = []
-        self.lock = threading.RLock()
         self._seq = itertools.count(1)
 
     # -- values -------------------------------------------------------------------------
@@ -438,8 +432,6 @@ class AirtableEmulator:
         if upsert is not None and (not isinstance(merge_on, list) or not merge_on or not all(isinstance(x, str) for x in merge_on)):
             raise AirtableError(422, "INVALID_REQUEST_UNKNOWN", "performUpsert.fieldsToMergeOn must be a non-empty list of field names")
         # validate everything first so a bad request changes nothing
-        import copy
-
         snapshot = copy.deepcopy(table.records)
         created, updated, out = [], [], []
         try:
@@ -530,26 +522,14 @@ class AirtableEmulator:
         return FieldDef(_rid("fld"), name, kind, body.get("options"))
 
     # -- HTTP ---------------------------------------------------------------------------
-    async def api(self, request: Request) -> Response:
-        path = route_path(request.scope)
+    def over_limit(self, request: Request, path: str) -> Response | None:
         parts = path.strip("/").split("/")
         base = parts[3] if len(parts) > 3 and parts[1] == "meta" else (parts[1] if len(parts) > 1 else "")
         buckets = [(f"token:{bearer_token(request) or ''}", AIRTABLE_PER_TOKEN), (f"base:{base}", AIRTABLE_PER_BASE)]
-        if not self.limits.admit(buckets, penalty=AIRTABLE_PENALTY):
-            # Airtable: no Retry-After; the base stays blocked for 30 seconds
-            body = {"errors": [{"error": "RATE_LIMIT_REACHED", "message": "Rate limit exceeded. Please try again later"}]}
-            self.faults.record(request.method, unquote(path), 429)
-            return JSONResponse(body, 429)
-        mode = self.faults.take()
-        resp = await self.faults.fault_response(mode, airtable_error)
-        if resp is None:
-            resp = await self._api(request, path)
-            if mode == "lost":  # done, but the client never hears about it
-                resp = JSONResponse(airtable_error(503, "service unavailable (emulated, request was applied)"), 503)
-            elif mode in ("cut", "truncated"):
-                resp = broken_answer(mode, resp)
-        self.faults.record(request.method, unquote(path), resp.status_code)
-        return resp
+        if self.limits.admit(buckets, penalty=AIRTABLE_PENALTY):
+            return None
+        # Airtable: no Retry-After; the base stays blocked for 30 seconds
+        return JSONResponse(airtable_error(429, "Rate limit exceeded. Please try again later"), 429)
 
     async def _api(self, request: Request, path: str) -> Response:
         tok = bearer_token(request)
@@ -655,43 +635,18 @@ class AirtableEmulator:
                 {"id": bid, "tables": [{**t.schema(), "records": [self._out(r) for r in t.records.values()]} for t in base.tables]}
             )
 
-    async def control_log(self, request: Request) -> Response:
-        with self.lock:
-            if request.method == "DELETE":
-                self.log.clear()
-            return JSONResponse({"count": len(self.log), "log": list(self.log)})
-
-    async def control_reset(self, request: Request) -> Response:
-        with self.lock:
-            self.bases.clear()
-            self.log.clear()
-        self.faults.configure({"mode": "none"})
-        self.limits.configure({"enabled": False})
-        with self.faults.lock:
-            self.faults.requests.clear()
-        return JSONResponse({"reset": True})
+    def forget(self) -> None:
+        self.bases.clear()
 
 
 def build_airtable_app(tokens: Iterable[str] | None = None, *, auto_create: bool = False) -> Starlette:
     """``auto_create``: any base id exists (empty) on first use, no control call needed."""
     emu = AirtableEmulator(tokens, auto_create)
-    routes = [
-        *emu.faults.control_routes(),
-        *emu.limits.control_routes(),
-        Route("/_control/log", emu.control_log, methods=["GET", "DELETE"]),
-        Route("/_control/reset", emu.control_reset, methods=["DELETE", "POST"]),
-        Route("/_control/bases/{base}", emu.control_base, methods=["GET", "PUT", "DELETE"]),
-        Route("/v0/{rest:path}", emu.api, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-    ]
-    app = Starlette(routes=routes)
-    app.state.emulator = emu
-    return app
+    return emu.app([Route("/_control/bases/{base}", emu.control_base, methods=["GET", "PUT", "DELETE"])])
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - manual use
-    from aios.emulators.server import serve_standalone
-
-    serve_standalone(build_airtable_app, "Airtable API emulator", 8092, argv)
+    serve_backend(build_airtable_app, "Airtable API emulator", 8092, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

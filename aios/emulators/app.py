@@ -16,17 +16,15 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aios.emulators.airtable import build_airtable_app
+from aios.emulators.base import LoopbackOnlyControl
 from aios.emulators.control import control_routes
 from aios.emulators.faults import EmulatorState
 from aios.emulators.llm import anthropic_app, openai_app
 from aios.emulators.sheets import build_sheets_app
 from aios.emulators.statuspage import statuspage_routes
-from aios.loopback import is_loopback
 
 # More emulators (Google Sheets, Airtable, ...) go here, after the built-in routes. An entry
 # is a route, or a zero-argument factory returning one so every build_app() gets fresh state:
@@ -35,32 +33,6 @@ EXTRA_MOUNTS: list[BaseRoute | Callable[[], BaseRoute]] = [
     lambda: Mount("/sheets", app=build_sheets_app(auto_create=True)),
     lambda: Mount("/airtable", app=build_airtable_app(auto_create=True)),
 ]
-
-
-class LoopbackOnlyControl:
-    """Refuse every `_control` route (ours and the mounted emulators') to a client that is not on this host.
-
-    The control API injects faults and dumps every request, keys included: even with `--allow-remote`
-    only the emulated APIs are reachable from elsewhere. A request without a client address is refused.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and "_control" in scope["path"].split("/"):
-            client = scope.get("client")
-            if not is_loopback(client[0] if client else None):
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1008})
-                    return
-                response = JSONResponse(
-                    {"error": {"type": "forbidden", "message": "the control API answers loopback clients only"}},
-                    status_code=403,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def build_app() -> Starlette:

@@ -23,6 +23,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from aios.emulators import sse
+from aios.emulators.base import CutResponse
 from aios.emulators.faults import DEFAULT_HANG_SECONDS, DEFAULT_RETRY_AFTER, DEFAULT_SLOW_DELAY, EmulatorState
 from aios.emulators.schema_fill import instance_for, invalid_instance_for
 
@@ -566,15 +567,6 @@ class HangResponse(Response):
                 await send({"type": "http.response.body", "body": b"{", "more_body": True})
             return  # unfinished body: uvicorn closes the transport
         await self.fallback(scope, receive, send)
-
-
-class CutResponse(Response):
-    """Sends 200 headers (full content-length) and half the body, then drops the connection."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
-        # Returning without the final body frame makes uvicorn close the transport mid-body.
 
 
 # ------------------------------------------------------------------- handlers

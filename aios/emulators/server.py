@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import subprocess
@@ -16,73 +15,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
-import uvicorn
-
-from aios.emulators.app import LoopbackOnlyControl, build_app
+from aios.emulators.app import build_app
+from aios.emulators.base import add_bind_arguments, check_bind, exit_on_bad_bind, run
 from aios.emulators.control import EmulatorControl
-from aios.errors import AiosError
-from aios.loopback import is_loopback
 
 DEFAULT_PORT = 8765
-
-
-class _DropCutNoise(logging.Filter):
-    """The `cut` fault returns mid-body on purpose; uvicorn would log that as an error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "ASGI callable returned without completing response."
-
-
-def check_bind(host: str, allow_remote: bool) -> str | None:
-    """Loopback binds need nothing; any other needs `allow_remote` and gets a warning (returned, to print)."""
-    if is_loopback(host):
-        return None
-    if not allow_remote:
-        raise AiosError(
-            f"--host {host}: not a loopback address; the emulators accept any key and log every request, "
-            "so binding beyond this machine needs --allow-remote"
-        )
-    return (
-        f"warning: the emulators listen on {host}: anyone who reaches this port can call the emulated APIs "
-        "(the /_control routes still answer loopback clients only)"
-    )
 
 
 def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, allow_remote: bool = False) -> None:
     """Serve the emulator until interrupted (blocking); a non-loopback `host` needs `allow_remote`
     (callers print `check_bind`'s warning themselves, before their own banner)."""
     check_bind(host, allow_remote)
-    logging.getLogger("uvicorn.error").addFilter(_DropCutNoise())
-    # A short graceful-shutdown timeout cancels requests parked in the `hang` fault.
-    uvicorn.run(build_app(), host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
-
-
-def serve_standalone(build, description: str, default_port: int, argv: list[str] | None = None) -> None:
-    """Run one state-backend emulator on its own: `build(tokens, auto_create=...)` makes the app."""
-    import argparse
-
-    import uvicorn
-
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
-    p.add_argument("--port", type=int, default=default_port)
-    p.add_argument("--token", action="append", help="accepted bearer token (repeatable)")
-    p.add_argument("--auto-create", action="store_true", help="unknown ids exist (empty) on first use")
-    a = p.parse_args(argv)
-    _exit_on_bad_bind(a.host, a.allow_remote)
-    app = LoopbackOnlyControl(build(a.token, auto_create=a.auto_create))
-    uvicorn.run(app, host=a.host, port=a.port, log_level="warning")
-
-
-def _exit_on_bad_bind(host: str, allow_remote: bool) -> None:
-    try:
-        warning = check_bind(host, allow_remote)
-    except AiosError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if warning:
-        print(warning, file=sys.stderr)
+    run(build_app(), host, port)
 
 
 def free_port() -> int:
@@ -155,11 +99,9 @@ def _tail(path: str, limit: int = 4000) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="aios local emulators (Anthropic, OpenAI, status pages)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    add_bind_arguments(parser, DEFAULT_PORT)
     args = parser.parse_args(argv)
-    _exit_on_bad_bind(args.host, args.allow_remote)
+    exit_on_bad_bind(args.host, args.allow_remote)
     serve(args.host, args.port, allow_remote=args.allow_remote)
 
 

@@ -43,13 +43,11 @@ Control endpoints (no auth, not counted, never faulted):
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import copy
 import json
-import os
 import re
 import secrets
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -61,218 +59,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-# ---------------------------------------------------------------------------------------
-# Shared fault injection / request accounting (also used by the Airtable emulator)
-# ---------------------------------------------------------------------------------------
+from aios.emulators.base import BackendEmulator, bearer_token, serve_backend
 
-FAULT_MODES = ("none", "rate_limited", "error_500", "slow", "down", "lost", "cut", "truncated")
-
-
-class CutResponse(Response):
-    """Full headers (real content-length), half the body, then the connection drops."""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
-        # returning without the final body frame makes uvicorn close the transport mid-body
-
-
-def broken_answer(mode: str, resp: Response) -> Response:
-    """``cut`` / ``truncated``: the request was applied, the answer arrives damaged."""
-    body = bytes(resp.body)
-    if mode == "cut":
-        return CutResponse(body, resp.status_code, media_type="application/json")
-    # HTTP 200 whose JSON stops half-way (consistent content-length: only the JSON is bad)
-    return Response(body[: max(1, len(body) // 2)], resp.status_code, media_type="application/json")
-
-
-# Published rate limits (requests, window seconds) the emulators enforce in "limits" mode.
-AIRTABLE_PER_BASE = (5, 1.0)
-AIRTABLE_PER_TOKEN = (50, 1.0)
-AIRTABLE_PENALTY = 30.0
+# Google's published quotas (requests, window seconds) enforced in "limits" mode.
 SHEETS_PER_USER = (60, 60.0)  # reads and writes counted separately
 SHEETS_PER_PROJECT = (300, 60.0)
-
-
-@dataclass
-class RateLimiter:
-    """Sliding-window request limits, off until enabled; ``scale`` shrinks every window."""
-
-    enabled: bool = False
-    scale: float = 1.0
-    hits: dict[str, list[float]] = field(default_factory=dict)
-    penalty_until: dict[str, float] = field(default_factory=dict)
-    rejected: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def configure(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            self.enabled = bool(body.get("enabled", True))
-            self.scale = float(body.get("scale", 1.0))
-            if self.scale <= 0:
-                raise ValueError("scale must be positive")
-            self.hits.clear()
-            self.penalty_until.clear()
-            self.rejected = 0
-        return self.describe()
-
-    def describe(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "scale": self.scale, "rejected": self.rejected}
-
-    def admit(self, buckets: list[tuple[str, tuple[int, float]]], penalty: float = 0.0) -> bool:
-        """Count one request against every bucket; False (and nothing counted) if one is full."""
-        if not self.enabled:
-            return True
-        now = time.monotonic()
-        with self.lock:
-            for name, _ in buckets:
-                if self.penalty_until.get(name, 0.0) > now:
-                    self.rejected += 1
-                    return False
-            for name, (limit, window) in buckets:
-                hits = self.hits.setdefault(name, [])
-                cutoff = now - window * self.scale
-                while hits and hits[0] <= cutoff:
-                    hits.pop(0)
-                if len(hits) >= limit:
-                    if penalty:
-                        self.penalty_until[name] = now + penalty * self.scale
-                    self.rejected += 1
-                    return False
-            for name, _ in buckets:
-                self.hits[name].append(now)
-        return True
-
-    def control_routes(self, prefix: str = "/_control") -> list[Route]:
-        async def limits(request: Request) -> Response:
-            if request.method == "PUT":
-                try:
-                    raw = await request.body()
-                    return JSONResponse(self.configure(json.loads(raw) if raw else {}))
-                except (ValueError, TypeError) as exc:
-                    return JSONResponse({"error": str(exc)}, 400)
-            if request.method == "DELETE":
-                return JSONResponse(self.configure({"enabled": False}))
-            return JSONResponse(self.describe())
-
-        return [Route(f"{prefix}/limits", limits, methods=["GET", "PUT", "DELETE"])]
-
-
-@dataclass
-class FaultInjector:
-    mode: str = "none"
-    times: int | None = None  # None = until cleared
-    after: int = 0  # let this many requests through first
-    delay: float = 1.0
-    retry_after: float | None = 1.0
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def configure(self, body: dict[str, Any]) -> dict[str, Any]:
-        mode = body.get("mode", "none")
-        if mode not in FAULT_MODES:
-            raise ValueError(f"unknown fault mode {mode!r}; expected one of {FAULT_MODES}")
-        times = body.get("times")
-        with self.lock:
-            self.mode = mode
-            self.times = None if times is None else int(times)
-            self.after = int(body.get("after") or 0)
-            self.delay = float(body.get("delay", 1.0))
-            ra = body.get("retry_after", 1.0)
-            self.retry_after = None if ra is None else float(ra)
-        return self.describe()
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "times": self.times,
-            "after": self.after,
-            "delay": self.delay,
-            "retry_after": self.retry_after,
-        }
-
-    def take(self) -> str:
-        """The fault to apply to the current request ("none" if none)."""
-        with self.lock:
-            if self.mode == "none":
-                return "none"
-            if self.after > 0:
-                self.after -= 1
-                return "none"
-            if self.times is not None:
-                if self.times <= 0:
-                    self.mode = "none"
-                    return "none"
-                self.times -= 1
-            return self.mode
-
-    def record(self, method: str, path: str, status: int) -> None:
-        with self.lock:
-            self.requests.append({"method": method, "path": path, "status": status})
-
-    async def fault_response(self, mode: str, error_body) -> Response | None:  # noqa: ANN001
-        """Apply ``mode``; return the response to send instead, or None to proceed."""
-        if mode == "slow":
-            await asyncio.sleep(self.delay)
-            return None
-        if mode == "rate_limited":
-            headers = {} if self.retry_after is None else {"Retry-After": _fmt_secs(self.retry_after)}
-            return JSONResponse(error_body(429, "rate limited (emulated)"), 429, headers=headers)
-        if mode == "error_500":
-            return JSONResponse(error_body(500, "internal error (emulated)"), 500)
-        if mode == "down":
-            return JSONResponse(error_body(503, "service unavailable (emulated)"), 503)
-        return None
-
-    def control_routes(self, prefix: str = "/_control") -> list[Route]:
-        async def faults(request: Request) -> Response:
-            if request.method == "PUT":
-                try:
-                    return JSONResponse(self.configure(await request.json()))
-                except (ValueError, TypeError) as exc:
-                    return JSONResponse({"error": str(exc)}, 400)
-            if request.method == "DELETE":
-                return JSONResponse(self.configure({"mode": "none"}))
-            return JSONResponse(self.describe())
-
-        async def reqs(request: Request) -> Response:
-            with self.lock:
-                if request.method == "DELETE":
-                    self.requests.clear()
-                return JSONResponse({"count": len(self.requests), "requests": list(self.requests)})
-
-        return [
-            Route(f"{prefix}/faults", faults, methods=["GET", "PUT", "DELETE"]),
-            Route(f"{prefix}/requests", reqs, methods=["GET", "DELETE"]),
-        ]
-
-
-def _fmt_secs(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
-
-
-def route_path(scope: dict[str, Any]) -> str:
-    """The undecoded request path relative to any mount point."""
-    raw = scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else scope["path"]
-    path = path.split("?", 1)[0]
-    root = scope.get("root_path", "") or ""
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    return path or "/"
-
-
-def bearer_token(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    return None
-
-
-def default_tokens(env: str, fallback: str) -> set[str]:
-    raw = os.environ.get(env, "")
-    toks = {t.strip() for t in raw.split(",") if t.strip()}
-    return toks or {fallback}
 
 
 # ---------------------------------------------------------------------------------------
@@ -496,16 +287,15 @@ def _formatted(v: Any) -> Any:
     return str(v)
 
 
-class SheetsEmulator:
+class SheetsEmulator(BackendEmulator):
+    tokens_env = "AIOS_EMU_SHEETS_TOKENS"
+    api_root = "/v4"
+    error_body = staticmethod(google_error)
+
     def __init__(self, tokens: Iterable[str] | None = None, auto_create: bool = False) -> None:
-        self.auto_create = auto_create
-        self.tokens: set[str] = set(tokens) if tokens else default_tokens("AIOS_EMU_SHEETS_TOKENS", "emulator-token")
+        super().__init__(tokens, auto_create)
         self.issued: set[str] = set()
         self.books: dict[str, Spreadsheet] = {}
-        self.faults = FaultInjector()
-        self.limits = RateLimiter()
-        self.log: list[dict[str, Any]] = []
-        self.lock = threading.RLock()
 
     # -- helpers --------------------------------------------------------------------------
     def book(self, sid: str) -> Spreadsheet:
@@ -627,8 +417,6 @@ class SheetsEmulator:
         if not isinstance(reqs, list):
             raise ApiError(400, "Invalid JSON payload: 'requests' must be a list")
         # validate-then-apply would be ideal; we apply on a copy for atomicity
-        import copy
-
         snapshot = copy.deepcopy(book)
         replies: list[dict[str, Any]] = []
         try:
@@ -731,24 +519,12 @@ class SheetsEmulator:
             self.issued.add(tok)
         return JSONResponse({"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
 
-    async def api(self, request: Request) -> Response:
-        path = route_path(request.scope)
+    def over_limit(self, request: Request, path: str) -> Response | None:
         user = bearer_token(request) or ""
         kind = "read" if request.method == "GET" else "write"
-        if not self.limits.admit([(f"user:{user}:{kind}", SHEETS_PER_USER), (f"project:{kind}", SHEETS_PER_PROJECT)]):
-            resp = JSONResponse(google_error(429, "Quota exceeded for quota metric 'Requests' (emulated)"), 429)
-            self.faults.record(request.method, unquote(path), 429)
-            return resp
-        mode = self.faults.take()
-        resp = await self.faults.fault_response(mode, google_error)
-        if resp is None:
-            resp = await self._api(request, path)
-            if mode == "lost":  # done, but the client never hears about it
-                resp = JSONResponse(google_error(503, "service unavailable (emulated, request was applied)"), 503)
-            elif mode in ("cut", "truncated"):
-                resp = broken_answer(mode, resp)
-        self.faults.record(request.method, unquote(path), resp.status_code)
-        return resp
+        if self.limits.admit([(f"user:{user}:{kind}", SHEETS_PER_USER), (f"project:{kind}", SHEETS_PER_PROJECT)]):
+            return None
+        return JSONResponse(google_error(429, "Quota exceeded for quota metric 'Requests' (emulated)"), 429)
 
     async def _api(self, request: Request, path: str) -> Response:
         tok = bearer_token(request)
@@ -837,22 +613,9 @@ class SheetsEmulator:
                 return JSONResponse({"error": "not found"}, 404)
             return JSONResponse({"id": sid, "title": book.title, "sheets": {s.title: s.dump() for s in book.sheets}})
 
-    async def control_log(self, request: Request) -> Response:
-        with self.lock:
-            if request.method == "DELETE":
-                self.log.clear()
-            return JSONResponse({"count": len(self.log), "log": list(self.log)})
-
-    async def control_reset(self, request: Request) -> Response:
-        with self.lock:
-            self.books.clear()
-            self.log.clear()
-            self.issued.clear()
-        self.faults.configure({"mode": "none"})
-        self.limits.configure({"enabled": False})
-        with self.faults.lock:
-            self.faults.requests.clear()
-        return JSONResponse({"reset": True})
+    def forget(self) -> None:
+        self.books.clear()
+        self.issued.clear()
 
 
 def _jwt_claims(assertion: str) -> dict[str, Any] | None:
@@ -870,24 +633,14 @@ def _jwt_claims(assertion: str) -> dict[str, Any] | None:
 def build_sheets_app(tokens: Iterable[str] | None = None, *, auto_create: bool = False) -> Starlette:
     """``auto_create``: any spreadsheet id exists (empty) on first use, no control call needed."""
     emu = SheetsEmulator(tokens, auto_create)
-    routes = [
-        *emu.faults.control_routes(),
-        *emu.limits.control_routes(),
-        Route("/_control/log", emu.control_log, methods=["GET", "DELETE"]),
-        Route("/_control/reset", emu.control_reset, methods=["DELETE", "POST"]),
+    return emu.app([
         Route("/_control/spreadsheets/{sid}", emu.control_book, methods=["GET", "PUT", "DELETE"]),
         Route("/token", emu.token, methods=["POST"]),
-        Route("/v4/{rest:path}", emu.api, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-    ]
-    app = Starlette(routes=routes)
-    app.state.emulator = emu
-    return app
+    ])
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - manual use
-    from aios.emulators.server import serve_standalone
-
-    serve_standalone(build_sheets_app, "Google Sheets API emulator", 8091, argv)
+    serve_backend(build_sheets_app, "Google Sheets API emulator", 8091, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

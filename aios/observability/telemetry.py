@@ -3,7 +3,8 @@
 Traces: one span per skill run (`skill {name}`) and, under it, one CLIENT span per model call
 (`chat {model}`) with the `gen_ai.*` attributes plus ours (`aios.attempt` = the call's number in the
 run's attempt list, `aios.failover.from` = the target before this one in the chain on the first call
-to a later target, `aios.outcome`, ...). Targets skipped without a call (circuit open, context window
+to a later target, `aios.hedge` on a call started in parallel with a late primary, `aios.outcome`
+= ok, failed or hedge_cancelled, ...). Targets skipped without a call (circuit open, context window
 too small) are events named `aios.attempt.skipped` on the run span, numbered the same way. Prompts
 and answers are recorded only when `AIOS_OTEL_CAPTURE_CONTENT=true`. (The Anthropic SDK's own
 `anthropic.messages.create` span, when a global provider is set, nests under our `chat` span.)
@@ -17,14 +18,15 @@ import contextvars
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from aios.core.failures import ProviderFailure, classify
+from aios.core.failures import Verdict
+from aios.core.fallback import Attempt, AttemptHooks, AttemptStart, Outcome
 from aios.observability import logs
 from aios.observability.otel import Telemetry, endpoint_info, provider_name, record_exception, setup
 from aios.observability.redaction import redact, refresh_secrets
@@ -112,20 +114,6 @@ def _finish_run(tel: Telemetry, span: trace.Span | None, run: SkillRun) -> None:
         span.set_attribute("aios.parked_run_id", run.parked_run_id)
     if run.misconfigured:
         span.set_attribute("aios.misconfigured", list(run.misconfigured))
-    for index, attempt in enumerate(run.attempts, 1):
-        if attempt.outcome.value != "skipped":
-            continue
-        span.add_event(
-            "aios.attempt.skipped",
-            {
-                "aios.attempt": index,
-                "aios.target": f"{attempt.provider}:{attempt.model}",
-                "gen_ai.provider.name": provider_name(attempt.provider),
-                "gen_ai.request.model": attempt.model,
-                "error.type": attempt.error_class.value if attempt.error_class else "skipped",
-                "aios.outcome": "skipped",
-            },
-        )
     if status == "failed":
         span.set_status(Status(StatusCode.ERROR, redact(run.reason or "no valid output")))
 
@@ -133,97 +121,104 @@ def _finish_run(tel: Telemetry, span: trace.Span | None, run: SkillRun) -> None:
 # --- model calls -----------------------------------------------------------------------------------
 
 
-class ModelAttempts:
-    """The calls of one fallback chain (one `call_model` task): a `chat {model}` span and metrics per call.
+class ModelAttempts(AttemptHooks):
+    """The fallback loop's observer for one chain (one `call_model` task): a `chat {model}` span and metrics per call.
 
-    The answer is validated inside the call's span, so an answer that breaks the contract shows as
-    a failed attempt (`error.type=invalid_answer`) like it does in the run's record; `output(reply)`
-    hands the loop the output checked there. A `ProviderFailure` leaves with its message redacted,
-    so the attempt records, the state store and Prefect's state messages never carry a key an
-    upstream echoed back.
+    `before_attempt` opens the span around the call and the validation of its reply, so the SDK's
+    own span nests under it and an answer that breaks the contract shows as a failed attempt; the
+    loop's `on_attempt` tells it how the attempt settled (the loop classifies, this only records),
+    and `on_skip` adds an `aios.attempt.skipped` event to the run's span.
     """
 
-    def __init__(self, policy: FallbackPolicy, request: ModelRequest, validate: Callable[[Reply], dict[str, Any]]) -> None:
+    def __init__(self, policy: FallbackPolicy, request: ModelRequest) -> None:
         self.tel = setup()
         self.policy = policy
         self.request = request
-        self.validate = validate
         self.run = _run.get()
-        self.count = 0
-        self._position = {t.key: i for i, t in enumerate(policy.targets)}
-        self._called: set[str] = set()
-        self._outputs: dict[int, dict[str, Any]] = {}
 
     @contextlib.contextmanager
-    def span(self, target: Target, feedback: str | None = None) -> Iterator[_Call]:
-        self.count += 1
-        position = self._position.get(target.key, 0)
-        # Targets before this one that were never called were skipped: one attempt record each, so
-        # `aios.attempt` is this call's number in the run's attempt list (the artifact's "#").
-        skipped = sum(1 for t in self.policy.targets[:position] if t.key not in self._called)
-        failover_from = None
-        if target.key not in self._called:
-            self._called.add(target.key)
-            if position > 0:
-                failover_from = self.policy.targets[position - 1].key
-        call = _Call(self, target, self.count + skipped)
+    def before_attempt(self, start: AttemptStart) -> Iterator[_Call]:
+        call = _Call(self, start)
         tel = self.tel
         if tel.tracing:
             call.span = tel.tracer.start_span(
-                f"chat {target.model}",
+                f"chat {start.target.model}",
                 context=trace.set_span_in_context(self.run.span) if self.run and self.run.span else None,
                 kind=SpanKind.CLIENT,
-                attributes=self._start_attributes(call, failover_from, feedback),
+                attributes=self._start_attributes(call),
             )
+        token = _call.set(call)
         started = time.perf_counter()
         try:
             with _use(call.span):
                 yield call
-        except ProviderFailure as failure:
-            failure.message = redact(failure.message)
-            failure.args = (failure.message,)
-            call.error_type = classify(failure, max_retry_after=self.policy.max_retry_after).error_class.value
-            if call.span is not None:
-                call.span.set_attribute("error.type", call.error_type)
-                call.span.set_attribute("aios.outcome", "failed")
-                if failure.status:
-                    call.span.set_attribute("http.response.status_code", failure.status)
-                call.span.set_status(Status(StatusCode.ERROR, f"{call.error_type}: {failure.message}"))
-            raise
         except BaseException as exc:
-            # Not a provider failure (a bug, a cancellation): Prefect will show its text in the run's
-            # state, so string arguments are redacted in place too (best effort: most exceptions
-            # build their message from args).
-            with contextlib.suppress(Exception):
-                exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
-            call.error_type = type(exc).__qualname__
-            if call.span is not None:
-                call.span.set_attribute("error.type", call.error_type)
-                call.span.set_attribute("aios.outcome", "failed")
-                record_exception(call.span, exc)
+            if not call.settled:
+                # Not a settled attempt (a bug, a cancellation from outside): Prefect will show its
+                # text in the run's state, so string arguments are redacted in place (best effort:
+                # most exceptions build their message from args).
+                with contextlib.suppress(Exception):
+                    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+                call.error_type = type(exc).__qualname__
+                if call.span is not None:
+                    call.span.set_attribute("error.type", call.error_type)
+                    call.span.set_attribute("aios.outcome", "failed")
+                    record_exception(call.span, exc)
             raise
-        else:
-            if call.span is not None:
-                call.span.set_attribute("aios.outcome", "ok")
         finally:
+            _call.reset(token)
             if tel.metering:
-                self._record_metrics(call, time.perf_counter() - started, failover_from)
+                self._record_metrics(call, time.perf_counter() - started)
             if call.span is not None:
                 call.span.end()
 
-    def output(self, reply: Reply) -> dict[str, Any]:
-        """The output validated inside the call's span (the fallback loop's `validate`)."""
-        output = self._outputs.pop(id(reply), None)
-        return output if output is not None else self.validate(reply)
+    def on_attempt(self, attempt: Attempt, verdict: Verdict | None, reply: Reply | None) -> None:
+        call = _call.get()
+        if call is None:  # pragma: no cover - the loop calls this inside before_attempt
+            return
+        call.settled = True
+        if reply is not None:
+            call.saw(reply)
+        outcome = attempt.outcome.value
+        if verdict is not None:
+            call.error_type = verdict.error_class.value
+        elif attempt.outcome is not Outcome.ok:
+            call.error_type = outcome
+        span = call.span
+        if span is None:
+            return
+        span.set_attribute("aios.outcome", outcome if attempt.outcome is not Outcome.failed else "failed")
+        if call.error_type:
+            span.set_attribute("error.type", call.error_type)
+            if attempt.status:
+                span.set_attribute("http.response.status_code", attempt.status)
+            span.set_status(Status(StatusCode.ERROR, f"{call.error_type}: {attempt.message or outcome}"))
 
-    def _start_attributes(self, call: _Call, failover_from: str | None, feedback: str | None) -> dict[str, Any]:
+    def on_skip(self, number: int, attempt: Attempt) -> None:
+        span = self.run.span if self.run else None
+        if span is None or not span.is_recording():
+            return
+        span.add_event(
+            "aios.attempt.skipped",
+            {
+                "aios.attempt": number,
+                "aios.target": f"{attempt.provider}:{attempt.model}",
+                "gen_ai.provider.name": provider_name(attempt.provider),
+                "gen_ai.request.model": attempt.model,
+                "error.type": attempt.error_class.value if attempt.error_class else "skipped",
+                "aios.outcome": "skipped",
+            },
+        )
+
+    def _start_attributes(self, call: _Call) -> dict[str, Any]:
+        start = call.start
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": call.provider_name,
-            "gen_ai.request.model": call.target.model,
+            "gen_ai.request.model": start.target.model,
             "gen_ai.request.max_tokens": self.request.max_tokens,
-            "aios.target": call.target.key,
-            "aios.attempt": call.number,
+            "aios.target": start.target.key,
+            "aios.attempt": start.number,
             "aios.request": self.request.schema_name,
         }
         if call.server:
@@ -231,26 +226,29 @@ class ModelAttempts:
         if self.run:
             attributes["aios.skill"] = self.run.skill
             attributes["aios.triage"] = self.run.triage
-        if failover_from:
-            attributes["aios.failover.from"] = failover_from
-        if feedback:
+        if start.failover_from:
+            attributes["aios.failover.from"] = start.failover_from.key
+        if start.feedback:
             attributes["aios.reask"] = True
+        if start.hedge:
+            attributes["aios.hedge"] = True
         if self.tel.capture_content:
             from aios.providers.base import user_turns
 
             attributes["gen_ai.system_instructions"] = _json([{"type": "text", "content": self.request.system}])
-            turns = user_turns(self.request, feedback)
+            turns = user_turns(self.request, start.feedback)
             attributes["gen_ai.input.messages"] = _json(
                 [{"role": t["role"], "parts": [{"type": "text", "content": t["content"]}]} for t in turns]
             )
         return attributes
 
-    def _record_metrics(self, call: _Call, seconds: float, failover_from: str | None) -> None:
+    def _record_metrics(self, call: _Call, seconds: float) -> None:
         tel = self.tel
+        target = call.start.target
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": call.provider_name,
-            "gen_ai.request.model": call.target.model,
+            "gen_ai.request.model": target.model,
         }
         if call.server:
             attributes["server.address"], attributes["server.port"] = call.server
@@ -264,51 +262,53 @@ class ModelAttempts:
             base = {k: v for k, v in attributes.items() if k != "error.type"}
             tel.tokens.record(usage.input_tokens, {**base, "gen_ai.token.type": "input"})
             tel.tokens.record(usage.output_tokens, {**base, "gen_ai.token.type": "output"})
-        if failover_from:
+        if call.start.failover_from:
             tel.failovers.add(
                 1,
                 {
                     "aios.skill": self.run.skill if self.run else "",
-                    "aios.failover.from": failover_from,
-                    "aios.failover.to": call.target.key,
+                    "aios.failover.from": call.start.failover_from.key,
+                    "aios.failover.to": target.key,
                 },
             )
 
 
 class _Call:
-    """One model call inside `ModelAttempts.span`."""
+    """One model call inside `ModelAttempts.before_attempt`."""
 
-    def __init__(self, attempts: ModelAttempts, target: Target, number: int) -> None:
+    def __init__(self, attempts: ModelAttempts, start: AttemptStart) -> None:
         self.attempts = attempts
-        self.target = target
-        self.number = number
+        self.start = start
         self.span: trace.Span | None = None
         self.reply: Reply | None = None
         self.error_type: str | None = None
+        self.settled = False  # the loop reported this attempt's outcome
         observed = attempts.tel.tracing or attempts.tel.metering
-        self.provider_name, self.server = endpoint_info(target.provider) if observed else (target.provider, None)
+        self.provider_name, self.server = endpoint_info(start.target.provider) if observed else (start.target.provider, None)
 
-    def check(self, reply: Reply) -> Reply:
-        """Record what came back (model, id, usage), then check the contract inside this call's span."""
+    def saw(self, reply: Reply) -> None:
+        """Record what came back: model, id, usage (and the answer, when content capture is on)."""
         self.reply = reply
         span = self.span
-        if span is not None:
-            if reply.response_model:
-                span.set_attribute("gen_ai.response.model", reply.response_model)
-            if reply.response_id:
-                span.set_attribute("gen_ai.response.id", reply.response_id)
+        if span is None:
+            return
+        if reply.response_model:
+            span.set_attribute("gen_ai.response.model", reply.response_model)
+        if reply.response_id:
+            span.set_attribute("gen_ai.response.id", reply.response_id)
+        if reply.finish_reason:
+            span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
+        span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output_tokens)
+        if self.attempts.tel.capture_content:
+            content = reply.content if isinstance(reply.content, str) else _json(reply.content)
+            message = {"role": "assistant", "parts": [{"type": "text", "content": content}]}
             if reply.finish_reason:
-                span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
-            span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output_tokens)
-            if self.attempts.tel.capture_content:
-                content = reply.content if isinstance(reply.content, str) else _json(reply.content)
-                message = {"role": "assistant", "parts": [{"type": "text", "content": content}]}
-                if reply.finish_reason:
-                    message["finish_reason"] = reply.finish_reason
-                span.set_attribute("gen_ai.output.messages", _json([message]))
-        self.attempts._outputs[id(reply)] = self.attempts.validate(reply)
-        return reply
+                message["finish_reason"] = reply.finish_reason
+            span.set_attribute("gen_ai.output.messages", _json([message]))
+
+
+_call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("aios_call", default=None)
 
 
 def _json(value: Any) -> str:

@@ -3,7 +3,7 @@
 URLs come from `AIOS_ALERT_URLS` (space or comma separated) or, when unset, from the Prefect
 Secret block `aios-alert-urls`. The URLs carry credentials (bot tokens, webhook paths, SMTP passwords), so
 every URL and its token-like parts are registered with the log redactor as soon as they are read. One alert per health check that changed something, and at most one
-per failover burst per provider (shared across processes through the state store).
+per failover burst per provider (shared across processes and hosts through `health_store.claim`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from aios.core.health import Change, Health
 from aios.observability.redaction import MIN_SECRET_LENGTH, register_secret
 from aios.config.settings import get_settings
-from aios.state import VersionConflict, open_store
+from aios.outage import health_store
 
 log = logging.getLogger("aios.alerts")
 ALERTS_TABLE = "alerts"
@@ -77,6 +77,11 @@ def send(title: str, body: str, kind: str = "warning") -> bool:
     return ok
 
 
+def is_noise(change: Change) -> bool:
+    """`unknown -> healthy` is a first sighting, not news (an idle provider goes unknown and back often)."""
+    return change.old is Health.unknown and change.new is Health.healthy
+
+
 def health_alert(changes: list[Change]) -> bool:
     """One alert for every status check that changed something (recoveries included)."""
     if not changes:
@@ -90,14 +95,11 @@ def health_alert(changes: list[Change]) -> bool:
 def failover_alert(provider: str, skill: str, answered_by: str, reason: str) -> bool:
     """At most one alert per failover burst: skipped while the burst window of this provider is open."""
     window = timedelta(seconds=get_settings().alert_burst_seconds)
-    store = open_store()
-    key = f"failover:{provider}"
     now = datetime.now(UTC)
-    record = store.get(ALERTS_TABLE, key)
-    if record is not None and now - datetime.fromisoformat(record.data["sent_at"]) < window:
-        return False
-    try:
-        store.upsert(ALERTS_TABLE, key, {"sent_at": now.isoformat()}, expected_version=record.version if record else 0)
-    except VersionConflict:
-        return False  # another run claimed this burst first
+
+    def still_open(burst: dict) -> bool:
+        return now - datetime.fromisoformat(burst["sent_at"]) < window
+
+    if not health_store.claim(ALERTS_TABLE, f"failover:{provider}", {"sent_at": now.isoformat()}, still_open):
+        return False  # this burst was already alerted (by this host or another)
     return send(f"aios: failing over from {provider}", f"{skill} answered by {answered_by}: {reason}")

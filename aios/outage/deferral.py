@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactCreate
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterState,
@@ -19,8 +20,10 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
+from prefect.states import Scheduled
 
 from aios.errors import AiosError
+from aios.outage import story
 from aios.config.runtime import get_runtime
 from aios.skills.loader import Skill
 
@@ -43,9 +46,15 @@ def idempotency_key(skill: str, ctx: FlowRunContext | None) -> str | None:
     return f"aios-defer:{skill}:{fr.id}"
 
 
-async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | None) -> str:
-    """Create a new run of the skill's deployment, same parameters, straight into the deferred queue."""
+async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | None, reason: str = "") -> str:
+    """Create a new run of the skill's deployment, same parameters, straight into the deferred queue.
+
+    The parked run shows as Late while the queue is paused, so its name, tags and state message say
+    what it waits for and which run parked it; a Markdown artifact on each run links to the other.
+    """
     settings = get_runtime().settings
+    flow_run = ctx.flow_run if ctx is not None else None
+    parent = flow_run if isinstance(flow_run, FlowRun) else None  # a real run to link (not a bare occurrence)
     async with get_client() as client:
         try:
             deployment = await client.read_deployment_by_name(deployment_name(skill.name))
@@ -53,14 +62,43 @@ async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | N
             raise ParkError(
                 f"cannot park {skill.name}: deployment {deployment_name(skill.name)} not found (run `aios deploy`)"
             ) from None
+        waits = f"waiting for Claude: parked by run {parent.name}" if parent else "waiting for Claude"
         flow_run = await client.create_flow_run_from_deployment(
             deployment.id,
             parameters={"inputs": inputs},
             idempotency_key=idempotency_key(skill.name, ctx),
             work_queue_name=settings.deferred_queue,
-            tags=["aios-deferred"],
+            name=f"{skill.name} · parked, waits for Claude",
+            tags=["aios-deferred", story.WAITING_TAG] + ([f"parked-by:{parent.id}"] if parent else []),
+            state=Scheduled(message=f"{waits} (queue '{settings.deferred_queue}' is paused until Claude is healthy)"),
         )
+        if parent is not None:
+            await link_runs(client, parent, flow_run, settings.deferred_queue, reason)
     return str(flow_run.id)
+
+
+async def link_runs(client: Any, deferred: FlowRun, parked: FlowRun, queue: str, reason: str) -> None:
+    """A Markdown artifact on each run with a link to the other (UI pages /runs/flow-run/<id>)."""
+    why = f" because {reason}" if reason else ""
+    await client.create_artifact(
+        ArtifactCreate(
+            type="markdown",
+            flow_run_id=deferred.id,
+            description=f"Deferred: parked as run {parked.name}",
+            data=f"**Deferred**{why}.\n\nParked as run {story.run_link(str(parked.id), parked.name)} in the paused "
+            f"work queue `{queue}`; it runs on Claude once the status check finds Claude healthy.",
+        )
+    )
+    await client.create_artifact(
+        ArtifactCreate(
+            type="markdown",
+            flow_run_id=parked.id,
+            description=f"Waiting for Claude: parked by run {deferred.name}",
+            data=f"**Waiting for Claude.** Parked by run {story.run_link(str(deferred.id), deferred.name)}{why}.\n\n"
+            f"It is Late because the work queue `{queue}` is paused until Claude is healthy; "
+            "do not cancel it unless the work is no longer wanted.",
+        )
+    )
 
 
 async def set_paused(paused: bool) -> bool:

@@ -4,6 +4,10 @@ A process worker starts a new Python process per run (seconds of start-up each o
 machine); this drainer runs the same flow runs in-process, several at a time. It claims each run
 the way a worker does, by proposing PENDING: the server accepts that for one claimant only, so a
 run a worker already took is skipped here and each parked run executes exactly once either way.
+
+The list of waiting runs is stale by the time a slot frees up (another drainer may have run one
+to the end meanwhile), so `claim_run` re-reads the run and claims only one still SCHEDULED; and
+skill flows persist their final state, so the server itself refuses Pending for a Completed run.
 """
 
 from __future__ import annotations
@@ -14,12 +18,24 @@ from datetime import UTC, datetime, timedelta
 
 from prefect import Flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.flow_engine import run_flow_async
 from prefect.states import Pending
 from pydantic import BaseModel
 
 from aios.config.runtime import get_runtime
+
+
+async def claim_run(client, flow_run_id) -> FlowRun | None:
+    """Take a waiting run for this process, or None when it is no longer waiting or someone else took it."""
+    current = await client.read_flow_run(flow_run_id)
+    if current.state is None or current.state.type is not StateType.SCHEDULED:
+        return None  # already claimed, running or finished: a stale entry of the waiting list
+    claim = await client.set_flow_run_state(flow_run_id, Pending())
+    if claim.status is not SetStateStatus.ACCEPT:
+        return None  # another worker or drainer got it first
+    return await client.read_flow_run(flow_run_id)
 
 
 class DrainStats(BaseModel):
@@ -48,10 +64,9 @@ async def drain_deferred(
             flow = flows.get(names[flow_run.flow_id])
             if flow is None:
                 return  # not a skill flow: leave it to a process worker
-            claim = await client.set_flow_run_state(flow_run.id, Pending())
-            if claim.status is not SetStateStatus.ACCEPT:
-                return  # another worker or drainer got it first
-            flow_run = await client.read_flow_run(flow_run.id)
+            flow_run = await claim_run(client, flow_run.id)
+            if flow_run is None:
+                return
             stats.started += 1
             state = await run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
             if state is not None and state.is_completed():

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -167,6 +168,26 @@ def _number(raw: dict[str, Any], key: str, path: Path, where: str) -> float | No
     return float(value)
 
 
+def _copy_unless_secret(name: str, what: str, key: str, value: str, into: dict[str, str], problems: list[str]) -> None:
+    """Copy a literal env value or header into `into`; a literal secret is refused (a problem), never copied."""
+    if looks_like_secret(key, value):
+        problems.append(f"{name}: {what} {key} holds a literal secret; not copied (use an environment variable)")
+    else:
+        into[key] = value
+
+
+def _parse_servers(
+    raw_servers: dict[str, Any], parse: Callable[[str, Any, Path], tuple[McpServer, list[str]]], path: Path
+) -> tuple[dict[str, McpServer], list[str]]:
+    """Every entry through `parse`: servers by name in file order, and all their warnings."""
+    servers: dict[str, McpServer] = {}
+    warnings: list[str] = []
+    for name, raw in raw_servers.items():
+        servers[name], more = parse(name, raw, path)
+        warnings += more
+    return servers, warnings
+
+
 def _kind(value: Any) -> str:
     return {
         bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object",
@@ -247,10 +268,7 @@ def server_to_claude(server: McpServer) -> tuple[dict[str, Any], list[str], list
             out["args"] = list(server.args)
         env: dict[str, str] = {}
         for key, value in server.env.items():
-            if looks_like_secret(key, value):
-                problems.append(f"{name}: env {key} holds a literal secret; not copied (use an environment variable)")
-            else:
-                env[key] = value
+            _copy_unless_secret(name, "env", key, value, env, problems)
         for var in server.env_passthrough:
             env.setdefault(var, f"${{{var}}}")
         if env:
@@ -259,10 +277,7 @@ def server_to_claude(server: McpServer) -> tuple[dict[str, Any], list[str], list
         out["url"] = server.url
         headers: dict[str, str] = {}
         for header, value in server.headers.items():
-            if looks_like_secret(header, value):
-                problems.append(f"{name}: header {header} holds a literal secret; not copied (use an environment variable)")
-            else:
-                headers[header] = value
+            _copy_unless_secret(name, "header", header, value, headers, problems)
         for header, var in server.header_env.items():
             headers[header] = f"${{{var}}}"
         if server.bearer_env:
@@ -305,12 +320,7 @@ def read_claude(path: Path) -> tuple[dict[str, Any], dict[str, McpServer], list[
     raw_servers = data.get("mcpServers", {})
     if not isinstance(raw_servers, dict):
         raise ConfigError(path, f"must be an object mapping server names to servers, not {_kind(raw_servers)}", "mcpServers")
-    servers: dict[str, McpServer] = {}
-    warnings: list[str] = []
-    for name, raw in raw_servers.items():
-        server, more = server_from_claude(name, raw, path)
-        servers[name] = server
-        warnings += more
+    servers, warnings = _parse_servers(raw_servers, server_from_claude, path)
     return data, servers, warnings
 
 
@@ -384,10 +394,7 @@ def server_to_codex(server: McpServer) -> tuple[dict[str, Any] | None, list[str]
         for key, value in server.env.items():
             m = WHOLE_REF.match(value)
             if "${" not in value:
-                if looks_like_secret(key, value):
-                    problems.append(f"{name}: env {key} holds a literal secret; not copied (use an environment variable)")
-                else:
-                    env[key] = value
+                _copy_unless_secret(name, "env", key, value, env, problems)
             elif m and m.group(1) == key:
                 passthrough.append(key)
                 warnings.append(f"{name}: env {key}: Codex has no ${{VAR:-default}}; passed through without the default")
@@ -408,10 +415,7 @@ def server_to_codex(server: McpServer) -> tuple[dict[str, Any] | None, list[str]
             b = BEARER_REF.match(value)
             m = WHOLE_REF.match(value)
             if "${" not in value:
-                if looks_like_secret(header, value):
-                    problems.append(f"{name}: header {header} holds a literal secret; not copied (use an environment variable)")
-                else:
-                    headers[header] = value
+                _copy_unless_secret(name, "header", header, value, headers, problems)
             elif header.lower() == "authorization" and b and bearer is None:
                 bearer = b.group(1)
                 warnings.append(f"{name}: header {header}: Codex has no ${{VAR:-default}}; bearer token read without the default")
@@ -455,12 +459,7 @@ def read_codex(path: Path) -> tuple[tomlkit.TOMLDocument, dict[str, McpServer], 
     raw_servers = doc.get("mcp_servers", {})
     if not isinstance(raw_servers, dict):
         raise ConfigError(path, f"must be a table of servers, not {_kind(raw_servers)}", "mcp_servers")
-    servers: dict[str, McpServer] = {}
-    warnings: list[str] = []
-    for name, raw in raw_servers.items():
-        server, more = server_from_codex(name, _plain(raw), path)
-        servers[name] = server
-        warnings += more
+    servers, warnings = _parse_servers({name: _plain(raw) for name, raw in raw_servers.items()}, server_from_codex, path)
     return doc, servers, warnings
 
 

@@ -7,6 +7,7 @@ store refuses goes to the write journal instead: an answer already paid for is n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -15,6 +16,8 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import FlowRunContext
 
 from aios.config.bootstrap import project_root
+from aios.core.failures import ErrorClass
+from aios.core.fallback import Outcome
 from aios.observability import telemetry
 from aios.observability.redaction import redact
 from aios.runs.record import RUNS_TABLE, SkillRun
@@ -23,19 +26,42 @@ from aios.state import StateError, open_store
 log = logging.getLogger("aios.run")
 
 
-async def record_run(run: SkillRun) -> None:
-    data = run.model_dump(mode="json", exclude_none=True)
+def recorded_run(skill: str, run_id: str) -> SkillRun | None:
+    """The record a run already left (a retried run returns it instead of doing its work again).
+
+    A store that cannot answer counts as no record: the retry then runs, and its answers come from
+    the result cache, so nothing is paid twice and the upsert keyed by run id writes one record.
+    """
     try:
-        open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, data)
-    except StateError as exc:
-        run.not_recorded = f"the state store refused the run record ({exc}); {journal_run(run, data, exc)}"
-        log.warning("%s: %s", run.skill, run.not_recorded, extra={"skill": run.skill})
+        record = open_store(skill=skill).get(RUNS_TABLE, run_id)
+    except StateError:
+        return None
+    if record is None or record.data.get("status") is None:
+        return None
+    return SkillRun.model_validate(record.data)
+
+
+async def record_run(run: SkillRun) -> None:
+    """Write the run's record keyed by run id (a retry overwrites, never adds), in a thread while the artifact goes to the API."""
+    data = run.model_dump(mode="json", exclude_none=True)
+
+    def write_record() -> None:
+        try:
+            open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, data)
+        except StateError as exc:
+            run.not_recorded = f"the state store refused the run record ({exc}); {journal_run(run, data, exc)}"
+            log.warning("%s: %s", run.skill, run.not_recorded, extra={"skill": run.skill})
+
+    writes = [asyncio.to_thread(write_record)]
     if FlowRunContext.get() is not None:
-        await acreate_markdown_artifact(
-            key=f"{run.skill}-run",
-            markdown=redact(run_markdown(run, trace_url=telemetry.trace_url())),
-            description=f"{run.skill}: {run.status.value}",
+        writes.append(
+            acreate_markdown_artifact(
+                key=f"{run.skill}-run",
+                markdown=redact(run_markdown(run, trace_url=telemetry.trace_url())),
+                description=f"{run.skill}: {run.status.value}",
+            )
         )
+    await asyncio.gather(*writes)
     log.info(
         "%s %s via %s:%s",
         run.skill,
@@ -71,21 +97,26 @@ def journal_run(run: SkillRun, data: dict, problem: StateError) -> str:
 
 
 def run_markdown(run: SkillRun, trace_url: str | None = None) -> str:
-    """The attempt chain as a table: who answered, each failure and why, how long each took."""
+    """The attempt chain as a table: who answered, each failure and why, how long each took; then the
+    targets never called and why (down in the health snapshot, or their circuit breaker open)."""
     answered = f"**{run.provider}:{run.model}**" if run.provider else "nobody"
-    lines = [
-        f"# {run.skill} — {run.status.value}",
-        "",
-        f"Triage: `{run.triage.value}` · answered by {answered}",
-        "",
-        f"{run.reason}" if run.reason else "",
-        "",
-        "| # | target | outcome | error | ms | detail |",
-        "|---|---|---|---|---|---|",
-    ]
-    for i, a in enumerate(run.attempts, 1):
+    lines = [f"# {run.skill} — {run.status.value}", "", f"Triage: `{run.triage.value}` · answered by {answered}"]
+    if run.reason:
+        lines += ["", run.reason]
+    called = [a for a in run.attempts if a.outcome is not Outcome.skipped]
+    if called:
+        lines += ["", "| # | target | outcome | error | ms | detail |", "|---|---|---|---|---|---|"]
+    for i, a in enumerate(called, 1):
         error = a.error_class.value if a.error_class else ""
         lines.append(f"| {i} | {a.provider}:{a.model} | {a.outcome.value} | {error} | {a.ms:.0f} | {_cell(a.message)} |")
+    skipped = [f"- `{target}`: {why}" for target, why in run.skipped.items()]
+    skipped += [
+        f"- `{a.provider}:{a.model}`: {'circuit breaker open' if a.error_class is ErrorClass.circuit_open else _cell(a.message)}"
+        for a in run.attempts
+        if a.outcome is Outcome.skipped
+    ]
+    if skipped:
+        lines += ["", "Not called:", *skipped]
     if run.parked_run_id:
         lines += ["", f"Parked as flow run `{run.parked_run_id}` in the paused `deferred` queue."]
     if trace_url:

@@ -10,12 +10,20 @@ keys live under `metadata`:
     contract: output.schema.json | python:pkg.module:Model    (default output.schema.json)
     memory:   "true" to extract durable facts after a run     (default false)
     compare:  comparison rule for cross-model validation      (optional)
+    source:   "leads where status = new": work on these records (optional; see aios/core/workflow.py)
+    updates:  "status, fit, score, next_step": the only fields an answer writes back (with source)
+    steps:    "research, qualify, draft": ordered steps, each `steps/<step>.md` + `steps/<step>.schema.json`
+    batch:    most records one scheduled run takes          (default 10)
+    concurrency: records worked on at once                  (default 4)
+    reads:    "leads where status = qualified": records given to the skill as its input `<table>`
+              (read-only: a report reads many records and writes none of them)
 
 Sample inputs (so every skill runs with none given) sit in `inputs.json` beside SKILL.md.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
@@ -25,9 +33,10 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aios.core.triage import Triage
+from aios.core.workflow import Selection, WritePlan, parse_fields, parse_names
 from aios.errors import ConfigError
 
 SKILL_FILE = "SKILL.md"
@@ -64,6 +73,41 @@ class SkillMetadata(BaseModel):
     contract: str = "output.schema.json"
     memory: bool = False
     compare: str | None = None
+    source: Selection | None = None
+    updates: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    batch: int = Field(default=10, ge=1, le=1000)
+    concurrency: int = Field(default=4, ge=1, le=32)
+    reads: Selection | None = None
+
+    @field_validator("source", "reads", mode="before")
+    @classmethod
+    def _parse_source(cls, value: Any) -> Any:
+        return Selection.parse(value) if isinstance(value, str) else value
+
+    @field_validator("updates", mode="before")
+    @classmethod
+    def _parse_updates(cls, value: Any) -> Any:
+        return parse_fields(value) if isinstance(value, str) else value
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _parse_steps(cls, value: Any) -> Any:
+        return parse_names(value, "step") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _records_need_a_source(self) -> SkillMetadata:
+        if (self.updates or self.steps) and self.source is None:
+            raise ValueError("updates and steps work on records: set metadata.source (e.g. 'leads where status = new')")
+        if self.source is not None and not self.updates:
+            raise ValueError("a skill with a source names the fields its answer writes in metadata.updates")
+        return self
+
+    def write_plan(self) -> WritePlan | None:
+        """What a records run may write, or None for a skill that works on inputs only."""
+        if self.source is None:
+            return None
+        return WritePlan(table=self.source.table, updates=self.updates, steps=self.steps)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -122,6 +166,16 @@ def _as_string(value: Any) -> str:
     return str(value)
 
 
+class Step(BaseModel):
+    """One step of a multi-step skill: its instructions and its own output contract."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    instructions: str
+    output_schema: dict[str, Any]
+
+
 class Skill(BaseModel):
     """A loaded, validated skill: everything a run needs, nothing provider-specific."""
 
@@ -135,6 +189,7 @@ class Skill(BaseModel):
     folder: Path
     output_schema: dict[str, Any]
     default_inputs: dict[str, Any] = Field(default_factory=dict)
+    steps: tuple[Step, ...] = ()
 
     @property
     def triage(self) -> Triage:
@@ -180,9 +235,9 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
 
 def _first_error(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "(root)"
+    field = ".".join(str(p) for p in err["loc"])
     message = err["msg"].removeprefix("Value error, ")
-    return f"{prefix}{field}", message
+    return (f"{prefix}{field}" if field else prefix.rstrip(".") or "(root)"), message
 
 
 def load_skill(folder: Path | str) -> Skill:
@@ -215,7 +270,20 @@ def load_skill(folder: Path | str) -> Skill:
         folder=folder,
         output_schema=load_contract(folder, meta.contract),
         default_inputs=_load_inputs(folder),
+        steps=tuple(_load_step(folder, name) for name in meta.steps),
     )
+
+
+def _load_step(folder: Path, name: str) -> Step:
+    """`steps/<name>.md` (instructions) and `steps/<name>.schema.json` (its contract)."""
+    path = folder / "steps" / f"{name}.md"
+    try:
+        instructions = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(path, f"step '{name}' is named in metadata.steps but has no instructions file") from None
+    if not instructions:
+        raise ConfigError(path, "the step's instructions are empty")
+    return Step(name=name, instructions=instructions, output_schema=load_contract(folder, f"steps/{name}.schema.json"))
 
 
 def load_contract(folder: Path, contract: str) -> dict[str, Any]:
@@ -237,14 +305,23 @@ def load_contract(folder: Path, contract: str) -> dict[str, Any]:
         raise ConfigError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     if not isinstance(schema, dict):
         raise ConfigError(path, "a JSON Schema must be an object")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise ConfigError(path, f"not a valid JSON Schema at {where}: {exc.message}") from None
+    problem = _schema_problem(json.dumps(schema, sort_keys=True))
+    if problem:
+        raise ConfigError(path, problem)
     if schema.get("type") != "object":
         raise ConfigError(path, "the output contract must describe a JSON object (type: object)")
     return schema
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_problem(schema_json: str) -> str | None:
+    """Checking a schema against the metaschema is most of a skill's load time: once per distinct schema."""
+    try:
+        Draft202012Validator.check_schema(json.loads(schema_json))
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        return f"not a valid JSON Schema at {where}: {exc.message}"
+    return None
 
 
 def _load_inputs(folder: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ limit costs 30 seconds of 429s.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from .base import BackendUnavailable, Record, StateError, parse_time
 from .config import StateSettings
 from .pacing import Pacer, RateLimit, mount_pacing
 from .remote import Current, PartialWrite, RemoteStore, Write, pick_winner, transport_error
-from .retry import RetryPolicy, TransientError
+from .retry import RetryPolicy, transient_status
 
 AIRTABLE_API = "https://api.airtable.com"
 META_FIELDS = [
@@ -81,12 +82,11 @@ class AirtableStore(RemoteStore):
             retry_strategy=None,
         )
         self._base = self._api.base(base_id)
+        self.session = self._api.session
         if pacing_dir is not None:
-            import hashlib
-
             token_id = hashlib.sha256(secret.encode()).hexdigest()[:16]  # never the token itself
             pacers = [Pacer(f"airtable-token:{token_id}", per_token, pacing_dir), Pacer(self.identity, per_base, pacing_dir)]
-            mount_pacing(self._api.session, lambda req: pacers)
+            mount_pacing(self.session, lambda req: pacers)
         self._schema: dict[str, dict[str, Any]] | None = None
 
     @classmethod
@@ -107,12 +107,6 @@ class AirtableStore(RemoteStore):
             pacing_dir=settings.pacing_dir(),
         )
 
-    def close(self) -> None:
-        try:
-            self._api.session.close()
-        except Exception:  # pragma: no cover
-            pass
-
     # -- error mapping ------------------------------------------------------------------
     def _translate(self, exc: BaseException, what: str) -> BaseException:
         if isinstance(exc, requests.HTTPError) and exc.response is not None:
@@ -128,8 +122,8 @@ class AirtableStore(RemoteStore):
             except (ValueError, AttributeError):
                 pass
             message = " ".join(message.split())[:200]
-            if status == 429 or status >= 500:
-                return TransientError(f"HTTP {status}", retry_after=parse_retry_after(resp.headers.get("Retry-After")))
+            if (transient := transient_status(status, resp.headers.get("Retry-After"))) is not None:
+                return transient
             if status in (401, 403):
                 return StateError(
                     f"{self.where}: {what}: access denied (HTTP {status} {kind}); check AIRTABLE_API_KEY "

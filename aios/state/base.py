@@ -200,6 +200,13 @@ def matches(data: dict[str, Any], where: dict[str, Any] | None) -> bool:
     return True
 
 
+def check_version(where: str, table: str, key: str, expected: int | None, actual: int | None) -> None:
+    """The optimistic-concurrency rule of every store: ``expected=None`` writes unconditionally, else it
+    must equal the stored version (0 = no record); a mismatch raises :class:`VersionConflict`."""
+    if expected is not None and expected != (actual or 0):
+        raise VersionConflict(where, table, key, expected, actual or None)
+
+
 class Store(ABC):
     """Synchronous key/record store; one instance may be shared by threads."""
 

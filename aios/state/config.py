@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aios.config.bootstrap import project_root
 
+from .base import StateError
 from .retry import RetryPolicy
 
 Backend = Literal["json", "sheets", "airtable"]
@@ -132,8 +133,6 @@ def _rooted(value: Path | None, default: Path) -> Path:
 
 def load_state_settings() -> StateSettings:
     """Settings from the environment; a bad value is one line naming the variable (never its value)."""
-    from .base import StateError
-
     try:
         return StateSettings()
     except ValidationError as exc:

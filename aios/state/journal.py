@@ -41,12 +41,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from aios.files import atomic_write_text
 
+from . import open_store
 from .base import (
     BackendUnavailable,
     Record,
     StateError,
     Store,
-    VersionConflict,
+    check_version,
     matches,
     utcnow,
     validate_key,
@@ -548,8 +549,8 @@ class JournaledStore(Store):
                 # check what we can against the queued state to fail fast on obvious conflicts
                 overlay = self._overlay(table, {}, {r.key for r in reqs})
                 for r in reqs:
-                    if r.key in overlay and r.expected_version is not None and overlay[r.key].version != r.expected_version:
-                        raise VersionConflict(self.where, table, r.key, r.expected_version, overlay[r.key].version)
+                    if r.key in overlay:
+                        check_version(self.where, table, r.key, r.expected_version, overlay[r.key].version)
             return self._journal(table, reqs, now, None, set())
 
     # -- Store API ----------------------------------------------------------------------
@@ -653,8 +654,6 @@ def sync(settings: StateSettings | None = None, *, backend: str | None = None) -
     Entries for another spreadsheet/base than the configured one stay in the
     journal and are reported in ``errors``.
     """
-    from . import open_store
-
     settings = _settings(settings)
     journal = Journal(settings.journal_file())
     report = SyncReport()

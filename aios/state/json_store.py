@@ -33,7 +33,7 @@ from .base import (
     Record,
     StateError,
     Store,
-    VersionConflict,
+    check_version,
     matches,
     parse_time,
     utcnow,
@@ -196,8 +196,7 @@ class JsonStore(Store):
             rows = tables.setdefault(table, {})
             current = rows.get(key)
             actual = None if current is None else current["version"]
-            if expected_version is not None and expected_version != (actual or 0):
-                raise VersionConflict(self.where, table, key, expected_version, actual)
+            check_version(self.where, table, key, expected_version, actual)
             row = {
                 "version": (actual or 0) + 1,
                 "updated_at": utcnow().isoformat(),
@@ -237,9 +236,7 @@ class JsonStore(Store):
         with self._locked() as tables:
             rows = tables.get(table, {})
             current = rows.get(key)
-            actual = None if current is None else current["version"]
-            if expected_version is not None and expected_version != (actual or 0):
-                raise VersionConflict(self.where, table, key, expected_version, actual)
+            check_version(self.where, table, key, expected_version, None if current is None else current["version"])
             if current is None:
                 return False
             del rows[key]

@@ -32,7 +32,7 @@ from .base import (
     Record,
     StateError,
     Store,
-    VersionConflict,
+    check_version,
     matches,
     utcnow,
     validate_data,
@@ -78,7 +78,7 @@ def transport_error(exc: BaseException) -> TransientError | None:
     answer did not arrive" -- the request may or may not have been applied, so it
     is retried (every write is idempotent by key) and, past the bound, journaled.
     """
-    import requests
+    import requests  # here, not on top: journal readers (doctor, `aios state pending`) skip its ~0.3 s import
 
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return TransientError(type(exc).__name__)
@@ -129,6 +129,8 @@ def _safe_name(text: str) -> str:
 class RemoteStore(Store):
     #: "sheets:<spreadsheet id>" / "airtable:<base id>" -- names the journal's target
     identity: str = ""
+    #: the ``requests`` session the backend's client sends through (paced; closed by :meth:`close`)
+    session: Any = None
 
     def __init__(self, policy: RetryPolicy, lock_dir: Path, *, lock_timeout: float = 120.0) -> None:
         self.policy = policy
@@ -168,6 +170,13 @@ class RemoteStore(Store):
         except Exception as exc:  # noqa: BLE001
             return not isinstance(self._translate(exc, "probe"), TransientError)
         return True
+
+    def close(self) -> None:
+        if self.session is not None:
+            try:
+                self.session.close()
+            except Exception:  # noqa: BLE001  # pragma: no cover - closing never fails the caller
+                pass
 
     # -- helpers ------------------------------------------------------------------------
     @contextmanager
@@ -252,8 +261,7 @@ class RemoteStore(Store):
         for req in reqs:
             rec = view.get(req.key)
             actual = rec.version if rec else 0
-            if req.expected_version is not None and req.expected_version != actual:
-                raise VersionConflict(self.where, table, req.key, req.expected_version, actual or None)
+            check_version(self.where, table, req.key, req.expected_version, actual)
             if req.data is None:
                 if rec is None:
                     results.append(False)

@@ -19,6 +19,8 @@ from tenacity import (
     stop_before_delay,
 )
 
+from aios.core.retry_after import parse_retry_after
+
 T = TypeVar("T")
 
 
@@ -60,3 +62,10 @@ class RetryPolicy:
             reraise=True,
         )
         return retrying(fn)
+
+
+def transient_status(status: int, retry_after: str | None) -> TransientError | None:
+    """429 and 5xx are worth a retry (after the server's ``Retry-After``, if it sent one); None otherwise."""
+    if status == 429 or status >= 500:
+        return TransientError(f"HTTP {status}", retry_after=parse_retry_after(retry_after))
+    return None

@@ -46,6 +46,9 @@ from typing import Any
 
 import gspread
 import requests
+from google.auth import exceptions as gexc
+from google.oauth2 import credentials as user_creds
+from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 
@@ -56,7 +59,7 @@ from .base import BackendUnavailable, Record, StateError, parse_time
 from .config import StateSettings
 from .pacing import Pacer, RateLimit, mount_pacing
 from .remote import Current, PartialWrite, RemoteStore, Write, pick_winner, transport_error
-from .retry import RetryPolicy, TransientError
+from .retry import RetryPolicy, TransientError, transient_status
 
 GOOGLE_SHEETS = "https://sheets.googleapis.com"
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
@@ -80,9 +83,6 @@ def _http_client_for(api_url: str | None) -> type[HTTPClient]:
 
 def load_credentials(settings: StateSettings) -> Any:
     """google-auth credentials from settings; errors never include secret material."""
-    from google.oauth2 import credentials as user_creds
-    from google.oauth2 import service_account
-
     if settings.sheets_token is not None:
         return user_creds.Credentials(token=settings.sheets_token.get_secret_value())
     path = settings.sheets_credentials_file
@@ -180,11 +180,12 @@ class SheetsStore(RemoteStore):
         client = gspread.Client(credentials, http_client=_http_client_for(api_url))
         client.set_timeout(timeout)
         self._http: HTTPClient = client.http_client
+        self.session = self._http.session
         if pacing_dir is not None:
             # reads and writes have separate per-minute quotas (GET = read)
             read_pacer = Pacer(f"{self.identity}:read", reads, pacing_dir)
             write_pacer = Pacer(f"{self.identity}:write", writes, pacing_dir)
-            mount_pacing(self._http.session, lambda req: [read_pacer if req.method == "GET" else write_pacer])
+            mount_pacing(self.session, lambda req: [read_pacer if req.method == "GET" else write_pacer])
         self._meta: dict[str, dict[str, int]] | None = None
         self._headers: dict[str, list[str]] = {}
 
@@ -204,26 +205,16 @@ class SheetsStore(RemoteStore):
             pacing_dir=settings.pacing_dir(),
         )
 
-    def close(self) -> None:
-        try:
-            self._http.session.close()
-        except Exception:  # pragma: no cover
-            pass
-
     # -- error mapping ------------------------------------------------------------------
     def _translate(self, exc: BaseException, what: str) -> BaseException:
-        from google.auth import exceptions as gexc
-
         if isinstance(exc, APIError):
             status = exc.response.status_code
             try:
                 message = str(exc.error.get("message", "")).splitlines()[0][:200]
             except Exception:  # noqa: BLE001
                 message = ""
-            if status == 429 or status >= 500:
-                return TransientError(
-                    f"HTTP {status}", retry_after=parse_retry_after(exc.response.headers.get("Retry-After"))
-                )
+            if (transient := transient_status(status, exc.response.headers.get("Retry-After"))) is not None:
+                return transient
             if status in (401, 403):
                 return StateError(
                     f"{self.where}: {what}: access denied (HTTP {status}); check the credentials "

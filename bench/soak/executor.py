@@ -20,10 +20,9 @@ log = logging.getLogger("aios.soak.executor")
 
 async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.responses import SetStateStatus
     from prefect.flow_engine import run_flow_async
-    from prefect.states import Pending
 
+    from aios.outage.drainer import claim_run
     from aios.config.runtime import get_runtime
 
     pool = get_runtime().settings.work_pool
@@ -39,11 +38,10 @@ async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
                 flow = flows.get(names[flow_run.flow_id])
                 if flow is None:
                     return
-                claim = await client.set_flow_run_state(flow_run.id, Pending())
-                if claim.status is not SetStateStatus.ACCEPT:
+                claimed = await claim_run(client, flow_run.id)  # the list read above may be stale by now
+                if claimed is None:
                     return
-                flow_run = await client.read_flow_run(flow_run.id)
-                await run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+                await run_flow_async(flow, flow_run=claimed, parameters=claimed.parameters, return_type="state")
         except Exception as exc:  # noqa: BLE001 - one run's trouble (e.g. the API restarting) must not stop the loop
             log.warning("run %s: %s: %s", flow_run.id, type(exc).__name__, exc)
         finally:

@@ -14,7 +14,7 @@ class Clock:
 
 def test_opens_after_consecutive_failures_and_skips_calls():
     clock = Clock()
-    breaker = CircuitBreaker(BreakerPolicy(failure_threshold=2, cooldown=10), clock)
+    breaker = CircuitBreaker("anthropic:a", BreakerPolicy(failure_threshold=2, cooldown=10), clock=clock)
     breaker.record_failure()
     assert breaker.allow()
     breaker.record_failure()
@@ -23,7 +23,7 @@ def test_opens_after_consecutive_failures_and_skips_calls():
 
 
 def test_a_success_resets_the_count():
-    breaker = CircuitBreaker(BreakerPolicy(failure_threshold=2, cooldown=10), Clock())
+    breaker = CircuitBreaker("anthropic:a", BreakerPolicy(failure_threshold=2, cooldown=10), clock=Clock())
     breaker.record_failure()
     breaker.record_success()
     breaker.record_failure()
@@ -32,7 +32,7 @@ def test_a_success_resets_the_count():
 
 def test_half_open_lets_one_trial_through_and_closes_on_success():
     clock = Clock()
-    breaker = CircuitBreaker(BreakerPolicy(failure_threshold=1, cooldown=5), clock)
+    breaker = CircuitBreaker("anthropic:a", BreakerPolicy(failure_threshold=1, cooldown=5), clock=clock)
     breaker.record_failure()
     clock.now = 5.0
     assert breaker.state is BreakerState.half_open
@@ -44,7 +44,7 @@ def test_half_open_lets_one_trial_through_and_closes_on_success():
 
 def test_failed_trial_opens_again_for_a_full_cooldown():
     clock = Clock()
-    breaker = CircuitBreaker(BreakerPolicy(failure_threshold=1, cooldown=5), clock)
+    breaker = CircuitBreaker("anthropic:a", BreakerPolicy(failure_threshold=1, cooldown=5), clock=clock)
     breaker.record_failure()
     clock.now = 6.0
     assert breaker.allow()

@@ -86,9 +86,12 @@ async def render(
     profile: Path,
     until: list[str],
     timeout: float = 40,
+    in_text: bool = False,
+    screenshot: Path | None = None,
 ) -> Snapshot:
     """Open `url` in headless Chromium and return the page once every string in `until` is in a table cell
-    (or whatever was rendered when `timeout` ran out).
+    (anywhere in the page's text with `in_text`), or whatever was rendered when `timeout` ran out;
+    `screenshot` is where to save a PNG of it.
 
     The UI learns where the API is from `/ui-settings`; that answer is replaced with `api_url`, since a
     server started with `--port` still advertises its default port there.
@@ -108,6 +111,7 @@ async def render(
         "--disable-component-update",
         "--disable-sync",
         "--disable-dev-shm-usage",
+        "--window-size=1440,1100",
         f"--user-data-dir={profile / 'profile'}",
         f"--remote-debugging-port={port}",
         "about:blank",
@@ -144,9 +148,14 @@ async def render(
                     value = result.get("result", {}).get("value")
                     if value:
                         snapshot = Snapshot(**json.loads(value))
-                        if all(any(s in cell for cell in snapshot.cells) for s in until):
-                            return snapshot
+                        places = [snapshot.text] if in_text else snapshot.cells
+                        if all(any(s in place for place in places) for s in until):
+                            break
                     await asyncio.sleep(0.25)
+                if screenshot is not None:
+                    shot = await devtools.call("Page.captureScreenshot", format="png")
+                    screenshot.parent.mkdir(parents=True, exist_ok=True)
+                    screenshot.write_bytes(base64.b64decode(shot["data"]))
                 return snapshot
             finally:
                 await devtools.close()

@@ -67,7 +67,7 @@ HOOKS_WITHOUT_AN_ENDPOINT = """
 import json, sys
 from opentelemetry import trace
 from aios.observability import otel, telemetry
-from aios.core.fallback import Reply
+from aios.core.fallback import Attempt, AttemptStart, Outcome, Reply
 from aios.core.policy import DEFAULT_TARGETS, FallbackPolicy
 from aios.core.triage import Triage
 from aios.providers.base import ModelRequest
@@ -80,12 +80,11 @@ spans = []
 run = SkillRun(run_id="r", skill="research-lead", triage=Triage.critical, status=RunStatus.failed)
 with telemetry.skill_run_span(run):
     spans.append(trace.get_current_span().is_recording())
-    attempts = telemetry.ModelAttempts(policy, request, lambda r: {})
-    for target in policy.targets:
-        with attempts.span(target) as call:
-            call.check(reply)
+    attempts = telemetry.ModelAttempts(policy, request)
+    for number, target in enumerate(policy.targets, 1):
+        with attempts.before_attempt(AttemptStart(target, number)) as call:
+            attempts.on_attempt(Attempt(provider=target.provider, model=target.model, outcome=Outcome.ok), None, reply)
             spans.append(call.span is not None)
-        attempts.output(reply)
 print(json.dumps({
     "calls": len(policy.targets),
     "recording": spans,

@@ -11,7 +11,7 @@ from google.oauth2.credentials import Credentials
 from pyairtable import Api
 from pyairtable.formulas import AND, EQ, OR, Field, match
 
-from aios.emulators.airtable import _Formula, Table
+from aios.emulators.airtable import FieldDef, Table, _Formula
 from aios.emulators.sheets import Grid, parse_cells, split_range
 from aios.state.sheets_store import _http_client_for
 
@@ -81,8 +81,6 @@ def test_pyairtable_against_the_emulator(airtable_emulator: Emulator) -> None:
 
 
 def test_formula_subset() -> None:
-    from aios.emulators.airtable import FieldDef
-
     t = Table("tbl1", "T", [FieldDef("f1", "key", "singleLineText"), FieldDef("f2", "n", "number")])
     rec = {"id": "rec1", "fields": {"key": "it's \"x\" {y}", "n": 3}}
     for formula, want in [

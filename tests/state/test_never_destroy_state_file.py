@@ -35,8 +35,11 @@ def test_aios_run_does_not_overwrite_a_state_file_in_another_shape(tmp_path: Pat
     path = tmp_path / "state" / "aios.json"  # the default location under AIOS_HOME
     path.parent.mkdir()
     path.write_text(json.dumps({"leads": {"acme": {"status": "won"}}, "format": "mine"}, indent=2))
+    before = path.read_bytes()
     run = SkillRun(run_id="r1", skill="research-lead", triage=Triage.critical, status=RunStatus.completed)
-    _refused(path, lambda: asyncio.run(record_run(run)), "'format' is 'mine'")
+    asyncio.run(record_run(run))  # a paid answer is never lost: the refused record goes to the journal
+    assert path.read_bytes() == before
+    assert run.not_recorded and "'format' is 'mine'" in run.not_recorded and "\n" not in run.not_recorded
     _refused(path, lambda: open_store().upsert("runs", "r1", {"ok": True}), "not an aios state file")
 
 
