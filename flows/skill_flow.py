@@ -234,11 +234,11 @@ def final_state(run: SkillRun) -> State:
 def build_skill_flow(name: str) -> Flow:
     """A Prefect flow for one skill; the flow's name is the skill's name.
 
-    Its one parameter, `inputs`, carries the skill's input schema (aios/input_schema.py), so the
+    Its one parameter, `inputs`, carries the skill's input schema (aios/skills/input_schema.py), so the
     deployment's Run form shows each input as a named field with its sample as the default, and the
     API refuses a wrong-typed or unknown input.
     """
-    from aios.input_schema import input_schema
+    from aios.skills.input_schema import input_schema
 
     declared = find_skill(get_runtime().settings.skills_dir, name)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aios.errors import ConfigError
-from aios.input_schema import input_schema
+from aios.skills.input_schema import input_schema
 from aios.skills.loader import load_skill
 
 ROOT = Path(__file__).resolve().parents[2]
