@@ -231,6 +231,23 @@ def final_state(run: SkillRun) -> State:
     return Failed(data=data, message=run.reason or "no valid output")
 
 
+async def no_retry_for(ctx: FlowRunContext | None) -> None:
+    """A run that got no valid answer fails now: its retries are for infrastructure failures only.
+
+    Prefect's server retries every transition to Failed while the run count is within the run's
+    `retries` (rule RetryFailedFlows), whatever failed; it reads that number from the run's policy
+    when the Failed state is proposed, so setting it to 0 first makes this Failed final.
+    """
+    from prefect.client.orchestration import get_client
+
+    if ctx is None or ctx.flow_run is None:
+        return
+    async with get_client() as client:
+        current = await client.read_flow_run(ctx.flow_run.id)
+        policy = current.empirical_policy.model_copy(update={"retries": 0})
+        await client.update_flow_run(ctx.flow_run.id, empirical_policy=policy)
+
+
 def build_skill_flow(name: str) -> Flow:
     """A Prefect flow for one skill; the flow's name is the skill's name.
 
@@ -238,19 +255,21 @@ def build_skill_flow(name: str) -> Flow:
     deployment's Run form shows each input as a named field with its sample as the default, and the
     API refuses a wrong-typed or unknown input.
     """
-    from aios.skills.input_schema import input_schema
+    from aios.skills.loader.input_schema import input_schema
 
     declared = find_skill(get_runtime().settings.skills_dir, name)
 
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
-        from aios.runs import recorder
+        from aios.runs.record import recorder
 
         ctx = FlowRunContext.get()
         if ctx and ctx.flow_run and (done := recorder.recorded_run(name, str(ctx.flow_run.id))):
-            return final_state(done)  # this run already finished its work: write nothing twice
-        skill = find_skill(get_runtime().settings.skills_dir, name)
-        run = await run_skill(skill, inputs)
-        return final_state(run)
+            state = final_state(done)  # this run already finished its work: write nothing twice
+        else:
+            state = final_state(await run_skill(find_skill(get_runtime().settings.skills_dir, name), inputs))
+        if state.is_failed():
+            await no_retry_for(ctx)  # no valid answer is an outcome, not an infrastructure failure
+        return state
 
     skill_flow.__annotations__["inputs"] = Annotated[dict[str, Any], WithJsonSchema(input_schema(declared))]
     skill_flow.__defaults__ = (dict(declared.default_inputs),)
@@ -259,8 +278,9 @@ def build_skill_flow(name: str) -> Flow:
         f"    inputs: The skill's inputs; the defaults are the samples in skills/{name}/inputs.json."
     )
     # The final state is persisted, so the server refuses to send a finished run back to Pending
-    # (a second claimant cannot execute it again). Retries are for infrastructure failures: a retry
-    # of a run that already left its record returns that record, and paid answers come from the cache.
+    # (a second claimant cannot execute it again). Retries are for infrastructure failures (an exception,
+    # a lost API; a business Failed turns them off first, see no_retry_for): a retry of a run that
+    # already left its record returns that record, and paid answers come from the cache.
     return flow(
         name=name,
         flow_run_name=lambda: f"{name} {datetime.now(UTC):%m-%d %H:%M:%S}",  # renamed with the outcome at the end

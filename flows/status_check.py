@@ -136,7 +136,7 @@ async def status_check(probe: bool | None = None) -> dict[str, Any]:
     health_store.write_state(state, now)
     health_store.write_snapshot(state.snapshot())
     queue_changed = await deferral.set_paused(not healthy)
-    resubmitted = await recovery.resubmit_crashed(s.name for s in load_skills(settings.skills_dir))
+    resubmitted = await recovery.resubmit_lost(s.name for s in load_skills(settings.skills_dir))
 
     # publish
     subjects = sorted({t.provider for t in targets} | {t.key for t in targets})

@@ -13,6 +13,11 @@ def project_root() -> Path:
     return Path(os.environ.get("AIOS_HOME") or os.getcwd()).expanduser().resolve()
 
 
+def result_storage(home: Path) -> Path:
+    """Where Prefect persists task and flow results (cached answers, final states) by default."""
+    return home / ".aios" / "results"
+
+
 def load_env_file() -> Path | None:
     """Put `<project root>/.env` into the environment, never over a variable already set.
 
@@ -46,6 +51,9 @@ def prepare_environment() -> None:
     home = project_root()
     os.environ.setdefault("PREFECT_HOME", str(home / ".aios" / "prefect"))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    # One result storage for every process of the project (CLI, workers and the runs they start, drainers):
+    # a paid answer cached by one process is found by the retry in another (Prefect's default follows PREFECT_HOME).
+    os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(result_storage(home)))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_UI_SHOW_PROMOTIONAL_CONTENT", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")

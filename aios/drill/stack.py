@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from aios.config.bootstrap import result_storage
+
 EMULATOR_KEY = "emulator-key"  # the emulators accept any non-empty key; this one is not a secret
 
 
@@ -275,6 +277,7 @@ class LocalStack:
             "AIOS_STATUS_CLAUDE_URL": f"{self.emulator_url}/status/claude",
             "AIOS_STATUS_OPENAI_URL": f"{self.emulator_url}/status/openai",
             "PREFECT_HOME": str(self.workdir / "prefect"),
+            "PREFECT_LOCAL_STORAGE_PATH": str(result_storage(self.project)),  # shared with in-process runs, as bootstrap sets it
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             "DO_NOT_TRACK": "1",

@@ -325,8 +325,15 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                 log.warning("status-check: %s", exc)
             await asyncio.sleep(1)
         deadline = time.monotonic() + config.settle_seconds
-        last, steady_since = None, time.monotonic()
+        last, steady_since, next_check = None, time.monotonic(), time.monotonic() + config.check_seconds
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_check:  # the status check also resubmits crashed and stuck runs
+                next_check = time.monotonic() + config.check_seconds
+                try:
+                    if (await status_check())["resubmitted"]:
+                        steady_since = time.monotonic()
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("status-check: %s", exc)
             waiting = await _count(client, ["SCHEDULED", "PENDING"])
             running = await _count(client, ["RUNNING"])
             tap.pull()

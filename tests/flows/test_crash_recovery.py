@@ -1,0 +1,98 @@
+"""Retries are for infrastructure failures; a run left behind by a dead claimant is submitted again, once."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from prefect import tags
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import StateType
+
+from aios.outage import deferral, recovery
+from aios.outage.drainer import claim_run
+from aios.config.settings import get_settings
+from aios.skills.loader import find_skill
+from aios.state import open_store
+from flows.skill_flow import build_skill_flow
+from tests.flows.test_durable import Occurrence, wait_final
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def state_names(flow_run_id) -> list[str]:
+    async with get_client() as client:
+        return [s.name for s in await client.read_flow_run_states(flow_run_id)]
+
+
+async def test_critical_skill_with_every_provider_down_fails_once_without_retries(emulator):
+    emulator.set_fault("anthropic", "overloaded")
+    emulator.set_fault("openai", "overloaded")
+    state = await build_skill_flow("research-lead")(return_state=True)
+    assert state.is_failed(), state.name
+    run_id = state.state_details.flow_run_id
+    names = await state_names(run_id)
+    assert names.count("Running") == 1, f"a business failure is not retried: {names}"
+    assert "AwaitingRetry" not in names, names
+    record = open_store(skill="research-lead").get("runs", str(run_id))
+    assert record is not None and record.data["status"] == "failed" and record.version == 1
+
+
+async def test_a_run_whose_skill_raised_is_retried_once_and_completes(emulator, settings_env, tmp_path):
+    """An exception (here: the skill's folder is unreadable on the first try) is what flow retries are for."""
+    shutil.copytree(ROOT / "skills" / "research-lead", tmp_path / "skills" / "research-lead")
+    settings_env(AIOS_HOME=tmp_path)
+    skill_md = tmp_path / "skills" / "research-lead" / "SKILL.md"
+    away = skill_md.with_name("SKILL.md.away")
+    skill_md.rename(away)
+    tag = f"infra-{uuid4().hex[:8]}"
+
+    async def put_the_skill_back_after_the_first_failure() -> None:
+        async with get_client() as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+                if runs and runs[0].state_name == "AwaitingRetry":
+                    away.rename(skill_md)
+                    return
+                await asyncio.sleep(0.1)
+        raise AssertionError("the failed run was never scheduled for a retry")
+
+    with tags(tag):
+        restore = asyncio.create_task(put_the_skill_back_after_the_first_failure())
+        state = await build_skill_flow("research-lead")(return_state=True)
+        await restore
+    assert state.is_completed(), f"{state.name}: {state.message}"
+    names = await state_names(state.state_details.flow_run_id)
+    assert names.count("Running") == 2 and names.count("AwaitingRetry") == 1, names
+    record = open_store(skill="research-lead").get("runs", str(state.state_details.flow_run_id))
+    assert record is not None and record.data["status"] == "completed" and record.version == 1
+    assert len([r for r in emulator.requests() if r.get("status") == 200]) == 1
+
+
+async def test_a_run_claimed_by_a_drainer_that_died_before_starting_it_is_resubmitted_once_and_runs(deployed, emulator):
+    skill = find_skill(get_settings().skills_dir, "weekly-report")
+    await deferral.set_paused(True)
+    try:
+        run_id = await deferral.park_run(skill, {"week": f"pending-{uuid4().hex[:6]}"}, Occurrence())
+        async with get_client() as client:
+            assert await claim_run(client, run_id) is not None  # the drainer claims it, then dies here
+            assert (await client.read_flow_run(run_id)).state.type is StateType.PENDING
+        assert await recovery.resubmit_stuck_pending(["weekly-report"]) == [], "a fresh claim is left to its claimant"
+        assert await recovery.resubmit_stuck_pending(["weekly-report"], older_than=timedelta(0)) == [str(run_id)]
+    finally:
+        await deferral.set_paused(False)
+    finished = await wait_final(run_id)  # the session's process worker runs it from the resumed queue
+    assert finished.state.is_completed(), finished.state_name
+    names = await state_names(run_id)
+    assert names.count("Running") == 1 and names.count("Resubmitted") == 1, names
+    assert open_store().get("runs", str(run_id)).version == 1
+    assert len(emulator.requests("anthropic")) == 1
