@@ -255,7 +255,7 @@ def build_skill_flow(name: str) -> Flow:
     deployment's Run form shows each input as a named field with its sample as the default, and the
     API refuses a wrong-typed or unknown input.
     """
-    from aios.skills.loader.input_schema import input_schema
+    from aios.skills.input_schema import input_schema
 
     declared = find_skill(get_runtime().settings.skills_dir, name)
 
