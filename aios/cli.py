@@ -8,10 +8,14 @@ import json
 import os
 from typing import Annotated
 
-import typer
-from rich.table import Table
+from aios.runner import fast_run_or_continue
 
-from aios.bootstrap import prepare_environment
+fast_run_or_continue()  # `aios run SKILL` on the kept server's warm runner: exits here, before any heavy import
+
+import typer  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from aios.bootstrap import prepare_environment  # noqa: E402
 
 prepare_environment()
 
@@ -66,6 +70,7 @@ def run_command(
     Settings, skill, inputs, context budget and state store are checked before the flow starts,
     so a mistake there costs no model call.
     """
+    from aios.runner import show_run
     from aios.runs import SkillRun
     from aios.runtime import preflight
     from aios.server_cli import hint_when_no_server
@@ -87,25 +92,9 @@ def run_command(
     state, data = asyncio.run(go())
     if not isinstance(data, dict):
         fail(f"{skill}: the flow ended {state.name} without a result: {state.message}")
-    run = SkillRun.model_validate(data)
-    if as_json:
-        print(json.dumps(run.summary(), indent=2, default=str))
-    else:
-        _print_run(run)
-    if run.not_recorded:
-        err_console.print(f"warning: {skill}: {run.not_recorded}", markup=False, highlight=False, soft_wrap=True)
-    if not run.ok:
-        err_console.print(f"{skill}: {run.status.value}: {run.reason}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
-
-
-def _print_run(run) -> None:
-    table = Table("#", "target", "outcome", "error", "ms", title=f"{run.skill}: {run.status.value}")
-    for i, a in enumerate(run.attempts, 1):
-        table.add_row(str(i), f"{a.provider}:{a.model}", a.outcome.value, a.error_class.value if a.error_class else "", f"{a.ms:.0f}")
-    console.print(table)
-    if run.output is not None:
-        console.print_json(json.dumps(run.output))
+    code = show_run(SkillRun.model_validate(data).summary(), as_json)  # the warm runner's output too
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("emulate")
