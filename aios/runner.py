@@ -186,7 +186,9 @@ def serve(port: int) -> None:
     settings = settings_fingerprint(token, dict(os.environ))
 
     import aios
-    import flows.skill  # noqa: F401 - the point of this process: Prefect and the SDKs imported once
+    import aios.providers.anthropic_provider  # noqa: F401 - the point of this process: Prefect and both SDKs
+    import aios.providers.openai_provider  # noqa: F401    imported once, not per run
+    import flows.skill  # noqa: F401
     from aios.errors import AiosError
     from aios.skills import parse_inputs
 
