@@ -95,12 +95,20 @@ def fast_run(argv: list[str]) -> int | None:
         return None
     skill, pairs, as_json = request
     body = {"skill": skill, "inputs": pairs, "settings": settings_fingerprint(server.token, dict(os.environ))}
+    conn = http.client.HTTPConnection("127.0.0.1", server.runner_port, timeout=CONNECT_TIMEOUT)
     try:
-        status, reply = _post(server.runner_port, server.token, "/run", body)
-    except ConnectionError:
-        return None  # not listening (yet): nothing was sent, the full CLI runs it
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+        conn.connect()
+    except OSError:
+        conn.close()
+        return None  # not listening: nothing was sent, the full CLI runs it
+    try:
+        status, reply = _post(conn, server.token, "/run", body)
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # sent: running it here could run it twice
         return _error(f"the kept runner stopped answering during the run ({type(exc).__name__}); see {LOG}", 3)
+    except KeyboardInterrupt:
+        return _error(f"interrupted; the run may still finish in the kept runner (see {LOG} and the Prefect UI)", 130)
+    finally:
+        conn.close()
     if status == 409:
         _note(f"the kept runner has other settings than this command ({reply.get('error')}); running here. "
               "`aios server stop` then `aios server start` refreshes it")
@@ -112,16 +120,11 @@ def fast_run(argv: list[str]) -> int | None:
     return show_run(reply["summary"], as_json)
 
 
-def _post(port: int, token: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
-    try:
-        conn.connect()
-        conn.sock.settimeout(None)  # a run takes as long as its model calls (their own timeouts bound it)
-        conn.request("POST", path, body=json.dumps(body), headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        conn.close()
+def _post(conn: http.client.HTTPConnection, token: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    conn.sock.settimeout(None)  # a run takes as long as its model calls (their own timeouts bound it)
+    conn.request("POST", path, body=json.dumps(body), headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"{}")
 
 
 def show_run(summary: dict[str, Any], as_json: bool) -> int:

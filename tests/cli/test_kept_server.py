@@ -143,3 +143,26 @@ def test_a_run_with_no_server_up_says_once_how_to_start_one_and_still_answers(ke
     assert result.code == 0, result.err
     assert json.loads(result.out)["status"] == "completed"
     assert result.err.count("`aios server start` keeps one running") == 1, result.err
+
+
+def test_only_a_plain_run_is_sent_to_the_warm_runner():
+    from aios.runner import parse_run_argv
+
+    assert parse_run_argv(["run", "research-lead", "-i", "company=Acme", "--input=size=40", "--json"]) == (
+        "research-lead", ["company=Acme", "size=40"], True)
+    assert parse_run_argv(["run", "research-lead"]) == ("research-lead", [], False)
+    for argv in (["run", "research-lead", "--record", "k1"], ["run", "--help"], ["run", "research-lead", "-h"],
+                 ["run", "research-lead", "-i"], ["skills"], ["run"]):
+        assert parse_run_argv(argv) is None, argv  # the full CLI handles (and explains) these
+
+
+def test_the_runner_serves_only_clients_with_the_same_settings():
+    from aios.runner import settings_fingerprint
+
+    base = {"ANTHROPIC_API_KEY": "k1", "AIOS_STATE_BACKEND": "json", "PATH": "/bin", "PREFECT_HOME": "/p"}
+    same = settings_fingerprint("t", base)
+    assert settings_fingerprint("t", base | {"PATH": "/usr/bin", "PREFECT_API_URL": "http://127.0.0.1:1/api", "AIOS_HOME": "/x"}) == same
+    for changed in ({"ANTHROPIC_API_KEY": "k2"}, {"AIOS_STATE_BACKEND": "airtable"}, {"OPENAI_BASE_URL": "http://x"},
+                    {"PREFECT_HOME": "/q"}, {"HTTPS_PROXY": "http://proxy"}):
+        assert settings_fingerprint("t", base | changed) != same, changed
+    assert "k1" not in same and settings_fingerprint("other-token", base) != same
