@@ -61,3 +61,19 @@ def test_state_settings_follow_the_environment(monkeypatch):
     one = load_settings().airtable_token
     monkeypatch.setenv("AIRTABLE_API_KEY", "pat-two")
     assert (one.get_secret_value(), load_settings().airtable_token.get_secret_value()) == ("pat-one", "pat-two")
+
+
+def test_a_state_file_edited_after_our_write_is_checked_in_full_again(tmp_path):
+    from aios.state import JsonStore, StateError
+
+    path = tmp_path / "aios.json"
+    store = JsonStore(path)
+    store.upsert("runs", "r1", {"n": 1})
+    assert store.get("runs", "r1").data == {"n": 1}  # the bytes we wrote: served without a second check
+    edited = path.read_text().replace('"format": "aios-state/1"', '"format": "aios-state/1", "extra": 1')
+    path.write_text(edited)  # someone else's content now: ours no more
+    with pytest.raises(StateError, match="unexpected top-level key"):
+        store.get("runs", "r1")
+    with pytest.raises(StateError, match="nothing was written"):
+        store.upsert("runs", "r2", {"n": 2})
+    assert path.read_text() == edited, "their bytes are kept"
