@@ -4,7 +4,8 @@
 
 Copies the project to a temporary folder, starts the emulators, starts the kept server there with
 `aios server start --no-ui`, then times `aios run research-lead` as a user would (a fresh process
-each time): wall seconds and the CPU seconds of the process. The first run against the server is
+each time): wall seconds and the CPU seconds of the process. With the server up, `aios run` goes to
+the warm runner `aios server start` starts beside it (aios/runs/runner.py). The first run against the server is
 shown apart (it creates the flow); the goal is for the second and later runs. With no kept server
 Prefect starts a temporary one per command: that case runs once for comparison. Other load on the
 machine inflates every figure: the 1-minute load average is printed beside them.

@@ -50,6 +50,7 @@ def run_command(
     so a mistake there costs no model call.
     """
     from aios.runs.record import SkillRun
+    from aios.runs.runner import show_run
     from aios.config.runtime import preflight
     from aios.cli.server import hint_when_no_server
     from aios.skills.loader import parse_inputs
@@ -70,22 +71,8 @@ def run_command(
     state, data = asyncio.run(go())
     if not isinstance(data, dict):
         fail(f"{skill}: the flow ended {state.name} without a result: {state.message}")
-    run = SkillRun.model_validate(data)
-    if as_json:
-        print(json.dumps(run.summary(), indent=2, default=str))
-    else:
-        _print_run(run)
-    if run.not_recorded:
-        err_console.print(f"warning: {skill}: {run.not_recorded}", markup=False, highlight=False, soft_wrap=True)
-    if not run.ok:
-        err_console.print(f"{skill}: {run.status.value}: {run.reason}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+    code = show_run(SkillRun.model_validate(data).summary(), as_json)  # the warm runner's output too
+    if code:
+        raise typer.Exit(code)
 
 
-def _print_run(run) -> None:
-    table = Table("#", "target", "outcome", "error", "ms", title=f"{run.skill}: {run.status.value}")
-    for i, a in enumerate(run.attempts, 1):
-        table.add_row(str(i), f"{a.provider}:{a.model}", a.outcome.value, a.error_class.value if a.error_class else "", f"{a.ms:.0f}")
-    console.print(table)
-    if run.output is not None:
-        console.print_json(json.dumps(run.output))

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from uuid import uuid4
 
@@ -37,6 +38,9 @@ class KeptServer:
     identity: str  # also the value of the Prefect variable IDENTITY_VARIABLE on that server
     database: str  # "sqlite" or "postgresql"
     started_at: float
+    runner_port: int = 0  # the warm runner (aios/runs/runner.py) on 127.0.0.1; 0: none
+    runner_pid: int = 0  # its own session: the process group to stop
+    token: str = ""  # the runner answers only requests carrying it (this file is 0600)
 
     @property
     def port(self) -> int:
@@ -55,7 +59,8 @@ def _read(home: Path) -> KeptServer | None:
     """The record as written, or None when there is none (or it is not one of ours)."""
     try:
         data = json.loads(record_path(home).read_text(encoding="utf-8"))
-        return KeptServer(**{k: data[k] for k in KeptServer.__dataclass_fields__})
+        fields = KeptServer.__dataclass_fields__
+        return KeptServer(**{k: data[k] for k in fields if k in data})
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -77,6 +82,14 @@ def is_our_process(server: KeptServer) -> bool:
         and "--port" in args
         and args[args.index("--port") + 1 : args.index("--port") + 2] == [str(server.port)]
     )
+
+
+def runner_is_ours(server: KeptServer) -> bool:
+    """The recorded runner pid is alive AND is `python -m aios.runs.record.runner --port <its port>`."""
+    if not server.runner_pid:
+        return False
+    args = _cmdline(server.runner_pid)
+    return args[1:] == ["-m", "aios.runs.record.runner", "--port", str(server.runner_port)]
 
 
 def kept_server(home: Path) -> KeptServer | None:
@@ -145,7 +158,12 @@ def start(home: Path, port: int | None = None, ui: bool = True, timeout: float =
 
     running = kept_server(home)
     if running is not None:
-        return running, False
+        if runner_is_ours(running):
+            return running, False
+        runner = _start_runner(home, running.url, time.monotonic() + timeout)  # it died, or predates runners
+        server = replace(running, **runner)
+        _write(home, server)
+        return server, False
     port = port or _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = _server_env(ui)
@@ -177,10 +195,54 @@ def start(home: Path, port: int | None = None, ui: bool = True, timeout: float =
         httpx.patch(f"{url}/variables/name/{IDENTITY_VARIABLE}", json={"value": server.identity}, timeout=10).raise_for_status()
     else:
         response.raise_for_status()
+    try:
+        server = replace(server, **_start_runner(home, url, deadline))
+    except ServerError:
+        _stop_group(proc.pid)
+        raise
+    _write(home, server)
+    return server, True
+
+
+def _write(home: Path, server: KeptServer) -> None:
+    """The record, readable by this user only: it holds the runner's token."""
     from aios.files import atomic_write_text
 
-    atomic_write_text(record_path(home), json.dumps(asdict(server), indent=2) + "\n")
-    return server, True
+    path = record_path(home)
+    if path.exists():
+        path.chmod(0o600)  # before the token is in it (an existing file keeps its mode)
+    atomic_write_text(path, json.dumps(asdict(server), indent=2) + "\n", new_file_mode=0o600)
+
+
+def _start_runner(home: Path, url: str, deadline: float) -> dict:
+    """Start the warm runner (aios/runs/runner.py) against the server at `url`; its record fields once it answers."""
+    import httpx
+
+    from aios.runs.record.runner import LOG as RUNNER_LOG
+    from aios.runs.record.runner import TOKEN_ENV
+
+    port, token = _free_port(), secrets.token_urlsafe(32)
+    env = dict(os.environ) | {"PREFECT_API_URL": url, "AIOS_HOME": str(home), TOKEN_ENV: token}
+    log = home / RUNNER_LOG
+    with log.open("ab") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aios.runs.record.runner", "--port", str(port)],
+            env=env, cwd=home, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives this command; stop() signals its whole group
+        )
+    while True:
+        if proc.poll() is not None:
+            raise ServerError(f"the aios runner exited with {proc.returncode} while starting; see {log}")
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/health", headers={"Authorization": f"Bearer {token}"}, timeout=2)
+            if answer.status_code == 200:
+                return {"runner_port": port, "runner_pid": proc.pid, "token": token}
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            _stop_group(proc.pid)
+            raise ServerError(f"the aios runner did not answer in time; see {log}")
+        time.sleep(0.25)
 
 
 def identity_on_server(server: KeptServer, timeout: float = 2) -> str | None:
@@ -202,6 +264,8 @@ def stop(home: Path, timeout: float = 20) -> tuple[KeptServer | None, bool]:
     server = _read(home)
     if server is None:
         return None, False
+    if runner_is_ours(server):
+        _stop_group(server.runner_pid, timeout)
     running = is_our_process(server)
     if running:
         _stop_group(server.pid, timeout)

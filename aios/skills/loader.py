@@ -241,8 +241,37 @@ def _first_error(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
 
 
 def load_skill(folder: Path | str) -> Skill:
-    """Load and validate one skill folder; every problem is one line naming file and field."""
+    """Load and validate one skill folder; every problem is one line naming file and field.
+
+    Cached per folder while none of its files changes (path, size, times of every file): a run
+    loads its skill several times (preflight, flow, steps), a kept runner once per edit.
+    """
     folder = Path(folder)
+    stamp = _folder_stamp(folder)
+    cached = _LOADED.get(folder)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    skill = _load_skill(folder)
+    _LOADED[folder] = (stamp, skill)
+    return skill
+
+
+_LOADED: dict[Path, tuple[tuple, Skill]] = {}  # folder -> (its files' stamp, the skill loaded from them)
+
+
+def _folder_stamp(folder: Path) -> tuple:
+    """What changes when any file of the folder is added, removed or written."""
+    stamp = []
+    for path in sorted(folder.rglob("*")):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        stamp.append((str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+    return tuple(stamp)
+
+
+def _load_skill(folder: Path) -> Skill:
     path = folder / SKILL_FILE
     try:
         text = path.read_text(encoding="utf-8")

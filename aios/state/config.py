@@ -25,7 +25,7 @@ BACKENDS: tuple[str, ...] = ("json", "sheets", "airtable")
 
 class StateSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="AIOS_STATE_", extra="ignore", populate_by_name=True
+        env_prefix="AIOS_STATE_", extra="ignore", populate_by_name=True, frozen=True  # shared: see load_state_settings
     )
 
     # -- which backend ----------------------------------------------------------------
@@ -132,7 +132,23 @@ def _rooted(value: Path | None, default: Path) -> Path:
 
 
 def load_state_settings() -> StateSettings:
-    """Settings from the environment; a bad value is one line naming the variable (never its value)."""
+    """Settings from the environment; a bad value is one line naming the variable (never its value).
+
+    Built once per distinct set of the variables it reads (validating them costs ~1 ms a time, and
+    every state operation asks); paths stay relative to the project root at the time of use.
+    """
+    key = tuple(sorted((k.lower(), v) for k, v in os.environ.items() if k.lower().startswith(_READS)))
+    cached = _LOADED.get(key)
+    if cached is None:
+        cached = _LOADED[key] = _validate()
+    return cached
+
+
+_READS = ("aios_state_", "airtable_api_key", "airtable_token")  # every env name StateSettings reads
+_LOADED: dict[tuple, StateSettings] = {}
+
+
+def _validate() -> StateSettings:
     try:
         return StateSettings()
     except ValidationError as exc:
