@@ -189,8 +189,10 @@ class Settings(BaseSettings):
 
 
     def skill_policy(self, skill: Any) -> FallbackPolicy:
-        """A skill's policy; a bad `metadata.models` entry is blamed on its SKILL.md, not on AIOS_TARGETS."""
-        return self.policy(skill.metadata.models, source=skill.path, field="metadata.models")
+        """A skill's policy, bounded by its `metadata.deadline`; a bad `metadata.models` entry is blamed on its
+        SKILL.md, not on AIOS_TARGETS."""
+        policy = self.policy(skill.metadata.models, source=skill.path, field="metadata.models")
+        return policy.model_copy(update={"deadline": skill.metadata.deadline})
 
     def hedge_policy(self) -> HedgePolicy:
         """The hedging rules from AIOS_HEDGE* (a fixed delay, or the derived one within its bounds)."""

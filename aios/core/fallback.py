@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from contextvars import ContextVar
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -115,6 +116,33 @@ class ChainAborted(NoAnswer):
         self.misconfigured = misconfigured
 
 
+class DeadlinePassed(NoAnswer):
+    """The policy's deadline passed: the call in flight was cut and no further target was started."""
+
+    error_class = ErrorClass.timeout
+
+    def __init__(self, deadline: str, attempts: list[Attempt], misconfigured: list[str]) -> None:
+        super().__init__(f"deadline {deadline} passed")
+        self.reason = f"deadline {deadline} passed"
+        self.attempts = attempts
+        self.misconfigured = misconfigured
+
+
+_TIME_LEFT: ContextVar[float | None] = ContextVar("aios_time_left", default=None)
+
+
+def time_left() -> float | None:
+    """Seconds left before the chain's deadline, as a call starts (None: no deadline, or not in a chain).
+
+    Adapters whose own timeout is the whole call's budget (agent CLIs) follow it.
+    """
+    return _TIME_LEFT.get()
+
+
+class _DeadlineCut(Exception):
+    """The call in flight was cut by the chain's deadline (internal: becomes DeadlinePassed)."""
+
+
 Call = Callable[[Target, str | None], Awaitable[Reply]]
 Validate = Callable[[Reply], dict[str, Any]]
 
@@ -167,6 +195,8 @@ async def run_chain(
 
     `redact` cleans every failure message before it reaches an attempt or an exception.
     `latencies` holds the answer times `policy.hedge` derives its delay from (and is fed here).
+    `policy.deadline` bounds the whole walk on `clock`: a call still running when it passes is cut
+    (the call's task is cancelled) and `DeadlinePassed` is raised without starting another target.
     """
     chain = _Chain(policy, call, validate, breakers, hooks or AttemptHooks(), redact, latencies, sleep, clock)
     split = policy.hedge_split()
@@ -175,7 +205,7 @@ async def run_chain(
             answer = await chain.walk(policy.targets, _Lane())
         else:
             answer = await chain.race(policy.targets[:split], policy.targets[split:])
-    except ChainAborted as exc:
+    except (ChainAborted, DeadlinePassed) as exc:
         exc.attempts = chain.recorded()
         raise
     if answer is not None:
@@ -217,9 +247,33 @@ class _Chain:
         self.hedged = False
         self.hedge_after: float | None = None
         self.settled = False  # the race is decided: a lane cancelled now lost it
+        budget = policy.deadline_s
+        self.ends: float | None = None if budget is None else clock() + budget
 
     def recorded(self) -> list[Attempt]:
         return [a for a in self.attempts if a is not None]
+
+    def time_left(self) -> float | None:
+        return None if self.ends is None else self.ends - self.clock()
+
+    def deadline_passed(self) -> DeadlinePassed:
+        return DeadlinePassed(self.policy.deadline or "", self.recorded(), self.misconfigured)
+
+    async def call_within(self, target: Target, feedback: str | None, left: float | None) -> Reply:
+        """The call, cut when the deadline passes; adapters see the time left through `time_left()`."""
+        if left is None:
+            return await self.call(target, feedback)
+        token = _TIME_LEFT.set(left)
+        scope = asyncio.timeout(left)
+        try:
+            async with scope:
+                return await self.call(target, feedback)
+        except TimeoutError:
+            if scope.expired():
+                raise _DeadlineCut() from None
+            raise
+        finally:
+            _TIME_LEFT.reset(token)
 
     async def race(self, primary: tuple[Target, ...], rest: tuple[Target, ...]) -> Answer | None:
         recent = self.latencies.recent(primary[0].key) if self.latencies else []
@@ -281,16 +335,30 @@ class _Chain:
         feedback: str | None = None
         reasks = retries = 0
         while True:
+            left = self.time_left()
+            if left is not None and left <= 0:
+                raise self.deadline_passed()
             self.attempts.append(None)
             number = len(self.attempts)
             start = AttemptStart(target, number, feedback, self.failover_from(target), lane.hedge)
             reply: Reply | None = None
             failure: ProviderFailure | None = None
+            cut = False
             started = self.clock()
             with self.hooks.before_attempt(start):
                 try:
-                    reply = await self.call(target, feedback)
+                    reply = await self.call_within(target, feedback, left)
                     output = self.validate(reply)
+                except _DeadlineCut:
+                    cut = True
+                    breaker.release()  # the run ran out of time; the target is not to blame
+                    verdict = Verdict(error_class=ErrorClass.timeout, action=Action.failover)
+                    attempt = self._attempt(target, lane, started, reply, Outcome.failed).model_copy(
+                        update={"error_class": ErrorClass.timeout, "message": f"deadline {self.policy.deadline} passed",
+                                "action": Action.failover}
+                    )
+                    self.attempts[number - 1] = attempt
+                    self.hooks.on_attempt(attempt, verdict, reply)
                 except ProviderFailure as exc:
                     failure = exc
                     failure.target = target.key
@@ -323,6 +391,8 @@ class _Chain:
                     attempt = self._attempt(target, lane, started, reply, Outcome.ok)
                     self.attempts[number - 1] = attempt
                     self.hooks.on_attempt(attempt, None, reply)
+            if cut:
+                raise self.deadline_passed()
             if failure is None:
                 breaker.record_success()
                 if self.latencies is not None:
@@ -342,7 +412,8 @@ class _Chain:
                 continue
             if verdict.action is Action.wait_and_retry and retries < self.policy.wait_retries:
                 retries += 1
-                await self.sleep(verdict.wait)
+                left = self.time_left()
+                await self.sleep(verdict.wait if left is None else max(0.0, min(verdict.wait, left)))
                 continue
             if verdict.misconfigured:
                 self.misconfigured.append(target.key)

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ANTHROPIC = "anthropic"
 OPENAI = "openai"
+
+
+def parse_deadline(text: str) -> float:
+    """Seconds in a skill's `metadata.deadline`: "90", "90s", "10m", "1h", "1h30m"."""
+    value = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        seconds = float(value)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", value)
+        if not parts or re.sub(r"\s+", "", "".join(n + u for n, u in parts)) != re.sub(r"\s+", "", value):
+            raise ValueError(f"'{text}' is not a duration like 90s, 10m or 1h30m")
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError(f"'{text}' must be longer than zero")
+    return seconds
 
 
 class Target(BaseModel):
@@ -88,6 +105,19 @@ class FallbackPolicy(BaseModel):
     wait_retries: int = Field(default=1, ge=0, description="retries on the same target after waiting out a retry-after")
     breaker: BreakerPolicy = BreakerPolicy()
     hedge: HedgePolicy = HedgePolicy()
+    deadline: str | None = Field(default=None, description="the whole chain's time budget, as written: '10m'")
+
+    @field_validator("deadline")
+    @classmethod
+    def _check_deadline(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_deadline(value)
+        return value
+
+    @property
+    def deadline_s(self) -> float | None:
+        """Seconds the whole chain may take (every target, re-ask and wait), or None: no bound."""
+        return parse_deadline(self.deadline) if self.deadline else None
 
     def primary_only(self) -> FallbackPolicy:
         """The chain restricted to the primary provider (deferred and droppable skills never use a secondary).

@@ -33,8 +33,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aios.core.contract import contract_validator
 from aios.core.failures import FailureKind, ProviderFailure
-from aios.core.fallback import Reply, Usage
-from aios.core.policy import Target, Timeouts
+from aios.core.fallback import Reply, Usage, time_left
+from aios.core.policy import Target, Timeouts, parse_deadline  # noqa: F401 (parse_deadline: re-exported)
 from aios.providers.base import REASK, ModelRequest
 from aios.config.settings import AGENT_CLI_PROVIDERS
 
@@ -71,24 +71,9 @@ class AgentCliSettings(BaseSettings):
     probe_cli_targets: bool = False  # AIOS_PROBE_CLI_TARGETS: status checks and doctor ask CLI targets a real question
 
 
-def parse_deadline(text: str) -> float:
-    """Seconds in a skill's `metadata.deadline`: "90", "90s", "10m", "1h", "1h30m"."""
-    value = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        seconds = float(value)
-    else:
-        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", value)
-        if not parts or re.sub(r"\s+", "", "".join(n + u for n, u in parts)) != re.sub(r"\s+", "", value):
-            raise ValueError(f"'{text}' is not a duration like 90s, 10m or 1h30m")
-        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
-    if seconds <= 0:
-        raise ValueError(f"'{text}' must be longer than zero")
-    return seconds
-
-
-def cli_timeouts(timeouts: Timeouts, deadline: str | None) -> Timeouts:
-    """A skill's deadline, when it has one, replaces the read timeout (the whole CLI run's budget)."""
-    return timeouts if not deadline else timeouts.model_copy(update={"read": parse_deadline(deadline)})
+def cli_timeouts(timeouts: Timeouts, time_left: float | None) -> Timeouts:
+    """Under a skill's deadline the CLI's read timeout is the time left in it: an agent CLI may take minutes."""
+    return timeouts if time_left is None else timeouts.model_copy(update={"read": max(time_left, 0.001)})
 
 
 def project_tools_bin(name: str) -> Path:
@@ -244,6 +229,7 @@ class AgentCliProvider:
         if binary is None:
             raise ProviderFailure(f"{self.binary_name} is not installed (scripts/install-agent-clis)",
                                   kind=FailureKind.missing_key)
+        timeouts = cli_timeouts(timeouts, time_left())
         with tempfile.TemporaryDirectory(prefix=f"aios-{self.name}-") as scratch:
             workdir = Path(scratch)
             argv, env = self.command(binary, target, request, workdir, timeouts)

@@ -17,6 +17,7 @@ keys live under `metadata`:
     concurrency: records worked on at once                  (default 4)
     reads:    "leads where status = qualified": records given to the skill as its input `<table>`
               (read-only: a report reads many records and writes none of them)
+    deadline: "10m": bounds a whole run across all targets; an agent CLI target's read timeout follows it
 
 Sample inputs (so every skill runs with none given) sit in `inputs.json` beside SKILL.md.
 """
@@ -35,6 +36,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aios.core.policy import parse_deadline
 from aios.core.triage import Triage
 from aios.core.workflow import Selection, WritePlan, parse_fields, parse_names
 from aios.errors import ConfigError
@@ -79,11 +81,19 @@ class SkillMetadata(BaseModel):
     batch: int = Field(default=10, ge=1, le=1000)
     concurrency: int = Field(default=4, ge=1, le=32)
     reads: Selection | None = None
+    deadline: str | None = None
 
     @field_validator("source", "reads", mode="before")
     @classmethod
     def _parse_source(cls, value: Any) -> Any:
         return Selection.parse(value) if isinstance(value, str) else value
+
+    @field_validator("deadline")
+    @classmethod
+    def _check_deadline(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_deadline(value)
+        return value
 
     @field_validator("updates", mode="before")
     @classmethod

@@ -16,7 +16,7 @@ import pytest
 from aios.core.breaker import BreakerBoard
 from aios.core.contract import contract_validator
 from aios.core.failures import ErrorClass, FailureKind, ProviderFailure
-from aios.core.fallback import Outcome, run_chain
+from aios.core.fallback import DeadlinePassed, Outcome, run_chain
 from aios.core.policy import Target, Timeouts
 from aios.emulators.control import EmulatorControl
 from aios.emulators.server import EmulatorHandle, running_emulator
@@ -76,10 +76,10 @@ def request_() -> ModelRequest:
                         schema_name="research_lead", output_schema=skill.output_schema)
 
 
-async def chain(targets: str, request: ModelRequest, timeouts: Timeouts | None = None):
+async def chain(targets: str, request: ModelRequest, timeouts: Timeouts | None = None, deadline: str | None = None):
     """What flows/skill_flow.py does: the settings' policy, the shared adapters, run_chain, the contract check."""
     settings = Settings(targets=targets)
-    policy = settings.policy()
+    policy = settings.policy().model_copy(update={"deadline": deadline})
     if timeouts:
         policy = policy.model_copy(update={"timeouts": timeouts})
     providers = Providers(settings)
@@ -216,6 +216,27 @@ async def test_timeout_kills_the_cli_process_group(request_, cli_env):
     assert caught.value.kind is FailureKind.read_timeout
     assert not _group_alive(pgid)
     assert _processes_of(_claude_binary()) == {}
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = (Path("/proc") / str(pid) / "environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+async def test_the_skills_deadline_cuts_a_slow_claude_code_call_and_starts_no_further_target(request_, cli_env):
+    cli_env.set_fault("anthropic", "slow", delay=60)
+    task = asyncio.create_task(chain("claude-code:sonnet,codex:gpt-5.5", request_, deadline="8s"))
+    pgid = await _group_of_running_cli(_claude_binary(), task)
+    [pid] = [p for p, group in _processes_of(_claude_binary()).items() if group == pgid][:1]
+    api_timeout_ms = int(_environ(pid)["API_TIMEOUT_MS"])
+    with pytest.raises(DeadlinePassed) as caught:
+        await task
+    assert str(caught.value) == "deadline 8s passed" and caught.value.error_class is ErrorClass.timeout
+    assert _outcomes(caught.value) == [("claude-code:sonnet", Outcome.failed, ErrorClass.timeout)]
+    assert 0 < api_timeout_ms <= 8000  # the CLI's own read timeout is the time left, not AIOS_READ_TIMEOUT's 120 s
+    assert not _group_alive(pgid)
+    assert _processes_of(_claude_binary()) == {}
+    assert cli_env.requests("openai") == []  # codex was never started
 
 
 async def test_cancelling_a_run_kills_the_cli_process_group(request_, cli_env):
