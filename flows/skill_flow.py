@@ -128,7 +128,7 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy, key: str | N
 
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
     """The body of every skill flow: triage, ask the models, park or drop if Claude is down, record."""
-    from aios.runs.record import recorder
+    from aios.runs import recorder
     from aios.outage import deferral, health_store
 
     settings = get_runtime().settings
@@ -283,7 +283,7 @@ def build_skill_flow(name: str) -> Flow:
     declared = find_skill(get_runtime().settings.skills_dir, name)
 
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
-        from aios.runs.record import recorder
+        from aios.runs import recorder
 
         ctx = FlowRunContext.get()
         if ctx and ctx.flow_run and (done := recorder.recorded_run(name, occurrence_run_ids(ctx))):
