@@ -50,6 +50,7 @@ async def test_a_run_whose_skill_raised_is_retried_once_and_completes(emulator, 
     """An exception (here: the skill's folder is unreadable on the first try) is what flow retries are for."""
     shutil.copytree(ROOT / "skills" / "research-lead", tmp_path / "skills" / "research-lead")
     settings_env(AIOS_HOME=tmp_path)
+    research_lead = build_skill_flow("research-lead")  # built while the skill is readable: its Run form needs it
     skill_md = tmp_path / "skills" / "research-lead" / "SKILL.md"
     away = skill_md.with_name("SKILL.md.away")
     skill_md.rename(away)
@@ -68,7 +69,7 @@ async def test_a_run_whose_skill_raised_is_retried_once_and_completes(emulator, 
 
     with tags(tag):
         restore = asyncio.create_task(put_the_skill_back_after_the_first_failure())
-        state = await build_skill_flow("research-lead")(return_state=True)
+        state = await research_lead(return_state=True)
         await restore
     assert state.is_completed(), f"{state.name}: {state.message}"
     names = await state_names(state.state_details.flow_run_id)
