@@ -21,8 +21,9 @@ new run is triaged like any run (critical fails over, defer is parked, drop is d
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
@@ -124,7 +125,9 @@ async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedel
     return resubmitted
 
 
-async def submit_again(client: PrefectClient, run: FlowRun, final, still=None) -> str | None:
+async def submit_again(
+    client: PrefectClient, run: FlowRun, final: Callable[[State], State], still: UUID | None = None
+) -> str | None:
     """Create the run's successor (at most one, whatever races), then close the old run naming it.
 
     `final(current state)` is the old run's closing state; `still` is the state id the old run must still
