@@ -45,19 +45,42 @@ class NoAnswerRecord(BaseModel):
 def answer_key(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | None) -> str | None:
     """The cache key of a skill's answer: skill, inputs, contract and the occurrence it answers.
 
-    The occurrence is the flow run's idempotency key (a scheduled occurrence, a parked run, a submitted
-    run) or else the flow run itself, so a retry or a re-run of the same occurrence reuses the answer.
     The prompt is left out on purpose: memory and context may change between the two tries.
     """
-    if ctx is None or ctx.flow_run is None:
+    occurrence = run_occurrence(ctx)
+    if occurrence is None:
         return None  # outside Prefect there is no run to resume
-    occurrence = ctx.flow_run.idempotency_key or str(ctx.flow_run.id)
     return _digest("answer", skill.name, inputs, skill.output_schema, occurrence)
 
 
-def memory_key(skill: Skill, run_id: str) -> str:
-    """The memory extraction of one run is asked once, whatever retries the run."""
-    return _digest("memory", skill.name, run_id)
+def run_occurrence(ctx: FlowRunContext | None) -> str | None:
+    """The occurrence a flow run answers, so a retry, a re-run or a resubmission of it reuses the answer.
+
+    A resubmitted run carries its crashed predecessor's occurrence in a tag (aios/outage/recovery.py);
+    otherwise it is the flow run's idempotency key (a scheduled occurrence, a parked run, a submitted
+    run) or else the flow run itself.
+    """
+    from aios.outage.recovery import carried_occurrence
+
+    if ctx is None or ctx.flow_run is None:
+        return None
+    return carried_occurrence(ctx.flow_run.tags) or ctx.flow_run.idempotency_key or str(ctx.flow_run.id)
+
+
+def occurrence_run_ids(ctx: FlowRunContext) -> list[str]:
+    """This flow run and every earlier run of its occurrence it resubmits: any of them may hold its record."""
+    from aios.outage.recovery import resubmitted_from
+
+    return [str(ctx.flow_run.id), *resubmitted_from(ctx.flow_run.tags)]
+
+
+def memory_key(skill: Skill, occurrence: str) -> str:
+    """The memory extraction of one occurrence is asked once, whatever retries or resubmits its run."""
+    return _digest("memory", skill.name, occurrence)
+
+
+def _memory_occurrence(run: SkillRun) -> str:
+    return run_occurrence(FlowRunContext.get()) or run.run_id
 
 
 def _digest(*parts: Any) -> str:
@@ -190,7 +213,7 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     return None
 
 
-@task(name="extract-memory", cache_key_fn=lambda ctx, params: memory_key(params["skill"], params["run"].run_id), persist_result=True)
+@task(name="extract-memory", cache_key_fn=lambda ctx, params: memory_key(params["skill"], _memory_occurrence(params["run"])), persist_result=True)
 async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) -> int:
     """Ask the model, through the same fallback policy, for durable facts; merge new ones into memory/."""
     from aios.portability.memory import FACTS_SCHEMA, extraction_prompt, facts_from_output, merge_facts, recent_facts
@@ -203,7 +226,7 @@ async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) ->
         output_schema=FACTS_SCHEMA,
         max_tokens=1024,
     )
-    state = await call_model(request, policy, memory_key(skill, run.run_id), return_state=True)
+    state = await call_model(request, policy, memory_key(skill, _memory_occurrence(run)), return_state=True)
     result = await state.result(raise_on_failure=False)
     if not isinstance(result, ChainResult):
         return 0  # memory is a bonus: a failed extraction never fails the run
@@ -263,8 +286,8 @@ def build_skill_flow(name: str) -> Flow:
         from aios.runs import recorder
 
         ctx = FlowRunContext.get()
-        if ctx and ctx.flow_run and (done := recorder.recorded_run(name, str(ctx.flow_run.id))):
-            state = final_state(done)  # this run already finished its work: write nothing twice
+        if ctx and ctx.flow_run and (done := recorder.recorded_run(name, occurrence_run_ids(ctx))):
+            state = final_state(done)  # this occurrence already finished its work: write nothing twice
         else:
             state = final_state(await run_skill(find_skill(get_runtime().settings.skills_dir, name), inputs))
         if state.is_failed():

@@ -1,85 +1,102 @@
 """Crash recovery: a skill run that Prefect marked Crashed (its process or worker died), or that a claimant
-left in Pending (killed after claiming it, before starting it), is submitted again.
+left in Pending (killed after claiming it, before starting it), is submitted again -- as a NEW flow run.
+
+Why a new run rather than putting the same one back to Scheduled: the process worker that reported a
+crash can still hold an anyio CapacityLimiter token for that flow run id, and when it polls the same id
+again it asks for a second token and the whole worker process exits ("this borrower is already holding
+one of this CapacityLimiter's tokens", Prefect 3.8.8 workers/base.py). A new id is nothing any worker has
+seen, whatever its bookkeeping. The new run is created from the same deployment with the same
+parameters, job variables, work queue and tags, plus `resubmits:<old id>` (one per run in its lineage)
+and `occurrence:<...>`, the occurrence the crashed run answered: flows/skill_flow.py keys the paid answer
+by that occurrence and looks for the record under every run of the lineage, so nothing is paid or
+recorded twice. Its idempotency key is derived from the crashed run's id, so however many sweeps see the
+crash, one new run exists; the old run's state is renamed Resubmitted with a message naming the new run,
+which also keeps later sweeps from looking at it again.
 
 Why a sweep in the status-check flow rather than a second automation: the status check already runs
-every minute next to the health decision, it can bound re-submissions by reading the run's own state
-history (an automation action cannot count), and it needs no extra moving part to install. The run is
-put back to Scheduled -- the same flow run, so the same parameters, idempotency key and run id: its
-record is keyed by that id, and its paid answer comes back from the result cache. When Claude is down
-the re-run is triaged like any run (critical fails over, defer is parked, drop is dropped).
+every minute next to the health decision, it can bound re-submissions by reading the run's lineage (an
+automation action cannot count), and it needs no extra moving part to install. When Claude is down the
+new run is triaged like any run (critical fails over, defer is parked, drop is dropped).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
     FlowRunFilterState,
+    FlowRunFilterStateName,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import StateType
-from prefect.client.schemas.responses import SetStateStatus
-from prefect.states import Scheduled
+from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.states import Cancelled, Crashed, Scheduled
 
-MAX_RESUBMISSIONS = 2  # a run that crashes a third time is left Crashed, for a person to look at
-RESUBMITTED = "Resubmitted"
+MAX_RESUBMISSIONS = 2  # the third crash of one occurrence is left Crashed, for a person to look at
+RESUBMITTED = "Resubmitted"  # the name of the final state of a run that was submitted again
 STUCK_PENDING = timedelta(minutes=5)  # a worker or drainer starts a claimed run within seconds; this is far past that
-FROM_PENDING = "left in Pending"  # the message of a Resubmitted state that came from Pending
-# A resubmitted run is due this long after the sweep. Due at once, the process worker that reported the
-# crash may poll it before it releases that run's concurrency slot, and then dies on anyio's "this borrower
-# is already holding one of this CapacityLimiter's tokens" (Prefect 3.8.8 workers/base.py), leaving every
-# later run unpicked.
-RESUBMIT_DELAY = timedelta(seconds=10)
+RESUBMITS_TAG = "resubmits:"  # resubmits:<flow run id>, one per earlier run of the same occurrence
+OCCURRENCE_TAG = "occurrence:"  # occurrence:<idempotency key or first run id> the answer cache is keyed by
+STORY_TAGS = ("outcome:", "triage:", "answered-by:", "failover")  # the old run's outcome, not the new one's
 
 
-def resubmitted_state(message: str) -> Scheduled:
-    return Scheduled(name=RESUBMITTED, message=message, scheduled_time=datetime.now(UTC) + RESUBMIT_DELAY)
+def carried_occurrence(tags: Iterable[str]) -> str | None:
+    """The occurrence a resubmitted run answers, as its tags carry it; None for a first run."""
+    return next((t.removeprefix(OCCURRENCE_TAG) for t in tags if t.startswith(OCCURRENCE_TAG)), None)
+
+
+def resubmitted_from(tags: Iterable[str]) -> list[str]:
+    """The ids of the earlier runs of this occurrence (a run crashed, its resubmission crashed, ...)."""
+    return [t.removeprefix(RESUBMITS_TAG) for t in tags if t.startswith(RESUBMITS_TAG)]
 
 
 async def resubmit_lost(skill_names: Iterable[str]) -> list[str]:
-    """Every skill run the sweep puts back to Scheduled: crashed ones, and claimed ones never started."""
+    """Every skill run the sweep submitted again: crashed ones, and claimed ones never started; returns the new ids."""
     names = list(skill_names)
     return await resubmit_crashed(names) + await resubmit_stuck_pending(names)
 
 
 async def resubmit_crashed(skill_names: Iterable[str]) -> list[str]:
-    """Put each crashed deployment run of a skill back to Scheduled, once per crash; returns their ids."""
+    """Submit each crashed deployment run of a skill again as a new run, once per crash; returns the new ids."""
     names = list(skill_names)
     if not names:
         return []
     resubmitted: list[str] = []
     async with get_client() as client:
-        crashed = await client.read_flow_runs(
+        crashed = await client.read_flow_runs(  # a Crashed run already resubmitted is named Resubmitted
             flow_filter=FlowFilter(name=FlowFilterName(any_=names)),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED]))),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.CRASHED]), name=FlowRunFilterStateName(any_=["Crashed"])
+                )
+            ),
             limit=200,
         )
         for run in crashed:
             if run.deployment_id is None:
-                continue  # an in-process run: its caller saw the crash; Prefect cannot reschedule it
-            history = await client.read_flow_run_states(run.id)
-            if sum(1 for s in history if s.type is StateType.CRASHED) > MAX_RESUBMISSIONS:
+                continue  # an in-process run: its caller saw the crash; there is no deployment to submit it to
+            if len(resubmitted_from(run.tags)) >= MAX_RESUBMISSIONS:
                 continue
-            current = await client.read_flow_run(run.id)  # the list may be stale: another sweep was here
-            if current.state is None or current.state.type is not StateType.CRASHED:
-                continue
-            result = await client.set_flow_run_state(run.id, resubmitted_state(f"crashed: {current.state.message or 'its process died'}"))
-            if result.status is SetStateStatus.ACCEPT:
-                resubmitted.append(str(run.id))
+            new_id = await submit_again(
+                client, run, lambda state: Crashed(name=RESUBMITTED, message=f"crashed: {state.message or 'its process died'}")
+            )
+            if new_id:
+                resubmitted.append(new_id)
     return resubmitted
 
 
 async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedelta = STUCK_PENDING) -> list[str]:
-    """Put each deployment run of a skill that sat in Pending longer than `older_than` back to Scheduled, once.
+    """Submit each deployment run of a skill that sat in Pending longer than `older_than` again, once; returns the new ids.
 
     Pending is the claim: a worker or drainer that died between claiming and starting a run leaves it
     there, and no heartbeat ever comes (heartbeats start with Running), so the zombie automation never
-    sees it. Once only: a run stuck a second time is left Pending, for a person to look at.
+    sees it. The old run is Cancelled (named Resubmitted), so a claimant that wakes up late finds it
+    finished. Once only: a resubmitted run stuck in Pending again is left there, for a person to look at.
     """
     names = list(skill_names)
     if not names:
@@ -95,16 +112,44 @@ async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedel
         for run in pending:
             if run.deployment_id is None or run.state is None or run.state.timestamp > cutoff:
                 continue
-            history = await client.read_flow_run_states(run.id)
-            if any(s.name == RESUBMITTED and (s.message or "").startswith(FROM_PENDING) for s in history):
+            if resubmitted_from(run.tags):
                 continue
-            current = await client.read_flow_run(run.id)  # still the same Pending: nobody started it meanwhile
-            if current.state is None or current.state.id != run.state.id:
-                continue
-            waited = (datetime.now(UTC) - current.state.timestamp).total_seconds()
-            result = await client.set_flow_run_state(
-                run.id, resubmitted_state(f"{FROM_PENDING} for {waited:.0f} s: its claimant never started it")
-            )
-            if result.status is SetStateStatus.ACCEPT:
-                resubmitted.append(str(run.id))
+
+            def cancelled(state: State) -> State:
+                waited = (datetime.now(UTC) - state.timestamp).total_seconds()
+                return Cancelled(name=RESUBMITTED, message=f"left in Pending for {waited:.0f} s: its claimant never started it")
+
+            new_id = await submit_again(client, run, cancelled, still=run.state.id)
+            if new_id:
+                resubmitted.append(new_id)
     return resubmitted
+
+
+async def submit_again(
+    client: PrefectClient, run: FlowRun, final: Callable[[State], State], still: UUID | None = None
+) -> str | None:
+    """Create the run's successor (at most one, whatever races), then close the old run naming it.
+
+    `final(current state)` is the old run's closing state; `still` is the state id the old run must still
+    be in (None: still the type it was listed with). Returns the new run's id when this call closed the old run.
+    """
+    current = await client.read_flow_run(run.id)  # the list may be stale: another sweep or the claimant was here
+    if current.state is None or (current.state.id != still if still else current.state.type is not run.state.type):
+        return None
+    if current.state.name == RESUBMITTED:
+        return None
+    occurrence = carried_occurrence(run.tags) or run.idempotency_key or str(run.id)
+    kept = [t for t in run.tags if not t.startswith((*STORY_TAGS, OCCURRENCE_TAG))]
+    new = await client.create_flow_run_from_deployment(
+        run.deployment_id,
+        parameters=run.parameters,
+        job_variables=run.job_variables or None,
+        work_queue_name=run.work_queue_name,
+        tags=list(dict.fromkeys([*kept, f"{RESUBMITS_TAG}{run.id}", f"{OCCURRENCE_TAG}{occurrence}"])),
+        idempotency_key=f"aios-resubmit:{run.id}",  # one successor per run, however many sweeps see it
+        state=Scheduled(message=f"resubmits flow run {run.id}"),
+    )
+    closing = final(current.state)
+    closing.message = f"{closing.message}; resubmitted as flow run {new.id}"
+    await client.set_flow_run_state(run.id, closing, force=True)  # Crashed -> Crashed is refused unless forced
+    return str(new.id)

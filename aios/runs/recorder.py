@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -26,19 +27,22 @@ from aios.state import StateError, open_store
 log = logging.getLogger("aios.run")
 
 
-def recorded_run(skill: str, run_id: str) -> SkillRun | None:
-    """The record a run already left (a retried run returns it instead of doing its work again).
+def recorded_run(skill: str, run_ids: Iterable[str]) -> SkillRun | None:
+    """The record one of these runs of an occurrence already left (a retried or resubmitted run returns it
+    instead of doing its work again); `run_ids` are the run itself and the crashed runs it resubmits.
 
-    A store that cannot answer counts as no record: the retry then runs, and its answers come from
+    A store that cannot answer counts as no record: the run then works, and its answers come from
     the result cache, so nothing is paid twice and the upsert keyed by run id writes one record.
     """
     try:
-        record = open_store(skill=skill).get(RUNS_TABLE, run_id)
+        store = open_store(skill=skill)
+        for run_id in run_ids:
+            record = store.get(RUNS_TABLE, run_id)
+            if record is not None and record.data.get("status") is not None:
+                return SkillRun.model_validate(record.data)
     except StateError:
         return None
-    if record is None or record.data.get("status") is None:
-        return None
-    return SkillRun.model_validate(record.data)
+    return None
 
 
 async def record_run(run: SkillRun) -> None:

@@ -50,6 +50,7 @@ async def test_a_run_whose_skill_raised_is_retried_once_and_completes(emulator, 
     """An exception (here: the skill's folder is unreadable on the first try) is what flow retries are for."""
     shutil.copytree(ROOT / "skills" / "research-lead", tmp_path / "skills" / "research-lead")
     settings_env(AIOS_HOME=tmp_path)
+    research_lead = build_skill_flow("research-lead")  # built while the skill is readable: its Run form needs it
     skill_md = tmp_path / "skills" / "research-lead" / "SKILL.md"
     away = skill_md.with_name("SKILL.md.away")
     skill_md.rename(away)
@@ -68,7 +69,7 @@ async def test_a_run_whose_skill_raised_is_retried_once_and_completes(emulator, 
 
     with tags(tag):
         restore = asyncio.create_task(put_the_skill_back_after_the_first_failure())
-        state = await build_skill_flow("research-lead")(return_state=True)
+        state = await research_lead(return_state=True)
         await restore
     assert state.is_completed(), f"{state.name}: {state.message}"
     names = await state_names(state.state_details.flow_run_id)
@@ -78,21 +79,31 @@ async def test_a_run_whose_skill_raised_is_retried_once_and_completes(emulator, 
     assert len([r for r in emulator.requests() if r.get("status") == 200]) == 1
 
 
-async def test_a_run_claimed_by_a_drainer_that_died_before_starting_it_is_resubmitted_once_and_runs(deployed, emulator):
+async def test_a_run_claimed_by_a_drainer_that_died_before_starting_it_is_resubmitted_once_as_a_new_run_and_runs(deployed, emulator):
     skill = find_skill(get_settings().skills_dir, "weekly-report")
     await deferral.set_paused(True)
     try:
         run_id = await deferral.park_run(skill, {"week": f"pending-{uuid4().hex[:6]}"}, Occurrence())
         async with get_client() as client:
             assert await claim_run(client, run_id) is not None  # the drainer claims it, then dies here
-            assert (await client.read_flow_run(run_id)).state.type is StateType.PENDING
+            parked = await client.read_flow_run(run_id)
+            assert parked.state.type is StateType.PENDING
         assert await recovery.resubmit_stuck_pending(["weekly-report"]) == [], "a fresh claim is left to its claimant"
-        assert await recovery.resubmit_stuck_pending(["weekly-report"], older_than=timedelta(0)) == [str(run_id)]
+        resubmitted = await recovery.resubmit_stuck_pending(["weekly-report"], older_than=timedelta(0))
+        assert len(resubmitted) == 1 and resubmitted != [str(run_id)], resubmitted
+        assert await recovery.resubmit_stuck_pending(["weekly-report"], older_than=timedelta(0)) == [], "once"
     finally:
         await deferral.set_paused(False)
-    finished = await wait_final(run_id)  # the session's process worker runs it from the resumed queue
+    new_id = resubmitted[0]
+    finished = await wait_final(new_id)  # the session's process worker runs it from the resumed queue
     assert finished.state.is_completed(), finished.state_name
-    names = await state_names(run_id)
-    assert names.count("Running") == 1 and names.count("Resubmitted") == 1, names
-    assert open_store().get("runs", str(run_id)).version == 1
+    assert f"resubmits:{run_id}" in finished.tags and f"occurrence:{parked.idempotency_key}" in finished.tags, finished.tags
+    assert finished.work_queue_name == parked.work_queue_name, "it waits where the parked run waited"
+    async with get_client() as client:
+        old = await client.read_flow_run(run_id)
+    assert old.state.type is StateType.CANCELLED and old.state.name == "Resubmitted" and new_id in old.state.message
+    assert (await state_names(run_id)).count("Running") == 0, "the abandoned claim never ran"
+    assert (await state_names(new_id)).count("Running") == 1
+    assert open_store().get("runs", str(run_id)) is None
+    assert open_store().get("runs", new_id).version == 1
     assert len(emulator.requests("anthropic")) == 1

@@ -12,7 +12,6 @@ from uuid import uuid4
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.flow_engine import run_flow_async
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Pending
@@ -87,11 +86,19 @@ async def test_a_finished_parked_run_cannot_be_claimed_again(deployed, emulator)
     assert len(emulator.requests("anthropic")) == 1
 
 
-async def test_a_run_killed_after_its_answer_was_persisted_records_that_answer_on_its_retry_without_paying_again(
-    deployed, emulator, monkeypatch
+def the_worker(deployed):
+    """The session's one process worker (its Popen): the process a resubmitted run must not kill."""
+    workers = [p for p in deployed.processes if p.name.startswith("worker")]
+    assert len(workers) == 1, [p.name for p in workers]
+    return workers[0]
+
+
+async def test_a_run_killed_after_its_answer_was_persisted_is_resubmitted_to_the_same_worker_which_completes_it_without_paying_again(
+    deployed, emulator, monkeypatch, worker_polls
 ):
     """SIGKILL the flow's process while its run record is being written (the Airtable emulator holds the
-    write); the crashed run is submitted again, records the same answer, and Claude was asked once."""
+    write); the sweep submits the crashed run again as a new run, the same process worker that reported
+    the crash runs it and stays alive, the answer is the one paid for, and the occurrence has one record."""
     from aios.config.runtime import reset_runtime
     from aios.config.settings import reload_settings
     from aios.state import clear_store_cache
@@ -106,6 +113,7 @@ async def test_a_run_killed_after_its_answer_was_persisted_records_that_answer_o
         "AIOS_STATE_AIRTABLE_API_URL": airtable,
         "AIOS_STATE_HTTP_TIMEOUT": "300",
     }
+    worker = the_worker(deployed)
     storage = result_storage(Path(deployed.project))  # every process of the stack and this one share it
     cached_before = set(storage.glob("aios-answer-*"))
     emulator.set_fault("anthropic", "slow", delay=3.0, times=1)  # time to hold the record write before it comes
@@ -133,41 +141,39 @@ async def test_a_run_killed_after_its_answer_was_persisted_records_that_answer_o
         assert crashed.state.type is StateType.CRASHED, crashed.state_name
         httpx.delete(f"{airtable}/_control/faults", timeout=10)
 
-        deployed.stop_workers()  # it would die on the resubmitted run (see below); a fresh one starts at the end
-        assert await recovery.resubmit_crashed(["weekly-report"]) == [str(run.id)]
+        resubmitted = await recovery.resubmit_crashed(["weekly-report"])
+        assert len(resubmitted) == 1 and resubmitted != [str(run.id)], resubmitted
         assert await recovery.resubmit_crashed(["weekly-report"]) == [], "submitted again exactly once"
-        # This process executes the resubmitted run, as a drainer does. (A process worker would too, but
-        # Prefect 3.8.8's worker that reported the crash still holds the run's concurrency slot and dies
-        # on the resubmitted run: see recovery.RESUBMIT_DELAY.) One result storage: no setting needed.
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        reload_settings()
-        reset_runtime()
-        clear_store_cache()
-        claimed = None
-        while claimed is None and time.monotonic() < deadline:  # due RESUBMIT_DELAY after the sweep
-            claimed = await claim_run(client, run.id)
-            await asyncio.sleep(0.5)
-        assert claimed is not None, "the resubmitted run was never claimable"
-        try:
-            await run_flow_async(skill_flows()["weekly-report"], flow_run=claimed, parameters=claimed.parameters, return_type="state")
-        finally:
-            deployed.start_workers(1)
-        finished = await wait_final(run.id)
-        assert finished.state.is_completed(), finished.state_name
+        new_id = resubmitted[0]
+        new = await client.read_flow_run(new_id)
+        assert f"resubmits:{run.id}" in new.tags and f"occurrence:{run.id}" in new.tags, new.tags
+        assert new.parameters == crashed.parameters and new.deployment_id == crashed.deployment_id
+        old = await client.read_flow_run(run.id)
+        assert old.state.name == "Resubmitted" and new_id in old.state.message, (old.state_name, old.state.message)
+
+        finished = await wait_final(new_id)  # the session's process worker runs it: nothing in this process does
+        assert finished.state.is_completed(), f"{finished.state_name}: {finished.state.message}"
+        assert finished.infrastructure_pid, "a process worker ran the resubmitted run"
+        assert (await client.read_flow_run(run.id)).state.name == "Resubmitted", "the crashed run is not run again"
+    await worker_polls(2)  # polls after the resubmitted run finished: the worker outlived it
+    assert worker.proc.poll() is None, f"the worker (pid {worker.proc.pid}) exited with {worker.proc.returncode}"
+    assert the_worker(deployed).proc.pid == worker.proc.pid, "the same worker process, not a restarted one"
 
     answered = [r for r in emulator.requests() if r.get("status") == 200]
     assert len(answered) == 1, f"the model was paid {len(answered)} times for one answer"
-    for key, value in env.items():  # read the record where the run wrote it
+    for key, value in env.items():  # read the record where the runs wrote it
         monkeypatch.setenv(key, value)
     reload_settings()
     clear_store_cache()
     try:
-        record = open_store(skill="weekly-report").get("runs", str(run.id))
+        store = open_store(skill="weekly-report")
+        records = [r for r in (store.get("runs", str(run.id)), store.get("runs", new_id)) if r is not None]
     finally:
         monkeypatch.undo()
         reload_settings()
         reset_runtime()
         clear_store_cache()
-    assert record is not None and record.data["status"] == "completed"
+    assert len(records) == 1, "one record for the occurrence, under the crashed run or its resubmission"
+    record = records[0]
+    assert record.data["status"] == "completed"
     assert record.data["provider"] == "anthropic" and record.version == 1, "one write, of the answer paid for once"
