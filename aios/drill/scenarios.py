@@ -107,7 +107,7 @@ async def recovery(drill: Drill, name: str, parked_runs: int = 3) -> ScenarioRep
         await drill.check_health()
         for i in range(parked_runs):
             skill = deferrable[i % len(deferrable)]
-            state = await drill.skill_flow(skill.name)(inputs={"drill_run": i}, return_state=True)
+            state = await drill.skill_flow(skill.name)(inputs=None, return_state=True)  # each run its own occurrence
             run = SkillRun.model_validate(await state.result(raise_on_failure=False))
             if run.parked_run_id:
                 parked[f"{skill.name}#{i}"] = run.parked_run_id

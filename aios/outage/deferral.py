@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Scheduled
 
 from aios.errors import AiosError
@@ -63,15 +63,22 @@ async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | N
                 f"cannot park {skill.name}: deployment {deployment_name(skill.name)} not found (run `aios deploy`)"
             ) from None
         waits = f"waiting for Claude: parked by run {parent.name}" if parent else "waiting for Claude"
-        flow_run = await client.create_flow_run_from_deployment(
-            deployment.id,
-            parameters={"inputs": inputs},
-            idempotency_key=idempotency_key(skill.name, ctx),
-            work_queue_name=settings.deferred_queue,
-            name=f"{skill.name} · parked, waits for Claude",
-            tags=["aios-deferred", story.WAITING_TAG] + ([f"parked-by:{parent.id}"] if parent else []),
-            state=Scheduled(message=f"{waits} (queue '{settings.deferred_queue}' is paused until Claude is healthy)"),
-        )
+        try:
+            flow_run = await client.create_flow_run_from_deployment(
+                deployment.id,
+                parameters={"inputs": inputs},
+                idempotency_key=idempotency_key(skill.name, ctx),
+                work_queue_name=settings.deferred_queue,
+                name=f"{skill.name} · parked, waits for Claude",
+                tags=["aios-deferred", story.WAITING_TAG] + ([f"parked-by:{parent.id}"] if parent else []),
+                state=Scheduled(message=f"{waits} (queue '{settings.deferred_queue}' is paused until Claude is healthy)"),
+            )
+        except PrefectHTTPStatusError as exc:  # e.g. inputs the deployment's schema refuses: a record, not a crash
+            detail = exc.response.json().get("detail", "") if exc.response.headers.get("content-type", "").startswith("application/json") else ""
+            raise ParkError(
+                f"cannot park {skill.name}: the Prefect API refused the parked run ({exc.response.status_code}"
+                + (f": {detail}" if detail else "") + ")"
+            ) from None
         if parent is not None:
             await link_runs(client, parent, flow_run, settings.deferred_queue, reason)
     return str(flow_run.id)
