@@ -1,10 +1,31 @@
-"""Writing files without ever leaving a half-written one: the single home of ``atomic_write_text``."""
+"""Users' files: read as UTF-8 text with one clear line when they are not, and written without ever
+leaving a half-written one (the single home of ``atomic_write_text``)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+from aios.errors import ConfigError
+
+
+def read_user_text(path: Path) -> str:
+    """A file the user wrote, as text; a missing or non-UTF-8 file is a one-line ConfigError naming it."""
+    text = read_user_text_or_none(path)
+    if text is None:
+        raise ConfigError(path, "file not found")
+    return text
+
+
+def read_user_text_or_none(path: Path) -> str | None:
+    """Like `read_user_text`, but None where there is no file (an optional file, or one aios creates)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not UTF-8 text") from None
 
 
 def atomic_write_text(path: Path | str, text: str, *, new_file_mode: int = 0o644) -> None:

@@ -85,11 +85,11 @@ def is_our_process(server: KeptServer) -> bool:
 
 
 def runner_is_ours(server: KeptServer) -> bool:
-    """The recorded runner pid is alive AND is `python -m aios.runs.record.runner --port <its port>`."""
+    """The recorded runner pid is alive AND is `python -m aios.runs.runner --port <its port>`."""
     if not server.runner_pid:
         return False
     args = _cmdline(server.runner_pid)
-    return args[1:] == ["-m", "aios.runs.record.runner", "--port", str(server.runner_port)]
+    return args[1:] == ["-m", "aios.runs.runner", "--port", str(server.runner_port)]
 
 
 def kept_server(home: Path) -> KeptServer | None:
@@ -170,26 +170,10 @@ def start(home: Path, port: int | None = None, ui: bool = True, timeout: float =
     env["PREFECT_UI_API_URL"] = url
     log = home / LOG
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=home, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives this command; stop() signals its whole group
-        )
+    proc = _spawn([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home, log)
     server = KeptServer(url=url, pid=proc.pid, identity=uuid4().hex, database=database_kind(env), started_at=time.time())
     deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise ServerError(f"the Prefect server exited with {proc.returncode} while starting; see {log}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            _stop_group(proc.pid)
-            raise ServerError(f"the Prefect server did not answer within {timeout:.0f} s; see {log}")
-        time.sleep(0.25)
+    _wait_until_healthy(proc, f"{url}/health", deadline, "the Prefect server", log)
     response = httpx.post(f"{url}/variables/", json={"name": IDENTITY_VARIABLE, "value": server.identity}, timeout=10)
     if response.status_code == 409:  # a database kept from an earlier server: take it over
         httpx.patch(f"{url}/variables/name/{IDENTITY_VARIABLE}", json={"value": server.identity}, timeout=10).raise_for_status()
@@ -216,32 +200,46 @@ def _write(home: Path, server: KeptServer) -> None:
 
 def _start_runner(home: Path, url: str, deadline: float) -> dict:
     """Start the warm runner (aios/runs/runner.py) against the server at `url`; its record fields once it answers."""
-    import httpx
-
-    from aios.runs.record.runner import LOG as RUNNER_LOG
-    from aios.runs.record.runner import TOKEN_ENV
+    from aios.runs.runner import LOG as RUNNER_LOG
+    from aios.runs.runner import TOKEN_ENV
 
     port, token = _free_port(), secrets.token_urlsafe(32)
     env = dict(os.environ) | {"PREFECT_API_URL": url, "AIOS_HOME": str(home), TOKEN_ENV: token}
     log = home / RUNNER_LOG
+    proc = _spawn([sys.executable, "-m", "aios.runs.runner", "--port", str(port)], env, home, log)
+    health = f"http://127.0.0.1:{port}/health"
+    _wait_until_healthy(proc, health, deadline, "the aios runner", log, headers={"Authorization": f"Bearer {token}"})
+    return {"runner_port": port, "runner_pid": proc.pid, "token": token}
+
+
+def _spawn(argv: list[str], env: dict[str, str], home: Path, log: Path) -> subprocess.Popen:
+    """Start a kept process with its output appended to `log`."""
     with log.open("ab") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aios.runs.record.runner", "--port", str(port)],
-            env=env, cwd=home, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        return subprocess.Popen(
+            argv, env=env, cwd=home, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives this command; stop() signals its whole group
         )
+
+
+def _wait_until_healthy(
+    proc: subprocess.Popen, health_url: str, deadline: float, what: str, log: Path, headers: dict[str, str] | None = None
+) -> None:
+    """Return once `health_url` answers 200; a process that exits or stays silent past `deadline` is a
+    ServerError naming its log (and a silent one is stopped first)."""
+    import httpx
+
+    began = time.monotonic()
     while True:
         if proc.poll() is not None:
-            raise ServerError(f"the aios runner exited with {proc.returncode} while starting; see {log}")
+            raise ServerError(f"{what} exited with {proc.returncode} while starting; see {log}")
         try:
-            answer = httpx.get(f"http://127.0.0.1:{port}/health", headers={"Authorization": f"Bearer {token}"}, timeout=2)
-            if answer.status_code == 200:
-                return {"runner_port": port, "runner_pid": proc.pid, "token": token}
+            if httpx.get(health_url, headers=headers, timeout=2).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
             _stop_group(proc.pid)
-            raise ServerError(f"the aios runner did not answer in time; see {log}")
+            raise ServerError(f"{what} did not answer within {time.monotonic() - began:.0f} s; see {log}")
         time.sleep(0.25)
 
 

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 REDACTED = "[REDACTED]"
+# Narrower than aios/portability/secrets.py on purpose: every value under these names is erased from all text.
 SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "AUTH_TOKEN", "_PASSWORD", "_AUTH_STRING")
 MIN_SECRET_LENGTH = 8  # shorter values ("true", "1") are settings, not secrets, and would shred every text
 REFRESH_SECONDS = 1.0

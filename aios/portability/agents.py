@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from aios.errors import ConfigError
-from aios.files import atomic_write_text
+from aios.files import atomic_write_text, read_user_text_or_none
 from aios.portability.ownership import Backups, digest
 
 AGENTS_MD = "AGENTS.md"
@@ -59,15 +59,6 @@ class AgentsSyncResult(BaseModel):
     @property
     def drift(self) -> bool:
         return self.action != "none"
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError:
-        raise ConfigError(path, "not UTF-8 text") from None
 
 
 def _outside_code(text: str) -> list[tuple[int, str]]:
@@ -122,7 +113,7 @@ def resolve_imports(text: str, base: Path, warnings: list[str], *, depth: int = 
                 warnings.append(f"@{target}: more than {MAX_IMPORT_DEPTH} nested imports; not inlined")
                 continue
             content = resolve_imports(
-                _read(path) or "", path.parent, warnings, depth=depth + 1, seen=(*seen, path)
+                read_user_text_or_none(path) or "", path.parent, warnings, depth=depth + 1, seen=(*seen, path)
             ).rstrip("\n")
             start, end = m.start(), m.start() + 1 + len(target)
             if line_text.strip() == line_text[start:end]:
@@ -188,7 +179,7 @@ def sync_agents(
     """Bring CLAUDE.md (or, with source="claude", AGENTS.md) in step; check=True only reports."""
     root = Path(root)
     agents_path, claude_path = root / AGENTS_MD, root / CLAUDE_MD
-    agents_text, claude_text = _read(agents_path), _read(claude_path)
+    agents_text, claude_text = read_user_text_or_none(agents_path), read_user_text_or_none(claude_path)
     if source is None:
         generated = agents_text is not None and agents_text.startswith(GENERATED_MARKER)
         source = "claude" if generated else "agents"

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable, Table
 
-from aios.files import atomic_write_text
+from aios.files import atomic_write_text, read_user_text, read_user_text_or_none
 from aios.errors import ConfigError
 from aios.portability.secrets import looks_like_secret
 
@@ -305,12 +305,7 @@ def server_to_claude(server: McpServer) -> tuple[dict[str, Any], list[str], list
 
 def read_claude(path: Path) -> tuple[dict[str, Any], dict[str, McpServer], list[str]]:
     """Parse `.mcp.json`: (whole document, servers by name in file order, warnings)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, "file not found") from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, "not UTF-8 text") from None
+    text = read_user_text(path)
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
@@ -446,12 +441,7 @@ def server_to_codex(server: McpServer) -> tuple[dict[str, Any] | None, list[str]
 
 def read_codex(path: Path) -> tuple[tomlkit.TOMLDocument, dict[str, McpServer], list[str]]:
     """Parse `config.toml` (a missing file is an empty document): (document, servers, warnings)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    except UnicodeDecodeError:
-        raise ConfigError(path, "not UTF-8 text") from None
+    text = read_user_text_or_none(path) or ""
     try:
         doc = tomlkit.parse(text)
     except TOMLKitError as exc:

@@ -25,7 +25,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aios.errors import ConfigError
-from aios.files import atomic_write_text
+from aios.files import atomic_write_text, read_user_text_or_none
 
 DEFAULT_FILE = "learned.md"
 HEADER = (
@@ -118,14 +118,8 @@ def parse_bullet(line: str) -> Fact | None:
 
 
 def _read_facts(path: Path) -> list[Fact]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except UnicodeDecodeError:
-        raise ConfigError(path, "not UTF-8 text") from None
     facts, fenced = [], False
-    for line in text.splitlines():
+    for line in (read_user_text_or_none(path) or "").splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
         elif not fenced and (fact := parse_bullet(line)):

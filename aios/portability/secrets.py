@@ -1,8 +1,13 @@
 """One secret detector for portability: what must never be copied into a config file or an export.
 
 `looks_like_secret(name)` judges a name alone (an exported file's name); `looks_like_secret(name,
-value)` a literal value under a name (an MCP env variable or header). aios/logs.py redacts by the
-values of secret environment variables instead, which is a different question (what to hide in text).
+value)` a literal value under a name (an MCP env variable or header).
+
+aios/observability/redaction.py keeps its own, narrower list of names (`SECRET_SUFFIXES`) on purpose:
+it answers a different question, whose values to erase from every log line and span, where a name
+caught by mistake erases ordinary text (`AIOS_CODEX_API_KEY_ENV=OPENAI_API_KEY` would blank the word
+OPENAI_API_KEY everywhere). Here a name caught by mistake costs only a `${VAR}` reference, so the
+words are broad.
 """
 
 from __future__ import annotations

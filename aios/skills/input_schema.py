@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from aios.errors import ConfigError
+from aios.files import read_user_text_or_none
 from aios.skills.loader import INPUTS_FILE, Skill
 
 SCHEMA_FILE = "inputs.schema.json"
@@ -22,14 +23,13 @@ SCHEMA_FILE = "inputs.schema.json"
 def input_schema(skill: Skill) -> dict[str, Any]:
     """The schema of the skill's `inputs` object: one property per input, each with its sample as default."""
     path = skill.folder / SCHEMA_FILE
-    if not path.exists():
+    text = read_user_text_or_none(path)
+    if text is None:
         return schema_from_samples(skill.default_inputs)
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        schema = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(path, f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, "not UTF-8 text") from None
     if not isinstance(schema, dict) or schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
         raise ConfigError(path, "must describe a JSON object: {\"type\": \"object\", \"properties\": {...}}")
     try:

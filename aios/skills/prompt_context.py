@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from aios.errors import ConfigError
+from aios.files import read_user_text
 
 
 class PromptContext(BaseModel):
@@ -25,10 +26,7 @@ def _read_all(folder: Path) -> list[tuple[str, str]]:
         return []
     out = []
     for path in sorted(folder.glob("*.md")):
-        try:
-            out.append((f"{folder.name}/{path.name}", path.read_text(encoding="utf-8").strip()))
-        except UnicodeDecodeError:
-            raise ConfigError(path, "not UTF-8 text") from None
+        out.append((f"{folder.name}/{path.name}", read_user_text(path).strip()))
     return out
 
 

@@ -51,6 +51,7 @@ from google.oauth2 import credentials as user_creds
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
+from gspread.utils import rowcol_to_a1
 
 from aios.core.retry_after import parse_retry_after
 
@@ -137,12 +138,9 @@ def _quote(title: str) -> str:
 
 
 def _col(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
+    """Column letters of 0-based column `i` (0 -> A, 26 -> AA), by gspread's own A1 arithmetic: the
+    client's, not the Sheets emulator's, so a mistake cannot hide on both sides of the wire."""
+    return rowcol_to_a1(1, i + 1)[:-1]
 
 
 def _first_row(a1_range: str) -> int:
