@@ -84,7 +84,7 @@ def fast_run(argv: list[str]) -> int | None:
     if request is None:
         return None
     from aios.config.bootstrap import prepare_environment, project_root
-    from aios.server import kept_server, runner_is_ours
+    from aios.config.kept_server import kept_server, runner_is_ours
 
     try:
         prepare_environment()  # the same .env and Prefect defaults the full CLI applies
@@ -256,7 +256,7 @@ def serve(port: int) -> None:
 def main() -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m aios.runs.record.runner", description="The kept server's warm runner.")
+    parser = argparse.ArgumentParser(prog="python -m aios.runs.runner", description="The kept server's warm runner.")
     parser.add_argument("--port", type=int, required=True)
     serve(parser.parse_args().port)
 

@@ -146,7 +146,7 @@ def test_a_run_with_no_server_up_says_once_how_to_start_one_and_still_answers(ke
 
 
 def test_only_a_plain_run_is_sent_to_the_warm_runner():
-    from aios.runs.record.runner import parse_run_argv
+    from aios.runs.runner import parse_run_argv
 
     assert parse_run_argv(["run", "research-lead", "-i", "company=Acme", "--input=size=40", "--json"]) == (
         "research-lead", ["company=Acme", "size=40"], True)
@@ -157,7 +157,7 @@ def test_only_a_plain_run_is_sent_to_the_warm_runner():
 
 
 def test_the_runner_serves_only_clients_with_the_same_settings():
-    from aios.runs.record.runner import settings_fingerprint
+    from aios.runs.runner import settings_fingerprint
 
     base = {"ANTHROPIC_API_KEY": "k1", "AIOS_STATE_BACKEND": "json", "PATH": "/bin", "PREFECT_HOME": "/p"}
     same = settings_fingerprint("t", base)
