@@ -138,7 +138,11 @@ async def test_an_unexpected_exception_carrying_a_key_is_redacted_in_prefects_st
     recorded = await everything_recorded(state.state_details.flow_run_id, otel, all_logs, capfd, stack, artifact=False)
     assert_no_canary(recorded)
     assert f"bug: cannot use key {REDACTED}" in recorded["prefect runs"]
-    root = otel.span_named("skill research-lead")
-    assert root.status.status_code.name == "ERROR" and root.status.description == f"RuntimeError: bug: cannot use key {REDACTED}"
-    (event,) = [e for e in root.events if e.name == "exception"]
-    assert event.attributes["exception.message"] == f"bug: cannot use key {REDACTED}"
+    from flows.skill_flow import FLOW_RETRIES
+
+    roots = [s for s in otel.spans() if s.name == "skill research-lead"]
+    assert len(roots) == 1 + FLOW_RETRIES, "an exception is an infrastructure failure: the run is retried"
+    for root in roots:
+        assert root.status.status_code.name == "ERROR" and root.status.description == f"RuntimeError: bug: cannot use key {REDACTED}"
+        (event,) = [e for e in root.events if e.name == "exception"]
+        assert event.attributes["exception.message"] == f"bug: cannot use key {REDACTED}"

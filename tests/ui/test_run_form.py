@@ -93,7 +93,7 @@ async def test_the_deployment_names_each_input_and_the_api_refuses_a_wrong_typed
         assert deployment.enforce_parameter_schema
         fields = deployment.parameter_openapi_schema["properties"]["inputs"]["properties"]
         assert {name: spec["default"] for name, spec in fields.items()} == samples
-        assert {spec["type"] for spec in fields.values()} == {"string"}
+        assert {name: spec["type"] for name, spec in fields.items()} == {"week": "string", "leads": "array"}
 
         refusals = {}
         for bad in ({"week": 42}, {"wek": "2026-W48"}):
