@@ -126,7 +126,9 @@ async def bench_failover(settings, emulator: EmulatorControl, n: int, figures: d
     skill, request = skill_request(settings)
     validate = contract_validator(skill.output_schema)
     base = settings.policy([ANTHROPIC_TARGET, OPENAI_TARGET])
-    both = base.model_copy(update={"timeouts": Timeouts(connect=CONNECT_TIMEOUT, read=settings.read_timeout)})
+    # (a) and (b) measure the failover path itself: no hedging (section d measures that)
+    both = base.model_copy(update={"timeouts": Timeouts(connect=CONNECT_TIMEOUT, read=settings.read_timeout),
+                                   "hedge": base.hedge.model_copy(update={"enabled": False})})
     direct = both.with_targets(both.targets[1:])
     providers = Providers(settings)
     naive = SDKDefaults(settings.endpoints["anthropic"], output=settings.anthropic_output)
