@@ -90,10 +90,15 @@ def fleet(stack, emulator, alert_inbox, tmp_path, monkeypatch):
     monkeypatch.setenv("AIOS_FLEET", "multi")
     for key in ("snapshot", "state"):
         health_store.forget(health_store.HEALTH_TABLE, key)
+    # Only the two hosts may poll the pool: a session worker (other tests' `deployed`) has no AIOS_WORKER_DIR.
+    session_workers = sum(p.name.startswith("worker") for p in stack.processes)
+    stack.stop_workers()
     hosts = [Host("host-a", tmp_path, env), Host("host-b", tmp_path, env)]
     yield hosts
     for host in hosts:
         host.stop()
+    if session_workers:
+        stack.start_workers(1)
     for key in ("snapshot", "state"):
         health_store.forget(health_store.HEALTH_TABLE, key)
     monkeypatch.delenv("AIOS_FLEET")
