@@ -156,10 +156,15 @@ async def test_two_hosts_share_health_park_drain_and_alert_once(fleet, emulator,
     # Host B never ran a status check, yet skips Claude: no request reaches the Anthropic API.
     host_b.start()
     emulator.clear_requests()
-    critical = await run_on_fleet("research-lead/research-lead")
+    from flows.records import seed_sample_records
+
+    # research-lead works on host B's own leads (a records skill): one lead, every step answered by OpenAI
+    seed_sample_records(ROOT / "skills", JsonStore(Path(host_b.env["AIOS_STATE_PATH"])))
+    lead = next(iter(JsonStore(Path(host_b.env["AIOS_STATE_PATH"])).list("leads")))
+    critical = await run_on_fleet("research-lead/research-lead", record=lead.key)
     assert critical.state.is_completed() and critical.state.name == "Completed", critical.state.message
-    assert "answered by openai" in critical.state.message
-    assert emulator.requests("anthropic") == []
+    assert critical.state.message == "1 written", critical.state.message
+    assert emulator.requests("anthropic") == [] and emulator.requests("openai"), "Claude skipped, OpenAI answered"
     assert (host_b.home / ".git").is_dir(), "the pull step cloned the project on host B"
     parked_b = await run_on_fleet("weekly-report/weekly-report", inputs={"week": "fleet-b"})
     assert parked_b.state.name == "Deferred", parked_b.state.message
