@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 ANTHROPIC = "anthropic"
 OPENAI = "openai"
@@ -23,6 +25,15 @@ def parse_deadline(text: str) -> float:
     if seconds <= 0:
         raise ValueError(f"'{text}' must be longer than zero")
     return seconds
+
+
+def _valid_deadline(text: str) -> str:
+    parse_deadline(text)  # a ValueError names the value and the accepted forms
+    return text
+
+
+Deadline = Annotated[str, AfterValidator(_valid_deadline)]
+"""A time budget as written ("10m"), checked where it is declared: a skill's metadata and a policy."""
 
 
 class Target(BaseModel):
@@ -105,14 +116,7 @@ class FallbackPolicy(BaseModel):
     wait_retries: int = Field(default=1, ge=0, description="retries on the same target after waiting out a retry-after")
     breaker: BreakerPolicy = BreakerPolicy()
     hedge: HedgePolicy = HedgePolicy()
-    deadline: str | None = Field(default=None, description="the whole chain's time budget, as written: '10m'")
-
-    @field_validator("deadline")
-    @classmethod
-    def _check_deadline(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_deadline(value)
-        return value
+    deadline: Deadline | None = Field(default=None, description="the whole chain's time budget, as written: '10m'")
 
     @property
     def deadline_s(self) -> float | None:

@@ -36,7 +36,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aios.core.policy import parse_deadline
+from aios.core.policy import Deadline
 from aios.core.triage import Triage
 from aios.core.workflow import Selection, WritePlan, parse_fields, parse_names
 from aios.errors import ConfigError
@@ -81,19 +81,12 @@ class SkillMetadata(BaseModel):
     batch: int = Field(default=10, ge=1, le=1000)
     concurrency: int = Field(default=4, ge=1, le=32)
     reads: Selection | None = None
-    deadline: str | None = None
+    deadline: Deadline | None = None
 
     @field_validator("source", "reads", mode="before")
     @classmethod
     def _parse_source(cls, value: Any) -> Any:
         return Selection.parse(value) if isinstance(value, str) else value
-
-    @field_validator("deadline")
-    @classmethod
-    def _check_deadline(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_deadline(value)
-        return value
 
     @field_validator("updates", mode="before")
     @classmethod
