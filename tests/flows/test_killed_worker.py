@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -18,6 +19,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+from aios.config.bootstrap import result_storage
 from aios.drill.stack import Process, descendants, spawn
 from aios.state import open_store
 from deployments import apply
@@ -92,6 +94,8 @@ async def test_a_worker_killed_mid_call_is_crashed_by_the_zombie_automation_and_
     async with get_client() as client:
         automation = (await client.read_automations_by_name(ZOMBIE_AUTOMATION))[0]
         assert automation.trigger.within.total_seconds() == 3 * HEARTBEAT_SECONDS
+    storage = result_storage(Path(deployed.project))  # where every process of the stack persists paid answers
+    persisted_before = set(storage.glob("aios-answer-*"))
     worker = own_workers(**heartbeat)
     emulator.set_fault("anthropic", "hang", times=1)  # the run's Claude call waits for an answer that never comes
     week = f"killed-{uuid4().hex[:6]}"
@@ -152,8 +156,10 @@ async def test_a_worker_killed_mid_call_is_crashed_by_the_zombie_automation_and_
         assert history.count("Running") == 1 and "Completed" not in history, history
         assert [s.name for s in await client.read_flow_run_states(new_id)].count("Running") == 1
 
+    persisted = set(storage.glob("aios-answer-*")) - persisted_before
     answered = [r for r in emulator.requests() if r.get("status") == 200]
-    assert len(answered) == 1, f"one answer reached a persisted result; the model was paid {len(answered)} times"
+    assert len(persisted) == 1, f"{len(persisted)} answers persisted for one occurrence"
+    assert len(answered) == len(persisted), f"the model was paid {len(answered)} times for {len(persisted)} persisted answer"
     hung = [r for r in emulator.requests("anthropic") if r["mode"] == "hang"]
     assert len(hung) == 1 and hung[0]["status"] is None, "the killed call never got an answer to pay for"
     store = open_store(skill="weekly-report")
