@@ -22,10 +22,6 @@ class RunDeadline:
         self.clock = clock
         self.started = clock()
 
-    @classmethod
-    def of(cls, policy: FallbackPolicy, clock: Callable[[], float] = time.monotonic) -> RunDeadline:
-        return cls(policy.deadline, clock)
-
     def left(self) -> float | None:
         """Seconds left (zero or less: passed), or None: no deadline."""
         if self.deadline is None:

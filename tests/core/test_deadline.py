@@ -237,9 +237,10 @@ def test_a_run_without_a_deadline_leaves_every_chain_unbounded():
     assert run.after_answer(policy) == (policy, None) and policy.budget_s is None
 
 
-def test_the_policy_of_a_skill_with_a_deadline_bounds_its_run(tmp_path):
+def test_a_skills_deadline_counts_from_the_start_of_its_run(tmp_path):
     skill = load_skill(_skill(tmp_path, "90s"))
     clock = Clock()
-    run = RunDeadline.of(Settings(targets="claude-code:sonnet,codex:gpt-5.5").skill_policy(skill), clock)
+    run = RunDeadline(skill.metadata.deadline, clock)
     clock.now += 30
-    assert run.left() == 60
+    policy = run.bound(Settings(targets="claude-code:sonnet,codex:gpt-5.5").skill_policy(skill))
+    assert (policy.deadline, policy.budget_s) == ("90s", 60)
