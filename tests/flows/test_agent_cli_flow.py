@@ -7,6 +7,7 @@ must each tell the same story of the attempts.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -94,10 +95,8 @@ async def run_flow():
 def valid(output: dict) -> bool:
     from jsonschema import Draft202012Validator
 
-    schema = (ROOT / "skills" / "research-lead" / "output.schema.json").read_text()
-    import json
-
-    return not list(Draft202012Validator(json.loads(schema)).iter_errors(output))
+    schema = json.loads((ROOT / "skills" / "research-lead" / "output.schema.json").read_text())
+    return not list(Draft202012Validator(schema).iter_errors(output))
 
 
 async def artifact_of(run: SkillRun) -> str:
