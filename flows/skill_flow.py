@@ -19,6 +19,7 @@ from prefect.states import Completed, Failed, State
 from pydantic import BaseModel, WithJsonSchema
 
 from aios.core.contract import contract_validator
+from aios.core.deadline import RunDeadline
 from aios.core.health import HealthSnapshot, unexplained_failover
 from aios.core.fallback import Attempt, ChainAborted, ChainResult, NoAnswer, run_chain
 from aios.core.policy import FallbackPolicy
@@ -132,6 +133,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
     from aios.outage import deferral, health_store
 
     settings = get_runtime().settings
+    deadline = RunDeadline(skill.metadata.deadline)  # bounds the whole run, memory extraction included
     inputs = skill.inputs(inputs)
     if skill.metadata.reads is not None:  # a report is given the user's records (flows/records.py)
         from flows.records import read_records
@@ -152,7 +154,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         run.skipped = {t.key: f"health snapshot says {health.target(t).value}" for t in plan.skipped}
         decision = plan.decision
         if decision is RunDecision.run:
-            decision = await ask_models(skill, run, plan.policy, health)
+            decision = await ask_models(skill, run, deadline.bound(plan.policy), health)
 
         if decision is RunDecision.defer:
             try:
@@ -164,7 +166,9 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
             run.status = RunStatus.dropped
 
         if run.ok and skill.metadata.memory and settings.memory_extraction:
-            await extract_memory(skill, run, plan.policy)
+            memory_policy, run.memory = deadline.after_answer(plan.policy)
+            if memory_policy is not None:
+                run.memory = await extract_memory(skill, run, memory_policy)
         run.finished_at = datetime.now(UTC)
         await tell_story(run, settings.skill_policy(skill).primary_provider, ctx)
         await recorder.record_run(run)
@@ -214,8 +218,10 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
 
 
 @task(name="extract-memory", cache_key_fn=lambda ctx, params: memory_key(params["skill"], _memory_occurrence(params["run"])), persist_result=True)
-async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) -> int:
-    """Ask the model, through the same fallback policy, for durable facts; merge new ones into memory/."""
+async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) -> str:
+    """Ask the model, through the same fallback policy, for durable facts; merge new ones into memory/.
+
+    Returns what happened, for the run record."""
     from aios.portability.memory import FACTS_SCHEMA, extraction_prompt, facts_from_output, merge_facts, recent_facts
 
     settings = get_runtime().settings
@@ -228,10 +234,10 @@ async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) ->
     )
     state = await call_model(request, policy, memory_key(skill, _memory_occurrence(run)), return_state=True)
     result = await state.result(raise_on_failure=False)
-    if not isinstance(result, ChainResult):
-        return 0  # memory is a bonus: a failed extraction never fails the run
+    if not isinstance(result, ChainResult):  # memory is a bonus: a failed extraction never fails the run
+        return f"not extracted: {result.message}" if isinstance(result, NoAnswerRecord) else "not extracted"
     facts = facts_from_output(result.answer.output, skill=skill.name, source_run=run.run_id)
-    return len(merge_facts(settings.memory_path, facts))
+    return f"{len(merge_facts(settings.memory_path, facts))} new facts"
 
 
 def final_state(run: SkillRun) -> State:

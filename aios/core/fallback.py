@@ -247,7 +247,7 @@ class _Chain:
         self.hedged = False
         self.hedge_after: float | None = None
         self.settled = False  # the race is decided: a lane cancelled now lost it
-        budget = policy.deadline_s
+        budget = policy.budget_s
         self.ends: float | None = None if budget is None else clock() + budget
 
     def recorded(self) -> list[Attempt]:

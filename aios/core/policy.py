@@ -116,12 +116,20 @@ class FallbackPolicy(BaseModel):
     wait_retries: int = Field(default=1, ge=0, description="retries on the same target after waiting out a retry-after")
     breaker: BreakerPolicy = BreakerPolicy()
     hedge: HedgePolicy = HedgePolicy()
-    deadline: Deadline | None = Field(default=None, description="the whole chain's time budget, as written: '10m'")
+    deadline: Deadline | None = Field(default=None, description="the whole run's time budget, as written: '10m'")
+    left: float | None = Field(
+        default=None, ge=0, description="seconds of the deadline the run has left as this chain starts (RunDeadline)"
+    )
 
     @property
     def deadline_s(self) -> float | None:
-        """Seconds the whole chain may take (every target, re-ask and wait), or None: no bound."""
+        """Seconds the deadline allows (every target, re-ask and wait), or None: no bound."""
         return parse_deadline(self.deadline) if self.deadline else None
+
+    @property
+    def budget_s(self) -> float | None:
+        """Seconds this chain may take: what the run has left of its deadline, else the whole deadline."""
+        return self.left if self.left is not None and self.deadline else self.deadline_s
 
     def primary_only(self) -> FallbackPolicy:
         """The chain restricted to the primary provider (deferred and droppable skills never use a secondary).

@@ -37,6 +37,7 @@ class SkillRun(BaseModel):
     misconfigured: list[str] = Field(default_factory=list)
     #: "provider:model" -> why it was never called because the health snapshot says it is down
     skipped: dict[str, str] = Field(default_factory=dict)
+    memory: str | None = None  # what memory extraction did: "2 new facts", or why it was skipped or cut
     not_recorded: str | None = None  # why the state store has no record of this run (it went to the journal)
     started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None

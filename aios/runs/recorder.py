@@ -121,6 +121,8 @@ def run_markdown(run: SkillRun, trace_url: str | None = None) -> str:
     ]
     if skipped:
         lines += ["", "Not called:", *skipped]
+    if run.memory:
+        lines += ["", f"Memory extraction: {run.memory}"]
     if run.parked_run_id:
         lines += ["", f"Parked as flow run `{run.parked_run_id}` in the paused `deferred` queue."]
     if trace_url:

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from aios.config.settings import Settings
 from aios.core.breaker import BreakerBoard
+from aios.core.deadline import RunDeadline
 from aios.core.contract import contract_validator
 from aios.core.failures import ErrorClass, FailureKind, ProviderFailure
 from aios.core.fallback import DeadlinePassed, Outcome, Reply, run_chain, time_left
@@ -161,3 +162,85 @@ def test_a_bad_deadline_is_one_line_naming_the_skill_file_and_field(tmp_path):
     assert str(caught.value) == (
         f"{folder / 'SKILL.md'}: metadata.deadline: 'ten minutes' is not a duration like 90s, 10m or 1h30m"
     )
+
+
+# ------------------------------------------- the whole run: answer, then memory extraction
+async def test_the_answers_chain_gets_only_what_the_run_has_left():
+    clock, seen = Clock(), []
+    run = RunDeadline("10m", clock)
+    clock.now += 100  # reading records, the health snapshot: the run's own time counts
+
+    async def call(target, feedback):
+        seen.append(time_left())
+        clock.now += 550  # an agent CLI that took its time, then failed
+        raise ProviderFailure("overloaded", kind=FailureKind.status, status=529)
+
+    with pytest.raises(DeadlinePassed) as caught:
+        await run_chain(run.bound(bounded(OPUS, GPT)), call, validate, BreakerBoard(), clock=clock)
+    assert seen == [500]
+    assert str(caught.value) == "deadline 10m passed", "the message names the deadline as written"
+    assert [a.model for a in caught.value.attempts] == ["opus"], "the 50 s left were not enough to start gpt"
+
+
+async def test_a_chain_started_after_the_deadline_calls_nobody():
+    clock, called = Clock(), []
+    run = RunDeadline("1m", clock)
+    clock.now += 61
+
+    async def call(target, feedback):
+        called.append(target)
+        return GOOD
+
+    with pytest.raises(DeadlinePassed) as caught:
+        await run_chain(run.bound(bounded(OPUS, GPT)), call, validate, BreakerBoard(), clock=clock)
+    assert called == [] and caught.value.attempts == []
+
+
+async def test_memory_extraction_gets_what_the_answer_left_and_is_cut_when_that_runs_out():
+    clock = Clock()
+    run = RunDeadline("10m", clock)
+    policy = bounded(OPUS, GPT)
+
+    async def slow_answer(target, feedback):
+        clock.now += 599.8
+        return GOOD
+
+    result = await run_chain(run.bound(policy), slow_answer, validate, BreakerBoard(), clock=clock)
+    memory_policy, skipped = run.after_answer(policy)
+    assert result.answer.output == {"ok": True} and skipped is None
+    assert memory_policy.budget_s == pytest.approx(0.2), "not a fresh 10 minutes"
+
+    called = []
+
+    async def never(target, feedback):
+        called.append(target.model)
+        await asyncio.Event().wait()
+
+    with pytest.raises(DeadlinePassed) as caught:
+        await asyncio.wait_for(run_chain(memory_policy, never, validate, BreakerBoard(), clock=clock), 30)
+    assert called == ["opus"] and str(caught.value) == "deadline 10m passed"
+
+
+def test_memory_extraction_is_skipped_with_a_reason_when_the_answer_used_the_whole_deadline():
+    clock = Clock()
+    run = RunDeadline("10m", clock)
+    clock.now += 600
+    assert run.after_answer(bounded(OPUS)) == (None, "skipped: deadline 10m passed with the answer")
+
+
+def test_a_run_without_a_deadline_leaves_every_chain_unbounded():
+    clock = Clock()
+    run = RunDeadline(None, clock)
+    clock.now += 10_000
+    policy = bounded(OPUS, deadline=None)
+    assert run.left() is None and run.bound(policy) is policy
+    assert run.after_answer(policy) == (policy, None) and policy.budget_s is None
+
+
+def test_a_skills_deadline_counts_from_the_start_of_its_run(tmp_path):
+    skill = load_skill(_skill(tmp_path, "90s"))
+    clock = Clock()
+    run = RunDeadline(skill.metadata.deadline, clock)
+    clock.now += 30
+    policy = run.bound(Settings(targets="claude-code:sonnet,codex:gpt-5.5").skill_policy(skill))
+    assert (policy.deadline, policy.budget_s) == ("90s", 60)
