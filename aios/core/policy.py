@@ -6,7 +6,7 @@ import re
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 ANTHROPIC = "anthropic"
 OPENAI = "openai"
@@ -109,7 +109,9 @@ class FallbackPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     targets: tuple[Target, ...]
-    primary_provider: str = ANTHROPIC
+    primary_provider: str = Field(
+        default=ANTHROPIC, description="the provider whose outage defers and drops skills: the first target's, unless given"
+    )
     timeouts: Timeouts = Timeouts()
     max_retry_after: float = Field(default=2.0, ge=0, description="longest 429 retry-after worth waiting out")
     reasks: int = Field(default=1, ge=0, description="re-asks on the same target after an invalid answer")
@@ -120,6 +122,17 @@ class FallbackPolicy(BaseModel):
     left: float | None = Field(
         default=None, ge=0, description="seconds of the deadline the run has left as this chain starts (RunDeadline)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_is_where_the_chain_starts(cls, data: object) -> object:
+        """A chain `claude-code → codex` has claude-code as its primary, not Anthropic's API it never calls."""
+        if isinstance(data, dict) and "primary_provider" not in data and data.get("targets"):
+            first = data["targets"][0]
+            provider = first.get("provider") if isinstance(first, dict) else getattr(first, "provider", None)
+            if provider:
+                return {**data, "primary_provider": provider}
+        return data
 
     @property
     def deadline_s(self) -> float | None:

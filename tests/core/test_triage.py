@@ -51,3 +51,24 @@ def test_failure_during_the_run_defers_or_drops_by_class():
     assert after_chain_failed(Triage.critical) is None
     assert after_chain_failed(Triage.defer) is RunDecision.defer
     assert after_chain_failed(Triage.drop) is RunDecision.drop
+
+
+CLAUDE_CODE = Target(provider="claude-code", model="sonnet")
+CODEX = Target(provider="codex", model="gpt-5.5")
+CLI_POLICY = FallbackPolicy(targets=(CLAUDE_CODE, CODEX))
+
+
+def test_a_chain_that_starts_on_claude_code_has_claude_code_as_its_primary():
+    assert CLI_POLICY.primary_provider == "claude-code"
+    assert FallbackPolicy(targets=(GPT, OPUS)).primary_provider == "openai"
+    assert FallbackPolicy(targets=(GPT,), primary_provider="anthropic").primary_provider == "anthropic"
+
+
+def test_defer_skill_on_a_cli_only_chain_runs_on_claude_code_and_never_on_codex():
+    plan = plan_run(Triage.defer, CLI_POLICY, HealthSnapshot())
+    assert plan.decision is RunDecision.run and plan.policy.targets == (CLAUDE_CODE,)
+
+
+def test_defer_skill_on_a_cli_only_chain_is_parked_while_claude_code_is_down():
+    down = HealthSnapshot(providers={"claude-code": Health.down})
+    assert plan_run(Triage.defer, CLI_POLICY, down).decision is RunDecision.defer
