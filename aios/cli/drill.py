@@ -26,7 +26,8 @@ def drill_command(
 
     from aios.config.runtime import reset_runtime
     from aios.config.settings import reload_settings
-    from aios.drill.runner import DRILL_ENV, seed_project_samples, stop_on_signals, wait_for_signal
+    from aios.drill.runner import DRILL_ENV, stop_on_signals, wait_for_signal
+    from aios.drill.samples import seed_project_samples
     from aios.drill.scenarios import SCENARIOS
     from aios.drill.stack import LocalStack
     from flows.drill import fire_drill
