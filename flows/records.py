@@ -33,6 +33,7 @@ from aios.core.triage import RunDecision, plan_run
 from aios.errors import AiosError
 from aios.core.workflow import PROGRESS_TABLE, Progress, StepDone, WritePlan, read_input
 from aios.runs.record import RUNS_TABLE, RecordOutcome, RecordResult, RecordsRun, RunStatus, SkillRun
+from aios.config.entrypoints import attribute_name
 from aios.config.runtime import get_runtime
 from aios.skills.loader import Skill, find_skill, load_skills
 from aios.state import BackendUnavailable, Record, StateError, Store, VersionConflict, open_store
@@ -279,37 +280,7 @@ def build_records_flow(name: str) -> Flow:
     return records_flow
 
 
-def attribute_name(skill: str) -> str:
-    return skill.replace("-", "_")
-
-
 # One flow per records skill, for deployment entrypoints (`flows/records.py:research_lead`).
 globals().update(
     {attribute_name(s.name): build_records_flow(s.name) for s in load_skills(get_runtime().settings.skills_dir) if s.metadata.source}
 )
-
-
-def run_record_command(skill_name: str, record: str, as_json: bool) -> int:
-    """`aios run SKILL --record KEY`: one record by hand; exit code 0 only when its answer was written."""
-    import asyncio
-
-    from aios.errors import ConfigError
-
-    skill = find_skill(get_runtime().settings.skills_dir, skill_name)
-    if skill.metadata.source is None:
-        raise ConfigError(skill.path, "--record needs a skill that works on records (set metadata.source)", "metadata.source")
-
-    async def go() -> RecordsRun:
-        state = await build_records_flow(skill_name)(record=record, return_state=True)
-        return RecordsRun.model_validate(await state.result(raise_on_failure=False))
-
-    run = asyncio.run(go())
-    if as_json:
-        print(json.dumps(run.model_dump(mode="json"), indent=2))
-    else:
-        for r in run.records:
-            steps = ", ".join(f"{s} by {who}" for s, who in r.answered_by.items()) or "no step run"
-            print(f"{skill_name} {r.key}: {r.outcome.value} ({steps}) {r.reason}".rstrip())
-        if run.reason:
-            print(f"{skill_name}: {run.reason}")
-    return 0 if run.keys(RecordOutcome.written) == [record] else 1

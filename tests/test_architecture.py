@@ -93,3 +93,43 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return components
+
+
+def test_a_projects_flow_is_found_by_entrypoint_from_the_project_folder(tmp_path, monkeypatch):
+    import sys
+
+    from aios.config.entrypoints import Entrypoint
+
+    (tmp_path / "projectflows").mkdir()
+    (tmp_path / "projectflows" / "__init__.py").write_text("")
+    (tmp_path / "projectflows" / "hello.py").write_text("def greet():\n    return 'hello from the project'\n")
+    monkeypatch.setenv("AIOS_HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    try:
+        assert Entrypoint("projectflows.hello", "greet").load()() == "hello from the project"
+    finally:
+        for name in ("projectflows.hello", "projectflows"):
+            sys.modules.pop(name, None)
+
+
+def test_a_project_without_the_flow_is_one_line_naming_the_folder_and_the_entrypoint(tmp_path, monkeypatch):
+    import sys
+
+    import pytest
+
+    from aios.config.entrypoints import Entrypoint
+    from aios.errors import ConfigError
+
+    (tmp_path / "projectflows2").mkdir()
+    (tmp_path / "projectflows2" / "__init__.py").write_text("")
+    monkeypatch.setenv("AIOS_HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        with pytest.raises(ConfigError) as missing_module:
+            Entrypoint("projectflows2.absent", "flow").load()
+        with pytest.raises(ConfigError) as missing_attr:
+            Entrypoint("projectflows2", "flow").load()
+    finally:
+        sys.modules.pop("projectflows2", None)
+    assert str(missing_module.value) == f"{tmp_path}: the project has no flow projectflows2.absent:flow (projectflows2/absent.py not found)"
+    assert str(missing_attr.value) == f"{tmp_path}: the project has no flow projectflows2:flow (module projectflows2 has no 'flow')"

@@ -24,13 +24,13 @@ def drill_command(
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from aios.config.entrypoints import FIRE_DRILL
     from aios.config.runtime import reset_runtime
     from aios.config.settings import reload_settings
     from aios.drill.runner import DRILL_ENV, stop_on_signals, wait_for_signal
     from aios.drill.samples import seed_project_samples
     from aios.drill.scenarios import SCENARIOS
     from aios.drill.stack import LocalStack
-    from flows.drill import fire_drill
 
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
@@ -59,7 +59,7 @@ def drill_command(
                             def progress(name: str) -> None:
                                 status.update(f"scenario [bold]{name}[/bold] ({chosen.index(name) + 1}/{len(chosen)})...")
 
-                            data = asyncio.run(fire_drill(chosen, live, stack.emulator_url, progress))
+                            data = asyncio.run(FIRE_DRILL.load()(chosen, live, stack.emulator_url, progress))
                         reload_settings()
                         reset_runtime()
                         if keep:
