@@ -16,7 +16,6 @@ run last saw it; a record a person edited meanwhile is left alone and the run re
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -38,6 +37,7 @@ from aios.config.runtime import get_runtime
 from aios.skills.loader import Skill, find_skill, load_skills
 from aios.state import BackendUnavailable, Record, StateError, Store, VersionConflict, open_store
 from flows.skill_flow import ask_models
+
 
 class _Work:
     """One record in flight: what this run last saw of it, and its progress."""
