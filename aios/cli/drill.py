@@ -38,6 +38,7 @@ def drill_command(
     if live and not (os.environ.get("ANTHROPIC_API_KEY") and os.environ.get("OPENAI_API_KEY")):
         fail("--live needs ANTHROPIC_API_KEY and OPENAI_API_KEY")
     chosen = scenarios or list(SCENARIOS)
+    fire_drill = FIRE_DRILL.load()  # the project's flows, imported before the drill's stack is in the environment
     seed_project_samples()  # the sample `leads` in the project's own JSON store (existing rows untouched)
     logging.getLogger("prefect").setLevel(logging.WARNING)
     out = err_console if as_json else console
@@ -59,7 +60,7 @@ def drill_command(
                             def progress(name: str) -> None:
                                 status.update(f"scenario [bold]{name}[/bold] ({chosen.index(name) + 1}/{len(chosen)})...")
 
-                            data = asyncio.run(FIRE_DRILL.load()(chosen, live, stack.emulator_url, progress))
+                            data = asyncio.run(fire_drill(chosen, live, stack.emulator_url, progress))
                         reload_settings()
                         reset_runtime()
                         if keep:
