@@ -6,7 +6,8 @@ The Python API runs one skill as a Prefect flow and returns its run record (`aio
     run = run_skill("research-lead", {"company": "Acme"})   # or: await arun_skill(...)
     run.status, run.provider, run.output
 
-The project is `AIOS_HOME` (else the current directory). Called inside your own Prefect flow, the
+The project is `AIOS_HOME` (else the current directory); its flows are found there by entrypoint
+(`aios/config/entrypoints.py`). Called inside your own Prefect flow, the
 skill runs as its subflow; otherwise on the project's kept server (`aios server start`) when one is
 up, else on whatever Prefect is configured with. Nothing is imported here until a function is called,
 so `import aios.<module>` stays cheap.
@@ -34,11 +35,12 @@ async def arun_skill(skill: str, inputs: dict[str, Any] | None = None) -> SkillR
     """
     _prepare_environment()
     from aios.runs.record import SkillRun
+    from aios.config.entrypoints import SKILL_FLOW
     from aios.config.runtime import preflight
-    from flows.skill_flow import build_skill_flow
 
     given = dict(inputs or {})
     preflight(skill, given)
+    build_skill_flow = SKILL_FLOW.load()
     with _on_kept_server():
         state = await build_skill_flow(skill)(inputs=given, return_state=True)
         data = await state.result(raise_on_failure=False)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aios.config.entrypoints import SCHEDULED_FIRE_DRILL, STATUS_CHECK, VALIDATE_SKILLS, skill_entrypoint
 from aios.errors import ConfigError
 from aios.skills.loader import Skill, load_skills
 
@@ -26,7 +27,7 @@ EXTRA_DEPLOYMENTS: list[dict[str, Any]] = [
     {
         "name": "fire-drill",
         "description": "Weekly fire drill in an isolated stack: simulate a Claude outage, check every skill (off by default).",
-        "entrypoint": "flows/drill.py:scheduled_fire_drill",
+        "entrypoint": SCHEDULED_FIRE_DRILL.path,
         "tags": ["aios", "drill"],
         "parameters": {},
         "schedules": [{"cron": "0 6 * * 1", "timezone": "UTC", "active": False}],
@@ -35,7 +36,7 @@ EXTRA_DEPLOYMENTS: list[dict[str, Any]] = [
     {
         "name": "validate-skills",
         "description": "Cross-model validation of every skill on every target (off by default).",
-        "entrypoint": "flows/validate.py:validate_skills",
+        "entrypoint": VALIDATE_SKILLS.path,
         "tags": ["aios", "validation"],
         "parameters": {},
         "schedules": [{"cron": "0 5 * * 1", "timezone": "UTC", "active": False}],
@@ -89,7 +90,7 @@ def skill_deployment(skill: Skill) -> dict[str, Any]:
         "name": skill.name,
         "description": skill.description,
         # a skill that works on records runs them step by step (flows/records.py); others answer once
-        "entrypoint": f"flows/{'records' if skill.metadata.source else 'skills'}.py:{skill.name.replace('-', '_')}",
+        "entrypoint": skill_entrypoint(skill.name, records=skill.metadata.source is not None).path,
         "tags": ["aios", f"triage:{skill.triage.value}"],
         "parameters": {},
         # the flow's `inputs` parameter carries the skill's input schema: the API refuses a bad value
@@ -105,7 +106,7 @@ def render(skills: list[Skill]) -> dict[str, Any]:
         {
             "name": "status-check",
             "description": "Decide provider health, alert on change, pause/resume the deferred queue.",
-            "entrypoint": "flows/status_check.py:status_check",
+            "entrypoint": STATUS_CHECK.path,
             "tags": ["aios", "health"],
             "parameters": {},
             "schedules": [{"cron": "* * * * *", "timezone": "UTC", "active": True}],

@@ -20,6 +20,7 @@ from aios.drill.runner import Drill
 from aios.drill.scenarios import SCENARIOS, run_drill
 from aios.config.runtime import get_runtime
 from aios.skills.loader import load_skills
+from flows.records import build_records_flow
 from flows.skill_flow import build_skill_flow
 from flows.status_check import status_check
 
@@ -41,6 +42,7 @@ async def fire_drill(
             inbox=inbox,
             status_check=status_check,
             skill_flow=build_skill_flow,
+            records_flow=build_records_flow,
             live=live,
             progress=progress or (lambda name: None),
         )

@@ -16,10 +16,7 @@ run last saw it; a record a person edited meanwhile is left alone and the run re
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -28,56 +25,18 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Completed, Failed, State
-from pydantic import BaseModel, Field
 
 from aios.core.health import HealthSnapshot
 from aios.core.policy import FallbackPolicy
 from aios.core.triage import RunDecision, plan_run
 from aios.errors import AiosError
-from aios.core.workflow import PROGRESS_TABLE, SINGLE_STEP, Progress, StepDone, WritePlan, read_input
-from aios.runs.record import RUNS_TABLE, RunStatus, SkillRun
+from aios.core.workflow import PROGRESS_TABLE, Progress, StepDone, WritePlan, read_input
+from aios.runs.record import RUNS_TABLE, RecordOutcome, RecordResult, RecordsRun, RunStatus, SkillRun
+from aios.config.entrypoints import attribute_name
 from aios.config.runtime import get_runtime
 from aios.skills.loader import Skill, find_skill, load_skills
 from aios.state import BackendUnavailable, Record, StateError, Store, VersionConflict, open_store
 from flows.skill_flow import ask_models
-
-SAMPLE_RECORDS = "records.sample.json"  # beside SKILL.md: {"table": ..., "records": {key: fields}}
-
-
-class Outcome(StrEnum):
-    written = "written"  # every step done, the answer is in the record
-    conflict = "conflict"  # a person edited the record meanwhile: left alone
-    failed = "failed"  # a step got no answer; the next run resumes there
-    deferred = "deferred"  # parked for Claude: the parked run resumes there
-    dropped = "dropped"  # skipped on purpose during an outage
-
-
-class RecordResult(BaseModel):
-    key: str
-    outcome: Outcome
-    steps_run: list[str] = Field(default_factory=list)  # answered in this run, in order
-    answered_by: dict[str, str] = Field(default_factory=dict)  # step -> provider:model (this run)
-    reason: str = ""
-    parked_run_id: str | None = None
-
-
-class RecordsRun(BaseModel):
-    """What one records run did, record by record (stored in `runs` beside the skill runs)."""
-
-    run_id: str
-    skill: str
-    source: str
-    records: list[RecordResult] = Field(default_factory=list)
-    reason: str = ""
-    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    finished_at: datetime | None = None
-
-    def keys(self, outcome: Outcome) -> list[str]:
-        return [r.key for r in self.records if r.outcome == outcome]
-
-    @property
-    def ok(self) -> bool:
-        return not self.keys(Outcome.failed)
 
 
 class _Work:
@@ -87,15 +46,11 @@ class _Work:
         self.record = record
         self.progress = progress
         self.progress_version = progress_version
-        self.result = RecordResult(key=record.key, outcome=Outcome.failed)
+        self.result = RecordResult(key=record.key, outcome=RecordOutcome.failed)
         self.active = True
 
-    def stop(self, outcome: Outcome, reason: str) -> None:
+    def stop(self, outcome: RecordOutcome, reason: str) -> None:
         self.active, self.result.outcome, self.result.reason = False, outcome, reason
-
-
-def step_names(skill: Skill) -> tuple[str, ...]:
-    return skill.metadata.steps or (SINGLE_STEP,)
 
 
 def step_skill(skill: Skill, step: str) -> Skill:
@@ -165,7 +120,7 @@ def _load_progress(store: Store, skill: Skill, record: Record) -> tuple[Progress
 
 async def _waves(skill: Skill, plan: WritePlan, store: Store, works: list[_Work], policy: FallbackPolicy,
                  health: HealthSnapshot, run: RecordsRun) -> None:
-    steps = step_names(skill)
+    steps = skill.metadata.step_names
     gate = asyncio.Semaphore(skill.metadata.concurrency)
 
     async def one(w: _Work, step: str) -> None:
@@ -182,7 +137,7 @@ async def _waves(skill: Skill, plan: WritePlan, store: Store, works: list[_Work]
 
 async def _run_step(skill: Skill, plan: WritePlan, store: Store, w: _Work, step: str, policy: FallbackPolicy,
                     health: HealthSnapshot, run: RecordsRun) -> None:
-    steps = step_names(skill)
+    steps = skill.metadata.step_names
     asked = step_skill(skill, step)
     attempt = SkillRun(run_id=f"{run.run_id}:{w.record.key}:{step}", skill=skill.name, triage=skill.triage,
                        status=RunStatus.failed, inputs=step_inputs(w.record, w.progress, steps))
@@ -191,7 +146,7 @@ async def _run_step(skill: Skill, plan: WritePlan, store: Store, w: _Work, step:
         if after_failure in (RunDecision.defer, RunDecision.drop):
             await _set_aside(skill, w, after_failure, attempt.reason, FlowRunContext.get())
         else:
-            w.stop(Outcome.failed, f"step {step}: {attempt.reason}")
+            w.stop(RecordOutcome.failed, f"step {step}: {attempt.reason}")
         return
     assert attempt.output is not None and attempt.provider and attempt.model
     w.progress.steps[step] = StepDone(output=attempt.output, provider=attempt.provider, model=attempt.model, run_id=attempt.run_id)
@@ -206,7 +161,7 @@ async def _run_step(skill: Skill, plan: WritePlan, store: Store, w: _Work, step:
 
 def _write_answer(store: Store, plan: WritePlan, w: _Work, answer: dict[str, Any]) -> None:
     if _write_record(store, plan, w, plan.answered(w.record.data, answer)):
-        w.stop(Outcome.written, "")
+        w.stop(RecordOutcome.written, "")
 
 
 def _write_record(store: Store, plan: WritePlan, w: _Work, data: dict[str, Any]) -> bool:
@@ -217,12 +172,12 @@ def _write_record(store: Store, plan: WritePlan, w: _Work, data: dict[str, Any])
     except BackendUnavailable:
         current = w.record  # down: the journal checks expected_version when it replays
     if current is None or current.version != w.record.version or current.data != w.record.data:
-        w.stop(Outcome.conflict, f"{table}/{key} was changed by someone else during the run; left as they wrote it")
+        w.stop(RecordOutcome.conflict, f"{table}/{key} was changed by someone else during the run; left as they wrote it")
         return False
     try:
         w.record = store.upsert(table, key, data, expected_version=w.record.version)
     except VersionConflict as exc:
-        w.stop(Outcome.conflict, str(exc))
+        w.stop(RecordOutcome.conflict, str(exc))
         return False
     return True
 
@@ -230,13 +185,13 @@ def _write_record(store: Store, plan: WritePlan, w: _Work, data: dict[str, Any])
 async def _set_aside(skill: Skill, w: _Work, decision: RunDecision, reason: str, ctx: FlowRunContext | None) -> None:
     """Defer: one parked run for this record. Drop: say so. Its progress is kept either way."""
     if decision is RunDecision.drop:
-        w.stop(Outcome.dropped, reason)
+        w.stop(RecordOutcome.dropped, reason)
         return
     try:
         w.result.parked_run_id = await park_record(skill, w.record.key, ctx)
-        w.stop(Outcome.deferred, reason)
+        w.stop(RecordOutcome.deferred, reason)
     except AiosError as exc:  # ParkError: never lost silently
-        w.stop(Outcome.failed, str(exc))
+        w.stop(RecordOutcome.failed, str(exc))
 
 
 async def park_record(skill: Skill, key: str, ctx: FlowRunContext | None) -> str:
@@ -307,32 +262,10 @@ def _record(store: Store, run: RecordsRun) -> None:
 
 
 def final_state(run: RecordsRun) -> State:
-    counts = {o.value: len(run.keys(o)) for o in Outcome if run.keys(o)}
+    counts = {o.value: len(run.keys(o)) for o in RecordOutcome if run.keys(o)}
     summary = ", ".join(f"{n} {o}" for o, n in counts.items()) or (run.reason or "nothing pending")
     data = run.model_dump(mode="json")
     return Completed(data=data, message=summary) if run.ok else Failed(data=data, message=summary)
-
-
-def seed_sample_records(skills_dir: Path, store: Store | None = None) -> dict[str, int]:
-    """Create each skill's sample records (`records.sample.json`) that do not exist yet.
-
-    `expected_version=0`: only a key nobody has written is created, so a user's own rows stay as they are.
-    """
-    created: dict[str, int] = {}
-    for skill in load_skills(skills_dir):
-        path = skill.folder / SAMPLE_RECORDS
-        if skill.metadata.source is None or not path.exists():
-            continue
-        sample = json.loads(path.read_text(encoding="utf-8"))
-        target = store or open_store(skill=skill.name)
-        table = sample["table"]
-        for key, fields in sample["records"].items():
-            try:
-                target.upsert(table, key, fields, expected_version=0)
-                created[table] = created.get(table, 0) + 1
-            except VersionConflict:
-                continue
-    return created
 
 
 def build_records_flow(name: str) -> Flow:
@@ -347,37 +280,7 @@ def build_records_flow(name: str) -> Flow:
     return records_flow
 
 
-def attribute_name(skill: str) -> str:
-    return skill.replace("-", "_")
-
-
 # One flow per records skill, for deployment entrypoints (`flows/records.py:research_lead`).
 globals().update(
     {attribute_name(s.name): build_records_flow(s.name) for s in load_skills(get_runtime().settings.skills_dir) if s.metadata.source}
 )
-
-
-def run_record_command(skill_name: str, record: str, as_json: bool) -> int:
-    """`aios run SKILL --record KEY`: one record by hand; exit code 0 only when its answer was written."""
-    import asyncio
-
-    from aios.errors import ConfigError
-
-    skill = find_skill(get_runtime().settings.skills_dir, skill_name)
-    if skill.metadata.source is None:
-        raise ConfigError(skill.path, "--record needs a skill that works on records (set metadata.source)", "metadata.source")
-
-    async def go() -> RecordsRun:
-        state = await build_records_flow(skill_name)(record=record, return_state=True)
-        return RecordsRun.model_validate(await state.result(raise_on_failure=False))
-
-    run = asyncio.run(go())
-    if as_json:
-        print(json.dumps(run.model_dump(mode="json"), indent=2))
-    else:
-        for r in run.records:
-            steps = ", ".join(f"{s} by {who}" for s, who in r.answered_by.items()) or "no step run"
-            print(f"{skill_name} {r.key}: {r.outcome.value} ({steps}) {r.reason}".rstrip())
-        if run.reason:
-            print(f"{skill_name}: {run.reason}")
-    return 0 if run.keys(Outcome.written) == [record] else 1

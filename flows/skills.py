@@ -4,11 +4,7 @@ Built from the `skills/` folder at import, so adding a skill folder adds a flow;
 the skill's name, so the Prefect UI groups runs by skill.
 """
 
+from aios.config.entrypoints import attribute_name
 from flows.skill_flow import skill_flows
-
-
-def attribute_name(skill: str) -> str:
-    return skill.replace("-", "_")
-
 
 globals().update({attribute_name(name): f for name, f in skill_flows().items()})

@@ -135,29 +135,14 @@ def worker_polls(deployed):
 def alert_inbox(monkeypatch):
     """A local HTTP receiver for Apprise's json:// alerts; yields the list of received alerts."""
     import json as _json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from aios.config.settings import reload_settings
+    from tests.helpers import receiving_posts
 
     received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            received.append(_json.loads(body or b"{}"))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("AIOS_ALERT_URLS", f"json://127.0.0.1:{server.server_port}/alerts")
-    reload_settings()
-    yield received
-    server.shutdown()
+    with receiving_posts(lambda path, headers, body: received.append(_json.loads(body or b"{}"))) as url:
+        monkeypatch.setenv("AIOS_ALERT_URLS", f"json://{url.removeprefix('http://')}/alerts")
+        reload_settings()
+        yield received
     monkeypatch.undo()
     reload_settings()

@@ -24,12 +24,13 @@ def drill_command(
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from aios.config.entrypoints import FIRE_DRILL
     from aios.config.runtime import reset_runtime
     from aios.config.settings import reload_settings
-    from aios.drill.runner import DRILL_ENV, seed_project_samples, stop_on_signals, wait_for_signal
+    from aios.drill.runner import DRILL_ENV, stop_on_signals, wait_for_signal
+    from aios.drill.samples import seed_project_samples
     from aios.drill.scenarios import SCENARIOS
     from aios.drill.stack import LocalStack
-    from flows.drill import fire_drill
 
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
@@ -37,6 +38,7 @@ def drill_command(
     if live and not (os.environ.get("ANTHROPIC_API_KEY") and os.environ.get("OPENAI_API_KEY")):
         fail("--live needs ANTHROPIC_API_KEY and OPENAI_API_KEY")
     chosen = scenarios or list(SCENARIOS)
+    fire_drill = FIRE_DRILL.load()  # the project's flows, imported before the drill's stack is in the environment
     seed_project_samples()  # the sample `leads` in the project's own JSON store (existing rows untouched)
     logging.getLogger("prefect").setLevel(logging.WARNING)
     out = err_console if as_json else console

@@ -53,16 +53,15 @@ def run_command(
     from aios.runs.runner import show_run
     from aios.config.runtime import preflight
     from aios.cli.server import hint_when_no_server
+    from aios.config.entrypoints import SKILL_FLOW
     from aios.skills.loader import parse_inputs
-    from flows.skill_flow import build_skill_flow
 
     if record is not None:
-        from flows.records import run_record_command
-
-        raise typer.Exit(run_record_command(skill, record, as_json))
+        raise typer.Exit(run_record(skill, record, as_json))
     given = parse_inputs(inputs)
     preflight(skill, given)
     hint_when_no_server()
+    build_skill_flow = SKILL_FLOW.load()
 
     async def go():
         state = await build_skill_flow(skill)(inputs=given, return_state=True)
@@ -76,3 +75,30 @@ def run_command(
         raise typer.Exit(code)
 
 
+def run_record(skill_name: str, record: str, as_json: bool) -> int:
+    """`aios run SKILL --record KEY`: one record by hand; exit code 0 only when its answer was written."""
+    from aios.config.entrypoints import RECORDS_FLOW
+    from aios.config.runtime import get_runtime
+    from aios.errors import ConfigError
+    from aios.runs.record import RecordOutcome, RecordsRun
+    from aios.skills.loader import find_skill
+
+    skill = find_skill(get_runtime().settings.skills_dir, skill_name)
+    if skill.metadata.source is None:
+        raise ConfigError(skill.path, "--record needs a skill that works on records (set metadata.source)", "metadata.source")
+    build_records_flow = RECORDS_FLOW.load()
+
+    async def go() -> RecordsRun:
+        state = await build_records_flow(skill_name)(record=record, return_state=True)
+        return RecordsRun.model_validate(await state.result(raise_on_failure=False))
+
+    run = asyncio.run(go())
+    if as_json:
+        print(json.dumps(run.model_dump(mode="json"), indent=2))
+    else:
+        for r in run.records:
+            steps = ", ".join(f"{s} by {who}" for s, who in r.answered_by.items()) or "no step run"
+            print(f"{skill_name} {r.key}: {r.outcome.value} ({steps}) {r.reason}".rstrip())
+        if run.reason:
+            print(f"{skill_name}: {run.reason}")
+    return 0 if run.keys(RecordOutcome.written) == [record] else 1

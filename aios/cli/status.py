@@ -21,9 +21,9 @@ def status_command(
     from aios.outage import deferral, health_store
 
     if check:
-        from flows.status_check import status_check
+        from aios.config.entrypoints import STATUS_CHECK
 
-        asyncio.run(status_check())
+        asyncio.run(STATUS_CHECK.load()())
     snapshot = health_store.read_snapshot()
     paused, parked, missing = asyncio.run(_deferred_queue())
     data = {
@@ -104,10 +104,10 @@ def drain_command(
 ) -> None:
     """Run the parked runs of the (resumed) deferred queue in this process, faster than a process worker."""
     from aios.outage import deferral
+    from aios.config.entrypoints import SKILL_FLOWS
     from aios.outage.drainer import drain_deferred
-    from flows.skill_flow import skill_flows
 
     if asyncio.run(deferral.is_paused()):
         fail("the deferred queue is paused (Claude is not healthy yet); `aios resume` to force it")
-    stats = asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
+    stats = asyncio.run(drain_deferred(SKILL_FLOWS.load()(), concurrency=concurrency))
     console.print(f"drained {stats.started} run(s): {stats.completed} completed, {stats.failed} not completed")

@@ -42,15 +42,17 @@ def validate_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run skills on every target through the same model task and compare the answers; exit 1 on any failing cell."""
+    from aios.config.entrypoints import VALIDATE_SKILLS
     from aios.config.runtime import check_context_and_store
     from aios.config.settings import load_settings
     from aios.validation.matrix import Matrix, parse_targets
-    from flows.validate import plan_validation, validate_skills
+    from aios.validation.plan import plan_validation
 
     settings = load_settings()  # every setting, before any model is paid for
     specs = parse_targets(targets) or None
     plan_validation(skills or None, specs)  # unknown skill, bad target, bad compare rule: one line, exit 2
     check_context_and_store(settings)
+    validate_skills = VALIDATE_SKILLS.load()
 
     async def go():
         state = await validate_skills(skills=skills or None, targets=specs, runs=runs, tolerance=tolerance, return_state=True)

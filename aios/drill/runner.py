@@ -5,8 +5,8 @@ The drill runs against an isolated local stack (its own Prefect server, worker a
 never parks or pauses anything on the user's production server. Offline, both providers are
 emulated; with `live=True` the real OpenAI answers and Anthropic is cut off by a black hole.
 
-The status-check flow and the skill-flow builder are passed in (from `flows/`), so this package
-does not depend on the flows that use it.
+The status-check flow and the skill and records flow builders are passed in (from `flows/`), so
+this package does not depend on the flows that use it.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class Drill:
     inbox: AlertInbox
     status_check: StatusCheck
     skill_flow: SkillFlowBuilder
+    records_flow: SkillFlowBuilder  # records skill name -> its records flow
     live: bool = False
     progress: Callable[[str], None] = lambda message: None
 
@@ -96,7 +97,7 @@ class Drill:
         reset_runtime()
         self.inbox.received.clear()
         from aios.config.settings import get_settings
-        from flows.records import seed_sample_records
+        from aios.drill.samples import seed_sample_records
 
         seed_sample_records(get_settings().skills_dir)  # the sample `leads` (a user's own rows are never touched)
 
@@ -267,20 +268,6 @@ class Drill:
     def expect_alerts(self, report: ScenarioReport, expected: int, when: str) -> None:
         report.alerts = len(self.inbox.received)
         report.check("alerts", f"{expected} alert(s) {when}", passed=report.alerts == expected, detail=f"{report.alerts} received")
-
-def seed_project_samples() -> dict[str, int]:
-    """The skills' sample records (research-lead's `leads`) in the project's embedded JSON store.
-
-    Run by `aios drill` before its isolated stack starts, so after the README's first command the
-    records skills have something to work on. Only the embedded JSON store (a user's sheet or base
-    is never seeded), and only keys nobody has written: an existing row is never touched.
-    """
-    from aios.config.settings import get_settings
-    from aios.state import JsonStore, load_state_settings as load_settings
-    from flows.records import seed_sample_records
-
-    return seed_sample_records(get_settings().skills_dir, JsonStore(load_settings().json_path()))
-
 
 def down_summary(check: dict) -> str:
     bad = [f"{k} {v}" for k, v in sorted(check["health"].items()) if v != "healthy"]

@@ -125,8 +125,8 @@ async def records_resume(drill: Drill, name: str) -> ScenarioReport:
 
     from aios.core.workflow import PROGRESS_TABLE, Progress
     from aios.config.settings import get_settings
+    from aios.runs.record import RecordsRun
     from aios.state import open_store
-    from flows.records import RecordsRun, build_records_flow, step_names
 
     report = ScenarioReport(name=name)
     drill.reset()  # seeds the sample records
@@ -134,7 +134,7 @@ async def records_resume(drill: Drill, name: str) -> ScenarioReport:
     if not skills:
         report.check("skills", "a critical records skill", passed=True, detail="no records skill: nothing to resume")
     for skill in skills:
-        source, steps = skill.metadata.source, step_names(skill)
+        source, steps = skill.metadata.source, skill.metadata.step_names
         store = open_store(skill=skill.name)
         pending = len(store.list(source.table, dict(source.where))[: skill.metadata.batch])
         first = get_settings().skill_policy(skill).targets[0]
@@ -142,7 +142,7 @@ async def records_resume(drill: Drill, name: str) -> ScenarioReport:
         drill.control.set_fault("anthropic", "ok", model=first.model, times=pending)  # step 1 of each record
         drill.control.set_fault("anthropic", "overloaded")
         started = time.perf_counter()
-        state = await build_records_flow(skill.name)(return_state=True)
+        state = await drill.records_flow(skill.name)(return_state=True)
         run = RecordsRun.model_validate(await state.result(raise_on_failure=False))
         report.time_to_failover_ms = (time.perf_counter() - started) * 1000
         drill.control.clear_faults()
@@ -156,7 +156,7 @@ async def records_resume(drill: Drill, name: str) -> ScenarioReport:
         report.check(skill.name, f"step '{steps[0]}' kept from Claude, later steps from the fallback", passed=bool(progress) and resumed,
                      detail=", ".join(f"{p.record}: " + "/".join(p.steps[s].provider for s in steps if s in p.steps) for p in progress[:3]))
         drill.control.clear_requests()
-        again = RecordsRun.model_validate(await (await build_records_flow(skill.name)(return_state=True)).result(raise_on_failure=False))
+        again = RecordsRun.model_validate(await (await drill.records_flow(skill.name)(return_state=True)).result(raise_on_failure=False))
         asked = drill.control.requests()
         report.check(skill.name, "a second run asks no model", passed=not asked and not again.records, detail=f"{len(asked)} request(s)")
     await drill.recover(report)

@@ -87,25 +87,21 @@ async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | N
 async def link_runs(client: Any, deferred: FlowRun, parked: FlowRun, queue: str, reason: str) -> None:
     """A Markdown artifact on each run with a link to the other (UI pages /runs/flow-run/<id>)."""
     why = f" because {reason}" if reason else ""
-    await client.create_artifact(
-        ArtifactCreate(
-            type="markdown",
-            flow_run_id=deferred.id,
-            description=f"Deferred: parked as run {parked.name}",
-            data=f"**Deferred**{why}.\n\nParked as run {story.run_link(str(parked.id), parked.name)} in the paused "
+    notes = {
+        deferred.id: (
+            f"Deferred: parked as run {parked.name}",
+            f"**Deferred**{why}.\n\nParked as run {story.run_link(str(parked.id), parked.name)} in the paused "
             f"work queue `{queue}`; it runs on Claude once the status check finds Claude healthy.",
-        )
-    )
-    await client.create_artifact(
-        ArtifactCreate(
-            type="markdown",
-            flow_run_id=parked.id,
-            description=f"Waiting for Claude: parked by run {deferred.name}",
-            data=f"**Waiting for Claude.** Parked by run {story.run_link(str(deferred.id), deferred.name)}{why}.\n\n"
+        ),
+        parked.id: (
+            f"Waiting for Claude: parked by run {deferred.name}",
+            f"**Waiting for Claude.** Parked by run {story.run_link(str(deferred.id), deferred.name)}{why}.\n\n"
             f"It is Late because the work queue `{queue}` is paused until Claude is healthy; "
             "do not cancel it unless the work is no longer wanted.",
-        )
-    )
+        ),
+    }
+    for run_id, (description, data) in notes.items():
+        await client.create_artifact(ArtifactCreate(type="markdown", flow_run_id=run_id, description=description, data=data))
 
 
 async def set_paused(paused: bool) -> bool:

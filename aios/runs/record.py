@@ -1,4 +1,4 @@
-"""The record every skill run leaves behind, whatever its ending."""
+"""The record every skill run leaves behind, whatever its ending; and a records run's, record by record."""
 
 from __future__ import annotations
 
@@ -69,3 +69,41 @@ class SkillRun(BaseModel):
             "parked_run_id": self.parked_run_id,
             "not_recorded": self.not_recorded,
         }
+
+
+class RecordOutcome(StrEnum):
+    """How one record of a records run ended."""
+
+    written = "written"  # every step done, the answer is in the record
+    conflict = "conflict"  # a person edited the record meanwhile: left alone
+    failed = "failed"  # a step got no answer; the next run resumes there
+    deferred = "deferred"  # parked for Claude: the parked run resumes there
+    dropped = "dropped"  # skipped on purpose during an outage
+
+
+class RecordResult(BaseModel):
+    key: str
+    outcome: RecordOutcome
+    steps_run: list[str] = Field(default_factory=list)  # answered in this run, in order
+    answered_by: dict[str, str] = Field(default_factory=dict)  # step -> provider:model (this run)
+    reason: str = ""
+    parked_run_id: str | None = None
+
+
+class RecordsRun(BaseModel):
+    """What one records run did, record by record (stored in `runs` beside the skill runs)."""
+
+    run_id: str
+    skill: str
+    source: str
+    records: list[RecordResult] = Field(default_factory=list)
+    reason: str = ""
+    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+    def keys(self, outcome: RecordOutcome) -> list[str]:
+        return [r.key for r in self.records if r.outcome == outcome]
+
+    @property
+    def ok(self) -> bool:
+        return not self.keys(RecordOutcome.failed)

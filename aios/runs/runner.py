@@ -191,9 +191,11 @@ def serve(port: int) -> None:
     import aios
     import aios.providers.anthropic_provider  # noqa: F401 - the point of this process: Prefect and both SDKs
     import aios.providers.openai_provider  # noqa: F401    imported once, not per run
-    import flows.skill_flow  # noqa: F401
+    from aios.config.entrypoints import SKILL_FLOW
     from aios.errors import AiosError
     from aios.skills.loader import parse_inputs
+
+    SKILL_FLOW.load()  # the project's skill flows (and Prefect with them), imported once, not per run
 
     loop = asyncio.new_event_loop()
 

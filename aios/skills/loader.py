@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aios.core.policy import Deadline
 from aios.core.triage import Triage
-from aios.core.workflow import Selection, WritePlan, parse_fields, parse_names
+from aios.core.workflow import SINGLE_STEP, Selection, WritePlan, parse_fields, parse_names
 from aios.errors import ConfigError
 
 SKILL_FILE = "SKILL.md"
@@ -105,6 +105,11 @@ class SkillMetadata(BaseModel):
         if self.source is not None and not self.updates:
             raise ValueError("a skill with a source names the fields its answer writes in metadata.updates")
         return self
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        """The steps a records run works through: those declared, else the one step `answer`."""
+        return self.steps or (SINGLE_STEP,)
 
     def write_plan(self) -> WritePlan | None:
         """What a records run may write, or None for a skill that works on inputs only."""

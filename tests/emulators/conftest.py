@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anthropic
 import httpx2
 import openai
 import pytest
 
-from aios.emulators.control import EmulatorControl
-from aios.emulators.server import EmulatorHandle, running_emulator
+from aios.emulators.server import EmulatorHandle
+from tests.helpers import control, emulator  # noqa: F401 - the folder's emulator process, reset around every test
 
 API_KEY = "test-key"
 TIMEOUT = httpx2.Timeout(10.0, connect=2.0)
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[EmulatorHandle]:
-    with running_emulator() as handle:
-        yield handle
-
-
-@pytest.fixture(autouse=True)
-def control(emulator: EmulatorHandle) -> Iterator[EmulatorControl]:
-    emulator.control.reset()
-    yield emulator.control
-    emulator.control.reset()
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ async def test_two_hosts_share_health_park_drain_and_alert_once(fleet, emulator,
     # Host B never ran a status check, yet skips Claude: no request reaches the Anthropic API.
     host_b.start()
     emulator.clear_requests()
-    from flows.records import seed_sample_records
+    from aios.drill.samples import seed_sample_records
 
     # research-lead works on host B's own leads (a records skill): one lead, every step answered by OpenAI
     seed_sample_records(ROOT / "skills", JsonStore(Path(host_b.env["AIOS_STATE_PATH"])))

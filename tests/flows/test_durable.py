@@ -23,6 +23,7 @@ from aios.config.settings import get_settings
 from aios.skills.loader import find_skill
 from aios.state import open_store
 from flows.skill_flow import skill_flows
+from tests.helpers import wait_final
 
 pytestmark = pytest.mark.e2e
 
@@ -32,17 +33,6 @@ class Occurrence:
 
     def __init__(self) -> None:
         self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
-
-
-async def wait_final(flow_run_id, timeout: float = 120):
-    async with get_client() as client:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            fr = await client.read_flow_run(flow_run_id)
-            if fr.state and fr.state.is_final():
-                return fr
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"run {flow_run_id} is still {fr.state_name} after {timeout} s")
 
 
 async def running_count(client, run_id) -> list[str]:

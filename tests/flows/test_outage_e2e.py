@@ -7,9 +7,6 @@ worker runs the parked run on Claude exactly once, one recovery alert.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
@@ -19,6 +16,7 @@ from aios.runs.record import RunStatus, SkillRun
 from aios.state import open_store
 from flows.skill_flow import build_skill_flow
 from flows.status_check import status_check
+from tests.helpers import wait_final
 
 pytestmark = pytest.mark.e2e
 
@@ -28,17 +26,6 @@ CLAUDE_API = "Claude API (api.anthropic.com)"
 async def run_flow(name: str):
     state = await build_skill_flow(name)(return_state=True)
     return state, SkillRun.model_validate(await state.result(raise_on_failure=False))
-
-
-async def wait_for_run(flow_run_id: str, timeout: float = 120):
-    async with get_client() as client:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            fr = await client.read_flow_run(flow_run_id)
-            if fr.state and fr.state.is_final():
-                return fr
-            await asyncio.sleep(1)
-    raise AssertionError(f"parked run {flow_run_id} did not finish within {timeout} s (state {fr.state_name})")
 
 
 async def test_claude_outage_and_recovery_end_to_end(deployed, emulator, alert_inbox, worker_polls):
@@ -81,7 +68,7 @@ async def test_claude_outage_and_recovery_end_to_end(deployed, emulator, alert_i
     assert second["claude_healthy"] is True and not await deferral.is_paused()
     assert len(alert_inbox) == 2 and "recovered" in alert_inbox[-1]["title"]
 
-    finished = await wait_for_run(deferred.parked_run_id)
+    finished = await wait_final(deferred.parked_run_id)
     assert finished.state.is_completed()
     record = open_store().get("runs", deferred.parked_run_id)
     assert record is not None and record.data["status"] == "completed"
@@ -148,5 +135,5 @@ async def test_parked_runs_survive_a_restart_of_the_server_and_the_worker(deploy
     deployed.start_workers(1)
     assert parked in [str(r.id) for r in await deferral.parked_runs()], "still parked after the restart"
     await deferral.set_paused(False)
-    finished = await wait_for_run(parked)
+    finished = await wait_final(parked)
     assert finished.state.is_completed()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -69,29 +67,16 @@ class Receiver:
 
 @pytest.fixture
 def otlp_receiver():
+    from tests.helpers import receiving_posts
+
     received = Receiver(url="")
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            if self.headers.get("content-encoding") == "gzip":
-                body = gzip.decompress(body)
-            received.bodies.setdefault(self.path, []).append(body)
-            self.send_response(200)
-            self.send_header("content-type", "application/x-protobuf")
-            self.send_header("content-length", "0")
-            self.end_headers()
+    def keep(path, headers, body) -> None:
+        received.bodies.setdefault(path, []).append(gzip.decompress(body) if headers.get("content-encoding") == "gzip" else body)
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    received.url = f"http://127.0.0.1:{server.server_port}"
-    yield received
-    server.shutdown()
-    server.server_close()
+    with receiving_posts(keep, content_type="application/x-protobuf") as url:
+        received.url = url
+        yield received
 
 
 class LogCapture:

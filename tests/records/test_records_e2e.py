@@ -14,8 +14,9 @@ import uuid
 import pytest
 
 from aios.core.workflow import PROGRESS_TABLE, Progress
+from aios.runs.record import RecordsRun
 from aios.state import clear_store_cache, open_store
-from flows.records import RecordsRun, build_records_flow
+from flows.records import build_records_flow
 
 pytestmark = pytest.mark.e2e
 

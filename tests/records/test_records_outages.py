@@ -20,12 +20,13 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 
+from aios.config.entrypoints import attribute_name
 from aios.core.workflow import PROGRESS_TABLE, Progress
 from aios.outage import deferral
 from aios.outage.drainer import drain_deferred
-from aios.runs.record import RunStatus, SkillRun
+from aios.runs.record import RecordsRun, RunStatus, SkillRun
 from aios.state import clear_store_cache, open_store
-from flows.records import RecordsRun, attribute_name, build_records_flow
+from flows.records import build_records_flow
 from flows.skill_flow import build_skill_flow
 from tests.records.test_records_e2e import FAST_STATE, GPT, OPUS, STEPS
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from aios.state import JsonStore
-from flows.records import seed_sample_records
+from aios.drill.samples import seed_sample_records
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ def test_the_drill_seeds_the_projects_own_json_store_and_never_a_users_sheet(tmp
     import json
     import shutil
 
-    from aios.drill.runner import seed_project_samples
+    from aios.drill.samples import seed_project_samples
     from aios.config.settings import reload_settings
 
     shutil.copytree(ROOT / "skills", tmp_path / "skills")
