@@ -340,6 +340,10 @@ def build_records_flow(name: str) -> Flow:
 
     @flow(name=name, persist_result=False, validate_parameters=False, log_prints=True)
     async def records_flow(record: str | None = None, limit: int | None = None) -> State:
+        from aios.outage.health_store import fleet_problem
+
+        if problem := fleet_problem(get_runtime().settings):  # `aios doctor`'s reason, before any model call
+            return Failed(message=problem)
         skill = find_skill(get_runtime().settings.skills_dir, name)
         return final_state(await run_records(skill, record=record, limit=limit))
 
@@ -362,10 +366,12 @@ def run_record_command(skill_name: str, record: str, as_json: bool) -> int:
     import asyncio
 
     from aios.errors import ConfigError
+    from aios.outage.health_store import require_shared_state
 
     skill = find_skill(get_runtime().settings.skills_dir, skill_name)
     if skill.metadata.source is None:
         raise ConfigError(skill.path, "--record needs a skill that works on records (set metadata.source)", "metadata.source")
+    require_shared_state(get_runtime().settings)
 
     async def go() -> RecordsRun:
         state = await build_records_flow(skill_name)(record=record, return_state=True)
