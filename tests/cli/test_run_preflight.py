@@ -112,26 +112,26 @@ def doctors_fleet_reason(env: dict[str, str], project) -> str:
     return row["detail"]
 
 
-LOCAL_ON_A_FLEET = [
-    ({}, ["AIOS_STATE_BACKEND=json", "breakers in the default local file"]),
-    ({"AIOS_BREAKER_REDIS_URL": "redis://127.0.0.1:6379/0"}, ["AIOS_STATE_BACKEND=json"]),
-    ({"AIOS_STATE_BACKEND": "airtable"}, ["breakers in the default local file"]),
-    ({"AIOS_BREAKER_STORE": "file", "AIOS_STATE_BACKEND": "sheets"}, ["AIOS_BREAKER_STORE=file"]),
+RECORDS, BREAKERS = "AIOS_STATE_BACKEND=sheets or airtable", "AIOS_BREAKER_REDIS_URL"
+LOCAL_ON_A_FLEET = [  # the extra settings, what the line names, the fixes it asks for
+    ({}, ["AIOS_STATE_BACKEND=json", "breakers in the default local file"], {RECORDS, BREAKERS}),
+    ({"AIOS_BREAKER_REDIS_URL": "redis://127.0.0.1:6379/0"}, ["AIOS_STATE_BACKEND=json"], {RECORDS}),
+    ({"AIOS_STATE_BACKEND": "airtable"}, ["breakers in the default local file"], {BREAKERS}),
+    ({"AIOS_BREAKER_STORE": "file", "AIOS_STATE_BACKEND": "sheets"}, ["AIOS_BREAKER_STORE=file"], {BREAKERS}),
 ]
 
 
-@pytest.mark.parametrize(("extra", "named"), LOCAL_ON_A_FLEET, ids=["records-and-breakers", "records", "breakers", "breakers-set"])
+@pytest.mark.parametrize(("extra", "named", "fixes"), LOCAL_ON_A_FLEET, ids=["records-and-breakers", "records", "breakers", "breakers-set"])
 def test_a_fleet_keeping_state_in_a_local_file_stops_the_run_before_any_model_call_with_doctors_reason(
-    stack_env, emulator, project, extra, named
+    stack_env, emulator, project, extra, named, fixes
 ):
     env = stack_env | {"AIOS_FLEET": "multi"} | extra
     memory = snapshot(project / "memory")
     result = aios("run", "research-lead", env=env, cwd=project)
     assert result.code == 2, result.err
     assert result.err_lines == [f"error: {doctors_fleet_reason(env, project)}"], "the same one line as the doctor's row"
-    for what in named:
-        assert what in result.err
-    assert ("breakers" in result.err) == any("breakers" in w for w in named), result.err
+    assert result.err.startswith(f"error: {' and '.join(named)} on a fleet (AIOS_FLEET=multi)"), result.err
+    assert {fix for fix in (RECORDS, BREAKERS) if fix in result.err} == fixes, result.err
     assert not (project / "state").exists(), "no run record was written"
     assert_nothing_paid_for(emulator, project, memory)
 

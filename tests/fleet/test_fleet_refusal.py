@@ -10,7 +10,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from aios.config.runtime import get_runtime
-from aios.outage import deferral, health_store
+from aios.outage import health_store
 from aios.validation.doctor import DoctorReport, Status, check_fleet
 
 pytestmark = pytest.mark.e2e
@@ -56,9 +56,8 @@ async def test_a_records_flow_on_a_worker_of_such_a_fleet_fails_with_doctors_rea
 async def test_the_status_check_on_such_a_fleet_fails_with_doctors_reason_and_decides_nothing(fleet_on_local_state, emulator):
     from flows.status_check import status_check
 
-    paused = await deferral.is_paused()
     state = await status_check(return_state=True)
     assert state.is_failed() and state.message == fleet_on_local_state
     assert emulator.requests() == [], "no probe was sent"
+    assert health_store.read_state()[1] is None, "no health was decided"
     assert health_store.read_view() is None, "no health was published"
-    assert await deferral.is_paused() == paused, "the deferred queue was left as it was"
