@@ -167,12 +167,26 @@ async def read_runs(ids: list[str]) -> list:
     return runs
 
 
-async def completed_states(ids: list[str]) -> dict[str, int]:
-    """How many COMPLETED states each run has (more than one: it ran twice)."""
+async def run_histories(ids: list[str]) -> dict[str, list]:
+    """Each run's states, oldest first."""
     from prefect.client.orchestration import get_client
 
     async with get_client() as client:
-        return {i: sum(s.type.value == "COMPLETED" for s in await client.read_flow_run_states(i)) for i in ids}
+        return {i: sorted(await client.read_flow_run_states(i), key=lambda s: s.timestamp) for i in ids}
+
+
+def median_seconds(histories: dict[str, list], since: str, until: str) -> float | None:
+    """The median time from a run's last `since` state to its next `until` state (e.g. PENDING to RUNNING)."""
+    import statistics
+
+    spans = []
+    for states in histories.values():
+        kinds = [s.type.value for s in states]
+        if since in kinds and until in kinds[kinds.index(since) :]:
+            start = max(i for i, k in enumerate(kinds) if k == since and until in kinds[i:])
+            end = kinds.index(until, start)
+            spans.append((states[end].timestamp - states[start].timestamp).total_seconds())
+    return round(statistics.median(spans), 1) if spans else None
 
 
 def measure_workers(stack, skill, workers: int, runs: int) -> dict:
@@ -200,7 +214,8 @@ def measure_workers(stack, skill, workers: int, runs: int) -> dict:
     for r in flow_runs:
         name = (r.labels or {}).get("prefect.worker.name", "?")
         per_worker[name] = per_worker.get(name, 0) + 1
-    twice = sum(n > 1 for n in asyncio.run(completed_states(ids)).values())
+    histories = asyncio.run(run_histories(ids))
+    twice = sum(sum(s.type.value == "COMPLETED" for s in states) > 1 for states in histories.values())
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
     return {
@@ -208,6 +223,8 @@ def measure_workers(stack, skill, workers: int, runs: int) -> dict:
         "lost": lost, "duplicated": duplicated + twice,
         "first_start_s": round((first - resumed).total_seconds(), 1) if first else None,
         "per_worker": sorted(per_worker.values(), reverse=True),
+        "claim_to_running_s": median_seconds(histories, "PENDING", "RUNNING"),  # the run's process start-up
+        "running_to_end_s": median_seconds(histories, "RUNNING", "COMPLETED"),  # the run itself
     }
 
 
@@ -249,7 +266,10 @@ def main() -> None:
                 results.append(measure(stack, skill, mode.replace("x", "×"), args.runs, args.concurrency))
                 if not args.json:
                     r = results[-1]
-                    spread = f"   first start {r['first_start_s']} s, runs per worker {r['per_worker']}" if "per_worker" in r else ""
+                    spread = (
+                        f"   runs per worker {r['per_worker']}; first start {r['first_start_s']} s after resume, median claimed→running "
+                        f"{r['claim_to_running_s']} s (process start-up), running→completed {r['running_to_end_s']} s"
+                    ) if "per_worker" in r else ""
                     print(f"{r['mode']:<10} {r['runs']} runs in {r['seconds']:>6.1f} s = {r['runs_per_s']:>5.2f} runs/s   lost {r['lost']}  duplicated {r['duplicated']}{spread}", flush=True)
     if args.json:
         print(json.dumps(results))
