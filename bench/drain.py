@@ -100,13 +100,14 @@ def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
     from aios.outage.drainer import drain_deferred
     from flows.skill_flow import skill_flows
 
-    if mode.startswith("worker"):
-        return measure_workers(stack, skill, int(mode.split("×")[1]), runs)
     ids = asyncio.run(park(skill, runs))
     started = time.perf_counter()
-    asyncio.run(deferral.set_paused(False))
-    asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
-    elapsed = time.perf_counter() - started
+    if mode.startswith("worker"):
+        return measure_workers(stack, ids, int(mode.split("×")[1]))
+    else:
+        asyncio.run(deferral.set_paused(False))
+        asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
+        elapsed = time.perf_counter() - started
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
     return {"mode": mode, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost, "duplicated": duplicated}
@@ -189,13 +190,13 @@ def median_seconds(histories: dict[str, list], since: str, until: str) -> float 
     return round(statistics.median(spans), 1) if spans else None
 
 
-def measure_workers(stack, skill, workers: int, runs: int) -> dict:
-    """Park `runs` runs, start `workers` process workers on the paused queue, resume, time the drain."""
+def measure_workers(stack, ids: list[str], workers: int) -> dict:
+    """Start `workers` process workers on the paused queue holding the parked runs `ids`, resume, time the drain."""
     from datetime import UTC, datetime
 
     from aios.outage import deferral
 
-    ids = asyncio.run(park(skill, runs))
+    runs = len(ids)
     stack.worker_query_seconds = QUERY_SECONDS
     since = datetime.now(UTC)
     stack.start_workers(workers, limit=WORKER_LIMIT)
