@@ -4,7 +4,9 @@
     python bench/drain.py --workers 1,2,4     # process-worker sweep: runs/s for 1, 2 and 4 workers
 
 Prints, per way of draining, the time to drain, runs/s, and the lost and duplicated counts:
-  - process worker ×1 and ×2 (Prefect's process worker: one Python process per run, --limit 4 each)
+  - process worker ×N (Prefect's process worker: one Python process per run, --limit 4 each, polling every
+    1 s): the runs are parked, the N workers started and polling the paused queue, then the queue is
+    resumed; timed from the resume to the last run's end, with the runs each worker executed
   - in-process drainer (`aios drain`: claims parked runs and runs them concurrently in one process)
 Runs against a local stack with a Prefect server on PostgreSQL (127.0.0.1:5432) and the emulators.
 Lost = parked runs not completed within the deadline; duplicated = parked runs that produced more
@@ -101,10 +103,7 @@ def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
     ids = asyncio.run(park(skill, runs))
     started = time.perf_counter()
     if mode.startswith("worker"):
-        stack.start_workers(int(mode.split("×")[1]), limit=4)
-        asyncio.run(deferral.set_paused(False))
-        elapsed = asyncio.run(wait_drained(ids, deadline=1800))
-        stack.stop_workers()
+        return measure_workers(stack, ids, int(mode.split("×")[1]))
     else:
         asyncio.run(deferral.set_paused(False))
         asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
@@ -112,6 +111,122 @@ def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
     return {"mode": mode, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost, "duplicated": duplicated}
+
+
+# --------------------------------------------------------------------------- Prefect process workers
+
+WORKER_LIMIT = 4  # runs at once per worker (`prefect worker start --limit`); each run is its own Python process
+QUERY_SECONDS = 1.0  # PREFECT_WORKER_QUERY_SECONDS for the workers (Prefect's default is 10 s)
+
+
+def worker_settings() -> str:
+    """What the worker figures depend on, printed above them."""
+    from prefect.settings import PREFECT_WORKER_HEARTBEAT_SECONDS, PREFECT_WORKER_PREFETCH_SECONDS
+
+    load = os.getloadavg()[0]
+    return (
+        f"process workers: --limit {WORKER_LIMIT} each, PREFECT_WORKER_QUERY_SECONDS={QUERY_SECONDS:g} (default 10), "
+        f"prefetch {PREFECT_WORKER_PREFETCH_SECONDS.value():g} s, heartbeat {PREFECT_WORKER_HEARTBEAT_SECONDS.value():g} s; "
+        f"{os.cpu_count()} CPU(s), load {load:.1f} at start. Runs parked first; workers started and polling the "
+        "paused queue; timed from resume to the last run's end (server timestamps)"
+    )
+
+
+async def wait_workers_polling(count: int, since, timeout: float = 300) -> None:
+    """Return once `count` workers started after `since` have synced with the pool and one has polled it since.
+
+    A worker polls only after its first sync (heartbeat), so a run resumed after this is not slowed by
+    worker start-up: what is timed is polling, claiming and the per-run process.
+    """
+    from prefect.client.orchestration import get_client
+
+    from aios.config.settings import get_settings
+
+    settings = get_settings()
+    deadline = time.monotonic() + timeout
+    async with get_client() as client:
+        while time.monotonic() < deadline:
+            beats = [w.last_heartbeat_time for w in await client.read_workers_for_work_pool(settings.work_pool)]
+            beats = sorted(b for b in beats if b and b > since)
+            if len(beats) >= count:
+                queue = await client.read_work_queue_by_name(settings.default_queue, work_pool_name=settings.work_pool)
+                if queue.last_polled and queue.last_polled > beats[count - 1]:
+                    return
+            await asyncio.sleep(0.5)
+    raise SystemExit(f"{count} worker(s) did not start polling within {timeout:.0f} s (see the worker logs in the stack's folder)")
+
+
+async def read_runs(ids: list[str]) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs = []
+    async with get_client() as client:
+        for at in range(0, len(ids), 200):
+            chunk = ids[at : at + 200]
+            runs += await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=200)
+    return runs
+
+
+async def run_histories(ids: list[str]) -> dict[str, list]:
+    """Each run's states, oldest first."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return {i: sorted(await client.read_flow_run_states(i), key=lambda s: s.timestamp) for i in ids}
+
+
+def median_seconds(histories: dict[str, list], since: str, until: str) -> float | None:
+    """The median time from a run's last `since` state to its next `until` state (e.g. PENDING to RUNNING)."""
+    import statistics
+
+    spans = []
+    for states in histories.values():
+        kinds = [s.type.value for s in states]
+        if since in kinds and until in kinds[kinds.index(since) :]:
+            start = max(i for i, k in enumerate(kinds) if k == since and until in kinds[i:])
+            end = kinds.index(until, start)
+            spans.append((states[end].timestamp - states[start].timestamp).total_seconds())
+    return round(statistics.median(spans), 1) if spans else None
+
+
+def measure_workers(stack, ids: list[str], workers: int) -> dict:
+    """Start `workers` process workers on the paused queue holding the parked runs `ids`, resume, time the drain."""
+    from datetime import UTC, datetime
+
+    from aios.outage import deferral
+
+    runs = len(ids)
+    stack.worker_query_seconds = QUERY_SECONDS
+    since = datetime.now(UTC)
+    stack.start_workers(workers, limit=WORKER_LIMIT)
+    try:
+        asyncio.run(wait_workers_polling(workers, since))
+        resumed = datetime.now(UTC)
+        asyncio.run(deferral.set_paused(False))
+        asyncio.run(wait_drained(ids, deadline=1800))
+        flow_runs = asyncio.run(read_runs(ids))
+    finally:
+        stack.stop_workers()
+    ended = [r.end_time for r in flow_runs if r.end_time and r.state and r.state.is_final()]
+    elapsed = ((max(ended) if ended else datetime.now(UTC)) - resumed).total_seconds()
+    first = min((r.start_time for r in flow_runs if r.start_time), default=None)
+    per_worker: dict[str, int] = {}
+    for r in flow_runs:
+        name = (r.labels or {}).get("prefect.worker.name", "?")
+        per_worker[name] = per_worker.get(name, 0) + 1
+    histories = asyncio.run(run_histories(ids))
+    twice = sum(sum(s.type.value == "COMPLETED" for s in states) > 1 for states in histories.values())
+    lost, duplicated = asyncio.run(count_outcomes(ids))
+    asyncio.run(delete_runs(ids))
+    return {
+        "mode": f"worker×{workers}", "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2),
+        "lost": lost, "duplicated": duplicated + twice,
+        "first_start_s": round((first - resumed).total_seconds(), 1) if first else None,
+        "per_worker": sorted(per_worker.values(), reverse=True),
+        "claim_to_running_s": median_seconds(histories, "PENDING", "RUNNING"),  # the run's process start-up
+        "running_to_end_s": median_seconds(histories, "RUNNING", "COMPLETED"),  # the run itself
+    }
 
 
 def main() -> None:
@@ -146,11 +261,17 @@ def main() -> None:
         skill = find_skill(ROOT / "skills", "weekly-report")
         with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
             modes = [f"worker×{n.strip()}" for n in args.workers.split(",")] if args.workers else args.modes.split(",")
+            if any(m.startswith("worker") for m in modes) and not args.json:
+                print(worker_settings(), flush=True)
             for mode in modes:
                 results.append(measure(stack, skill, mode.replace("x", "×"), args.runs, args.concurrency))
                 if not args.json:
                     r = results[-1]
-                    print(f"{r['mode']:<10} {r['runs']} runs in {r['seconds']:>6.1f} s = {r['runs_per_s']:>5.2f} runs/s   lost {r['lost']}  duplicated {r['duplicated']}", flush=True)
+                    spread = (
+                        f"   runs per worker {r['per_worker']}; first start {r['first_start_s']} s after resume, median claimed→running "
+                        f"{r['claim_to_running_s']} s (process start-up), running→completed {r['running_to_end_s']} s"
+                    ) if "per_worker" in r else ""
+                    print(f"{r['mode']:<10} {r['runs']} runs in {r['seconds']:>6.1f} s = {r['runs_per_s']:>5.2f} runs/s   lost {r['lost']}  duplicated {r['duplicated']}{spread}", flush=True)
     if args.json:
         print(json.dumps(results))
     else:

@@ -273,6 +273,10 @@ def build_records_flow(name: str) -> Flow:
 
     @flow(name=name, persist_result=False, validate_parameters=False, log_prints=True)
     async def records_flow(record: str | None = None, limit: int | None = None) -> State:
+        from aios.outage.health_store import fleet_problem
+
+        if problem := fleet_problem(get_runtime().settings):  # `aios doctor`'s reason, before any model call
+            return Failed(message=problem)
         skill = find_skill(get_runtime().settings.skills_dir, name)
         return final_state(await run_records(skill, record=record, limit=limit))
 

@@ -289,9 +289,13 @@ def build_skill_flow(name: str) -> Flow:
     declared = find_skill(get_runtime().settings.skills_dir, name)
 
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
+        from aios.outage.health_store import fleet_problem
         from aios.runs import recorder
 
         ctx = FlowRunContext.get()
+        if problem := fleet_problem(get_runtime().settings):  # a worker on a fleet: `aios doctor`'s reason, no model call
+            await no_retry_for(ctx)
+            return Failed(message=problem)
         if ctx and ctx.flow_run and (done := recorder.recorded_run(name, occurrence_run_ids(ctx))):
             state = final_state(done)  # this occurrence already finished its work: write nothing twice
         else:

@@ -12,6 +12,7 @@ from prefect import flow, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
+from prefect.states import Failed, State
 
 from aios.outage import alerts, check_names, deferral, health_store, recovery
 from aios.core.failures import ProviderFailure, Verdict, classify
@@ -110,10 +111,12 @@ def read_calls(since: datetime | None) -> list[tuple[str, bool]]:
     on_failure=[check_names.name_by_outcome],
     persist_result=False,
 )
-async def status_check(probe: bool | None = None) -> dict[str, Any]:
+async def status_check(probe: bool | None = None) -> dict[str, Any] | State:
     """Decide health per provider and model, alert on change, pause/resume the deferred queue."""
     runtime = get_runtime()
     settings = runtime.settings
+    if problem := health_store.fleet_problem(settings):  # `aios doctor`'s reason; no probe, no alert, no pause
+        return Failed(message=problem)
     policy = settings.policy()
     targets = list(policy.targets)
     previous, since = health_store.read_state()

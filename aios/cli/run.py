@@ -80,12 +80,14 @@ def run_record(skill_name: str, record: str, as_json: bool) -> int:
     from aios.config.entrypoints import RECORDS_FLOW
     from aios.config.runtime import get_runtime
     from aios.errors import ConfigError
+    from aios.outage.health_store import require_shared_state
     from aios.runs.record import RecordOutcome, RecordsRun
     from aios.skills.loader import find_skill
 
     skill = find_skill(get_runtime().settings.skills_dir, skill_name)
     if skill.metadata.source is None:
         raise ConfigError(skill.path, "--record needs a skill that works on records (set metadata.source)", "metadata.source")
+    require_shared_state(get_runtime().settings)
     build_records_flow = RECORDS_FLOW.load()
 
     async def go() -> RecordsRun:

@@ -23,6 +23,7 @@ def status_command(
     if check:
         from aios.config.entrypoints import STATUS_CHECK
 
+        health_store.require_shared_state(get_settings())  # the flow would refuse too; here it is one line, exit 2
         asyncio.run(STATUS_CHECK.load()())
     snapshot = health_store.read_snapshot()
     paused, parked, missing = asyncio.run(_deferred_queue())
@@ -103,10 +104,13 @@ def drain_command(
     concurrency: Annotated[int, typer.Option(help="Parked runs executed at once in this process.")] = 8,
 ) -> None:
     """Run the parked runs of the (resumed) deferred queue in this process, faster than a process worker."""
+    from aios.config.runtime import get_runtime
     from aios.outage import deferral
     from aios.config.entrypoints import SKILL_FLOWS
     from aios.outage.drainer import drain_deferred
+    from aios.outage.health_store import require_shared_state
 
+    require_shared_state(get_runtime().settings)  # on a fleet every drained run would refuse: say why once
     if asyncio.run(deferral.is_paused()):
         fail("the deferred queue is paused (Claude is not healthy yet); `aios resume` to force it")
     stats = asyncio.run(drain_deferred(SKILL_FLOWS.load()(), concurrency=concurrency))

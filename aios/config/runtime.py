@@ -39,9 +39,9 @@ def get_runtime() -> Runtime:
 def breaker_store(settings: Settings) -> BreakerStore:
     """Where breakers live (AIOS_BREAKER_STORE): a file every process on this host shares by default,
     Redis when AIOS_BREAKER_REDIS_URL is set, or this process's memory."""
-    from aios.outage.breaker_store import open_breaker_store
+    from aios.outage.breaker_store import configured_kind, open_breaker_store
 
-    kind = settings.breaker_store or ("redis" if settings.breaker_redis_url else "file")
+    kind = configured_kind(settings.breaker_store, settings.breaker_redis_url)
     path = settings.breaker_path or settings.home / ".aios" / "breakers.json"
     return open_breaker_store(kind, path=path, redis_url=settings.breaker_redis_url)
 
@@ -90,9 +90,12 @@ def preflight(skill_name: str, given: dict[str, Any]) -> Checked:
 
 
 def check_context_and_store(settings: Settings, skill: str | None = None) -> None:
-    """What every model call shares: knowledge within the budget, a state store to record in."""
+    """What every model call shares: knowledge within the budget, a state store to record in, and on a
+    fleet an operational state every host shares."""
+    from aios.outage.health_store import require_shared_state
     from aios.skills.prompt_context import assemble_context
 
+    require_shared_state(settings)
     assemble_context(settings.home, settings.context_max_chars, settings.memory_path)
     check_state_store(skill)
 

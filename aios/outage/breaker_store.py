@@ -219,6 +219,11 @@ class Resilient:
         self._run("clear")
 
 
+def configured_kind(kind: str | None, redis_url: str | None) -> str:
+    """`AIOS_BREAKER_STORE` if set; else redis when `AIOS_BREAKER_REDIS_URL` is set, else the local file."""
+    return kind or ("redis" if redis_url else "file")
+
+
 def open_breaker_store(kind: str, *, path: Path, redis_url: str | None) -> BreakerStore:
     """The store named by the settings (`AIOS_BREAKER_STORE`: file, redis or memory)."""
     if kind == "memory":

@@ -5,9 +5,9 @@ On one host the state store holds them (the JSON file by default). On a fleet (`
 `PREFECT_API_URL` pointing at a server off this machine) a JSON file would give each host its own
 truth — host B would never learn that host A's status check marked Claude down — so they move to the
 one thing every worker already shares: the Prefect server, as Variables. A Sheets or Airtable state
-store is shared too, so it keeps them. Run records have no Variable form: `aios doctor` fails a fleet on
-the JSON store (see `fleet_problem`), because the status check would then see only its own host's real
-calls (it still decides from the status pages and probes, which every host sees alike).
+store is shared too, so it keeps them. Run records have no Variable form, and circuit breakers in their
+default local file are one host's: a fleet with either is refused (see `fleet_problem`) by `aios doctor`
+and by every run, status check and drain before its first model call.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 import httpx
@@ -23,6 +23,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from aios.core.health import Health, HealthSnapshot, HealthState
 from aios.state import StateError, load_state_settings, open_store
+
+if TYPE_CHECKING:
+    from aios.config.settings import Settings
 
 HEALTH_TABLE = "health"
 SNAPSHOT_KEY = "snapshot"
@@ -71,21 +74,46 @@ def on_prefect_server() -> bool:
     return fleet_mode() == "multi" and load_state_settings().backend == "json"
 
 
-def fleet_problem() -> str | None:
-    """Why this fleet's hosts would not share their run records, or None when they do (or there is one host)."""
+def fleet_problem(settings: Settings) -> str | None:
+    """Why this fleet's hosts would not share their operational state, or None when they do (or there is one host).
+
+    The one rule `aios doctor` reports and every run, status check and drain obeys before its first model call:
+    on a fleet neither the run records (the state store) nor the circuit breakers may stay in a local file.
+    Health and alert bursts never do: on the JSON store they move to Prefect Variables (`on_prefect_server`).
+    """
+    from aios.outage.breaker_store import configured_kind
+
     try:
         if fleet_mode() == "single":
             return None
-        backend = load_state_settings().backend
+        state = load_state_settings()
     except StateError as exc:
         return str(exc)
-    if backend != "json":
+    records = []  # what keeps run records in a local file
+    if state.backend == "json":
+        records.append("AIOS_STATE_BACKEND=json")
+    if on_json := sorted(skill for skill, backend in state.skill_backends.items() if backend == "json"):
+        records.append(f"AIOS_STATE_SKILL_BACKENDS puts {', '.join(on_json)} on json")
+    breakers = []  # what keeps circuit breakers in a local file
+    if configured_kind(settings.breaker_store, settings.breaker_redis_url) == "file":
+        breakers.append("AIOS_BREAKER_STORE=file" if settings.breaker_store else "breakers in the default local file")
+    if not records and not breakers:
         return None
     why = "AIOS_FLEET=multi" if os.environ.get("AIOS_FLEET") else "PREFECT_API_URL is not on this machine"
-    return (
-        f"AIOS_STATE_BACKEND=json on a fleet ({why}): each host would keep its own run records, so the "
-        "status check would miss the other hosts' failed calls; set AIOS_STATE_BACKEND=sheets or airtable"
-    )
+    lost, fixes = [], []
+    if records:
+        lost.append("run records, so the status check would miss the other hosts' failed calls")
+        fixes.append("AIOS_STATE_BACKEND=sheets or airtable")
+    if breakers:
+        lost.append("circuit breakers, so it would keep calling a target another host found dead")
+        fixes.append("AIOS_BREAKER_REDIS_URL")
+    return f"{' and '.join(records + breakers)} on a fleet ({why}): each host would keep its own {' and '.join(lost)}; set {' and '.join(fixes)}"
+
+
+def require_shared_state(settings: Settings) -> None:
+    """Raise `FleetError` (the doctor's one line) when `fleet_problem` finds one."""
+    if problem := fleet_problem(settings):
+        raise FleetError(problem)
 
 
 # -- records -------------------------------------------------------------------------------------

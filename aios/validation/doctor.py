@@ -17,7 +17,7 @@ Checks (each row: check, subject, status ok/warn/fail, detail):
     deployments    prefect.yaml matches the skills
     state journal  writes journaled during a state-backend outage and not yet replayed
     prefect api    who can use the Prefect API: loopback, or authenticated (see `check_prefect_api`)
-    fleet          on more than one host, health, alert bursts and run records are shared (see `check_fleet`)
+    fleet          on more than one host, health, alert bursts, breakers and run records are shared (see `check_fleet`)
 
 Any `fail` makes the command exit 1; `warn` rows are worth a look but do not fail it. A check that
 breaks is itself a `fail` row: the doctor always prints its table.
@@ -439,14 +439,16 @@ def check_prefect_api(report: DoctorReport, timeout: float = 3.0) -> None:
 # --------------------------------------------------------------------------- all together
 
 
-def check_fleet(report: DoctorReport) -> None:
-    """Workers on several hosts must share one operational state: a local JSON file would split it."""
+def check_fleet(report: DoctorReport, settings: Settings | None = None) -> None:
+    """Workers on several hosts must share one operational state: the rule every run obeys (`fleet_problem`)."""
     from aios.outage import health_store
 
-    if problem := health_store.fleet_problem():
-        report.add("fleet", "run records", Status.fail, problem)
+    if settings is None:
+        settings = load_settings_leniently()[0]
+    if problem := health_store.fleet_problem(settings):
+        report.add("fleet", "operational state", Status.fail, problem)
     elif health_store.fleet_mode() == "multi":
-        report.add("fleet", "operational state", Status.ok, "several hosts: one shared state store")
+        report.add("fleet", "operational state", Status.ok, "several hosts: no run records or breakers in a local file")
     else:
         report.add("fleet", "operational state", Status.ok, "one host (set AIOS_FLEET=multi when workers run elsewhere)")
 
@@ -481,7 +483,7 @@ def run_doctor(settings: Settings | None = None, open_store: Callable[[], Any] |
     guarded("deployments", lambda: check_deployments(report, root))
     guarded("state journal", lambda: check_journal(report))
     guarded("prefect api", lambda: check_prefect_api(report))
-    guarded("fleet", lambda: check_fleet(report))
+    guarded("fleet", lambda: check_fleet(report, settings))
     order = {"settings": 0, "api key": 1, "policy": 2, "skill": 3, "context": 4, "state store": 5, "validation": 6}
     report.checks.sort(key=lambda c: order.get(c.check, 7))  # stable: the rest keep their order
     return report

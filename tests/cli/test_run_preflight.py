@@ -102,3 +102,48 @@ def test_validate_checks_the_store_and_context_before_any_model_call(stack_env, 
     assert result.code == 2, result.err
     assert len(result.err_lines) == 1 and problem in result.err, result.err
     assert emulator.requests() == [], "no model was called"
+
+
+def doctors_fleet_reason(env: dict[str, str], project) -> str:
+    """The `fleet` row `aios doctor` prints for this environment (it must be a failure)."""
+    doctor = aios("doctor", "--json", env=env, cwd=project)
+    [row] = [c for c in json.loads(doctor.out)["checks"] if c["check"] == "fleet"]
+    assert row["status"] == "fail", row
+    return row["detail"]
+
+
+RECORDS, BREAKERS = "AIOS_STATE_BACKEND=sheets or airtable", "AIOS_BREAKER_REDIS_URL"
+LOCAL_ON_A_FLEET = [  # the extra settings, what the line names, the fixes it asks for
+    ({}, ["AIOS_STATE_BACKEND=json", "breakers in the default local file"], {RECORDS, BREAKERS}),
+    ({"AIOS_BREAKER_REDIS_URL": "redis://127.0.0.1:6379/0"}, ["AIOS_STATE_BACKEND=json"], {RECORDS}),
+    ({"AIOS_STATE_BACKEND": "airtable"}, ["breakers in the default local file"], {BREAKERS}),
+    ({"AIOS_BREAKER_STORE": "file", "AIOS_STATE_BACKEND": "sheets"}, ["AIOS_BREAKER_STORE=file"], {BREAKERS}),
+]
+
+
+@pytest.mark.parametrize(("extra", "named", "fixes"), LOCAL_ON_A_FLEET, ids=["records-and-breakers", "records", "breakers", "breakers-set"])
+def test_a_fleet_keeping_state_in_a_local_file_stops_the_run_before_any_model_call_with_doctors_reason(
+    stack_env, emulator, project, extra, named, fixes
+):
+    env = stack_env | {"AIOS_FLEET": "multi"} | extra
+    memory = snapshot(project / "memory")
+    result = aios("run", "research-lead", env=env, cwd=project)
+    assert result.code == 2, result.err
+    assert result.err_lines == [f"error: {doctors_fleet_reason(env, project)}"], "the same one line as the doctor's row"
+    assert result.err.startswith(f"error: {' and '.join(named)} on a fleet (AIOS_FLEET=multi)"), result.err
+    assert {fix for fix in (RECORDS, BREAKERS) if fix in result.err} == fixes, result.err
+    assert not (project / "state").exists(), "no run record was written"
+    assert_nothing_paid_for(emulator, project, memory)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["status", "--check"], ["drain"], ["run", "research-lead", "--record", "any"], ["validate", "research-lead", "--runs", "1"]],
+    ids=["status-check", "drain", "run-record", "validate"],
+)
+def test_every_command_that_calls_models_refuses_a_fleet_on_local_state_with_doctors_reason(stack_env, emulator, project, command):
+    env = stack_env | {"AIOS_FLEET": "multi"}
+    result = aios(*command, env=env, cwd=project)
+    assert result.code == 2, result.err
+    assert result.err_lines == [f"error: {doctors_fleet_reason(env, project)}"]
+    assert emulator.requests() == [], "no model was called"

@@ -72,9 +72,39 @@ def test_doctor_fails_a_fleet_whose_run_records_stay_in_a_local_json_file(monkey
     assert "AIOS_STATE_BACKEND=json" in row.detail and "PREFECT_API_URL is not on this machine" in row.detail
 
 
-def test_doctor_accepts_a_fleet_on_a_shared_state_store(monkeypatch):
+def test_doctor_fails_a_fleet_whose_breakers_stay_in_the_default_local_file(monkeypatch):
     monkeypatch.setenv("AIOS_FLEET", "multi")
     monkeypatch.setenv("AIOS_STATE_BACKEND", "airtable")
+    monkeypatch.delenv("AIOS_BREAKER_STORE", raising=False)
+    monkeypatch.delenv("AIOS_BREAKER_REDIS_URL", raising=False)
+    report = DoctorReport()
+    check_fleet(report)
+    [row] = report.checks
+    assert row.status is Status.fail
+    assert row.detail.startswith("breakers in the default local file on a fleet (AIOS_FLEET=multi)")
+    assert "AIOS_BREAKER_REDIS_URL" in row.detail and "AIOS_STATE_BACKEND" not in row.detail
+
+
+def test_doctor_fails_a_fleet_with_one_skill_recording_in_a_local_json_file(monkeypatch):
+    monkeypatch.setenv("AIOS_FLEET", "multi")
+    monkeypatch.setenv("AIOS_STATE_BACKEND", "airtable")
+    monkeypatch.setenv("AIOS_STATE_SKILL_BACKENDS", '{"weekly-report": "json"}')
+    monkeypatch.setenv("AIOS_BREAKER_REDIS_URL", "redis://127.0.0.1:6379/0")
+    report = DoctorReport()
+    check_fleet(report)
+    assert report.checks[0].status is Status.fail
+    assert report.checks[0].detail.startswith("AIOS_STATE_SKILL_BACKENDS puts weekly-report on json on a fleet")
+
+
+@pytest.mark.parametrize("breakers", [{"AIOS_BREAKER_REDIS_URL": "redis://127.0.0.1:6379/0"}, {"AIOS_BREAKER_STORE": "memory"}])
+def test_doctor_accepts_a_fleet_on_a_shared_state_store_and_breakers_off_the_disk(monkeypatch, breakers):
+    monkeypatch.setenv("AIOS_FLEET", "multi")
+    monkeypatch.setenv("AIOS_STATE_BACKEND", "airtable")
+    monkeypatch.delenv("AIOS_STATE_SKILL_BACKENDS", raising=False)
+    for name in ("AIOS_BREAKER_STORE", "AIOS_BREAKER_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in breakers.items():
+        monkeypatch.setenv(name, value)
     report = DoctorReport()
     check_fleet(report)
     assert [(c.check, c.status) for c in report.checks] == [("fleet", Status.ok)]

@@ -1,9 +1,11 @@
 """Two workers as two hosts against one PostgreSQL-backed Prefect server.
 
 Each host has its own directory and AIOS_HOME, empty until the deployment's pull step (`git_clone` of a
-bare repository made from this project) puts the code there. They share nothing but the server: a
-status check on host A marks Claude down, a critical run on host B skips Claude without calling it,
-runs parked on both hosts are drained once each after recovery, and each change alerts exactly once.
+bare repository made from this project) puts the code there. They share the server and what a fleet must
+share (`aios doctor`'s fleet row): one Airtable base (the emulator) for run records, health and alert
+bursts, and Redis for breakers. A status check on host A marks Claude down, a critical run on host B
+skips Claude without calling it, runs parked on both hosts are drained once each after recovery, and
+each change alerts exactly once.
 """
 
 from __future__ import annotations
@@ -13,20 +15,31 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from uuid import uuid4
 
+import httpx
 import pytest
+import redis
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 
 from aios.outage import deferral, health_store
 from aios.runs.record import RUNS_TABLE
 from aios.drill.stack import spawn
-from aios.state import JsonStore
+from aios.outage.breaker_store import REDIS_PREFIX
+from aios.state import clear_store_cache, open_store
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
 CLAUDE_API = "Claude API (api.anthropic.com)"
+BREAKERS = "redis://127.0.0.1:6379/11"  # a database of its own: other tests use 0
+
+
+def forget_breakers() -> None:
+    client = redis.Redis.from_url(BREAKERS)
+    if names := list(client.scan_iter(match=REDIS_PREFIX + "*")):
+        client.delete(*names)
 
 
 def git(*args: str, cwd: Path | None = None) -> None:
@@ -34,7 +47,7 @@ def git(*args: str, cwd: Path | None = None) -> None:
 
 
 class Host:
-    """One machine: its own directory, AIOS_HOME, state file and memory; a worker started on demand."""
+    """One machine: its own directory, AIOS_HOME, state journal and memory; a worker started on demand."""
 
     def __init__(self, name: str, base: Path, env: dict[str, str]) -> None:
         self.name, self.dir = name, base / name
@@ -44,7 +57,6 @@ class Host:
             **env,
             "AIOS_WORKER_DIR": str(self.dir),
             "AIOS_HOME": str(self.home),
-            "AIOS_STATE_PATH": str(self.dir / "state" / "aios.json"),
             "AIOS_STATE_JOURNAL_PATH": str(self.dir / "state" / "journal.jsonl"),
             "AIOS_MEMORY_DIR": str(self.dir / "memory"),
             "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -63,20 +75,30 @@ class Host:
             self.worker.stop()
             self.worker = None
 
-    def run_record(self, run_id: str):
-        return JsonStore(Path(self.env["AIOS_STATE_PATH"])).get(RUNS_TABLE, run_id)
-
 
 @pytest.fixture
 def fleet(stack, emulator, alert_inbox, tmp_path, monkeypatch):
-    """A bare repository of this project, deployments that clone it, and two hosts; the usual deployments after."""
+    """A bare repository of this project, deployments that clone it, a shared Airtable base and Redis, and two
+    hosts; the usual deployments after."""
     origin = tmp_path / "origin.git"
     git("clone", "--bare", "--quiet", str(ROOT), str(origin))
     deployer = tmp_path / "deployer"
     git("clone", "--quiet", str(origin), str(deployer))
-    env = {
-        **stack.env,
+    airtable = f"{stack.emulator_url}/airtable"
+    base = "app" + uuid4().hex[:14]
+    httpx.put(f"{airtable}/_control/bases/{base}", json={"tables": []}, timeout=10).raise_for_status()
+    shared = {
         "AIOS_FLEET": "multi",
+        "AIOS_STATE_BACKEND": "airtable",
+        "AIOS_STATE_AIRTABLE_BASE_ID": base,
+        "AIOS_STATE_AIRTABLE_TOKEN": "emulator-token",
+        "AIOS_STATE_AIRTABLE_API_URL": airtable,
+        "AIOS_BREAKER_REDIS_URL": BREAKERS,
+    }
+    forget_breakers()
+    env = {
+        **{k: v for k, v in stack.env.items() if k != "AIOS_STATE_PATH"},
+        **shared,
         "AIOS_ALERT_URLS": alert_inbox_url(),
         "AIOS_MEMORY_EXTRACTION": "false",
         "AIOS_DEPLOY_REPOSITORY": f"file://{origin}",
@@ -87,9 +109,9 @@ def fleet(stack, emulator, alert_inbox, tmp_path, monkeypatch):
         env={**env, "AIOS_HOME": str(deployer)}, cwd=deployer, capture_output=True, text=True, timeout=300,
     )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-    monkeypatch.setenv("AIOS_FLEET", "multi")
-    for key in ("snapshot", "state"):
-        health_store.forget(health_store.HEALTH_TABLE, key)
+    for name, value in shared.items():  # this process reads the hosts' shared store
+        monkeypatch.setenv(name, value)
+    clear_store_cache()
     # Only the two hosts may poll the pool: a session worker (other tests' `deployed`) has no AIOS_WORKER_DIR.
     session_workers = sum(p.name.startswith("worker") for p in stack.processes)
     stack.stop_workers()
@@ -99,9 +121,10 @@ def fleet(stack, emulator, alert_inbox, tmp_path, monkeypatch):
         host.stop()
     if session_workers:
         stack.start_workers(1)
-    for key in ("snapshot", "state"):
-        health_store.forget(health_store.HEALTH_TABLE, key)
-    monkeypatch.delenv("AIOS_FLEET")
+    forget_breakers()
+    for name in shared:
+        monkeypatch.delenv(name)
+    clear_store_cache()
     asyncio.run(deferral.set_paused(False))
     stack.run("deploy", timeout=300)  # the session's other tests use the project's own deployments
 
@@ -159,8 +182,8 @@ async def test_two_hosts_share_health_park_drain_and_alert_once(fleet, emulator,
     from aios.drill.samples import seed_sample_records
 
     # research-lead works on host B's own leads (a records skill): one lead, every step answered by OpenAI
-    seed_sample_records(ROOT / "skills", JsonStore(Path(host_b.env["AIOS_STATE_PATH"])))
-    lead = next(iter(JsonStore(Path(host_b.env["AIOS_STATE_PATH"])).list("leads")))
+    seed_sample_records(ROOT / "skills", open_store())
+    lead = next(iter(open_store().list("leads")))
     critical = await run_on_fleet("research-lead/research-lead", record=lead.key)
     assert critical.state.is_completed() and critical.state.name == "Completed", critical.state.message
     assert critical.state.message == "1 written", critical.state.message
@@ -176,13 +199,14 @@ async def test_two_hosts_share_health_park_drain_and_alert_once(fleet, emulator,
         assert (await run_on_fleet("status-check/status-check")).state.is_completed()
     assert await deferral.is_paused() is False
     host_a.start()
-    parked = [host_a.run_record(str(parked_a.id)).data["parked_run_id"], host_b.run_record(str(parked_b.id)).data["parked_run_id"]]
+    runs_of = {r.key: r.data for r in open_store().list(RUNS_TABLE)}
+    parked = [runs_of[str(parked_a.id)]["parked_run_id"], runs_of[str(parked_b.id)]["parked_run_id"]]
     runs = await wait_final(parked)
     assert all(r.state.is_completed() for r in runs.values()), [r.state_name for r in runs.values()]
+    runs_of = {r.key: r.data for r in open_store().list(RUNS_TABLE)}
     for run_id in parked:
-        assert await completions(run_id) == 1
-        records = [h.run_record(run_id) for h in fleet]
-        assert sum(r is not None and r.data["status"] == "completed" for r in records) == 1, "drained once, on one host"
+        assert await completions(run_id) == 1, "drained once"
+        assert runs_of[run_id]["status"] == "completed", "its record is in the store both hosts share"
 
     titles = [a.get("title") for a in alert_inbox]
     assert titles == ["aios: provider health changed", "aios: recovered"], alert_inbox
