@@ -260,12 +260,45 @@ def read_view() -> HealthView | None:
         return None
 
 
+async def aread_view() -> HealthView | None:
+    """`read_view` for a skill run: on the run's own async client (a sync client per run costs its TLS set-up, ~20-100 ms)."""
+    if not _api_configured():
+        return None
+    from prefect.client.orchestration import get_client
+
+    try:
+        async with get_client() as client:  # inside a flow run: the run's client, no new connection pool
+            variable = await client.read_variable_by_name(VIEW_VARIABLE)
+    except (httpx.HTTPError, OSError, RuntimeError):
+        return None
+    if variable is None:
+        return None
+    try:
+        return HealthView.model_validate(variable.value)
+    except ValidationError:
+        return None
+
+
 def read_snapshot() -> HealthSnapshot:
     """The last snapshot: the published view on the Prefect server, else the shared record, else an empty
     one (everything `unknown`, i.e. usable) before the first check."""
     view = read_view()
     if view is not None:
         return view.snapshot()
+    return _stored_snapshot()
+
+
+async def aread_snapshot() -> HealthSnapshot:
+    """`read_snapshot` without blocking the event loop (what every skill run reads before its first call)."""
+    import asyncio
+
+    view = await aread_view()
+    if view is not None:
+        return view.snapshot()
+    return await asyncio.to_thread(_stored_snapshot)  # a Sheets or Airtable store answers over the network
+
+
+def _stored_snapshot() -> HealthSnapshot:
     try:
         data = _read(HEALTH_TABLE, SNAPSHOT_KEY)
     except StateError:
