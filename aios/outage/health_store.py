@@ -163,6 +163,7 @@ def claim(table: str, key: str, data: dict[str, Any], still_open: Any) -> bool:
 
 def forget(table: str, key: str) -> None:
     """Remove one record (tests start from no history)."""
+    _forget_cached()
     if on_prefect_server():
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound
@@ -289,13 +290,35 @@ def read_snapshot() -> HealthSnapshot:
 
 
 async def aread_snapshot() -> HealthSnapshot:
-    """`read_snapshot` without blocking the event loop (what every skill run reads before its first call)."""
-    import asyncio
+    """`read_snapshot` without blocking the event loop (what every skill run reads before its first call).
 
+    Runs that start within `SNAPSHOT_TTL` of each other in one process share one read: the snapshot
+    changes once a minute at most (the status check), and a drain starts many runs a second.
+    """
+    import asyncio
+    import time
+
+    global _cached
+    where = os.environ.get("PREFECT_API_URL") or _prefect_api_url()
+    if _cached is not None and _cached[0] == where and time.monotonic() - _cached[1] < SNAPSHOT_TTL:
+        return _cached[2]
     view = await aread_view()
     if view is not None:
-        return view.snapshot()
-    return await asyncio.to_thread(_stored_snapshot)  # a Sheets or Airtable store answers over the network
+        snapshot = view.snapshot()
+    else:
+        snapshot = await asyncio.to_thread(_stored_snapshot)  # a Sheets or Airtable store answers over the network
+    _cached = (where, time.monotonic(), snapshot)
+    return snapshot
+
+
+SNAPSHOT_TTL = 1.0  # seconds
+_cached: tuple[str, float, HealthSnapshot] | None = None
+
+
+def _forget_cached() -> None:
+    """This process changed the health: its next run reads it afresh."""
+    global _cached
+    _cached = None
 
 
 def _stored_snapshot() -> HealthSnapshot:
@@ -307,6 +330,7 @@ def _stored_snapshot() -> HealthSnapshot:
 
 
 def write_snapshot(snapshot: HealthSnapshot) -> None:
+    _forget_cached()
     _write(HEALTH_TABLE, SNAPSHOT_KEY, snapshot.model_dump(mode="json"))
 
 
@@ -315,6 +339,7 @@ async def publish(view: HealthView) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 
+    _forget_cached()
     value = view.model_dump(mode="json")
     async with get_client() as client:
         if await client.read_variable_by_name(VIEW_VARIABLE) is None:
@@ -325,6 +350,7 @@ async def publish(view: HealthView) -> None:
 
 def forget_health() -> None:
     """Drop every trace of past health and open alert bursts (the drill and the tests start from a clean slate)."""
+    _forget_cached()
     for table, key in ((HEALTH_TABLE, SNAPSHOT_KEY), (HEALTH_TABLE, STATE_KEY), ("alerts", "failover:anthropic")):
         forget(table, key)
     if _api_configured():
