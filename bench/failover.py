@@ -281,6 +281,7 @@ async def bench_hedging(settings, emulator: EmulatorControl, n: int, hedge_runs:
     figures["d_slow30"] = {"ms": med - base, "case_ms": med, "direct_ms": base, "n": n}
     # The goal: the answer within hedge_after + OpenAI's latency. OpenAI's latency is the one it showed in
     # the same run (its attempt's time), not the median of other runs: what is left is hedge_after plus aios.
+    beyond = beyond[1:]  # the first one is paired()'s warm-up
     allowed = statistics.median(beyond)
     figures["d_slow30_beyond_openai"] = {"ms": allowed, "n": len(beyond), "target_ms": hedge_after * 1000,
                                          "pass": allowed <= hedge_after * 1000}
