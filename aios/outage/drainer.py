@@ -21,7 +21,6 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import AsyncClientContext, SyncClientContext
 from prefect.flow_engine import run_flow_async
-from prefect.results import aget_default_result_storage
 from prefect.states import Pending
 from pydantic import BaseModel
 
@@ -85,12 +84,6 @@ async def drain_deferred(
     with SyncClientContext.get_or_create():
         async with AsyncClientContext.get_or_create() as shared:
             client = shared.client
-            # Prefect's default result storage, resolved once here as Prefect resolves it (settings, else the
-            # server's default block, else PREFECT_LOCAL_STORAGE_PATH), so the same files hold every cached answer;
-            # left unset, each run asks the server for it with a blocking call on this loop.
-            storage = await aget_default_result_storage()
-            flows = {name: f if f.result_storage is not None else f.with_options(result_storage=storage)
-                     for name, f in flows.items()}
             while idle < idle_polls:
                 responses = await client.get_scheduled_flow_runs_for_work_pool(
                     settings.work_pool,
