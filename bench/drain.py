@@ -2,6 +2,7 @@
 
     python bench/drain.py [--runs 200] [--json]
     python bench/drain.py --workers 1,2,4     # process-worker sweep: runs/s for 1, 2 and 4 workers
+    python bench/drain.py --modes drainer --profile drain.prof   # where the drainer's event loop spends a run
 
 Prints, per way of draining, the time to drain, runs/s, and the lost and duplicated counts:
   - process worker ×N (Prefect's process worker: one Python process per run, --limit 4 each, polling every
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import sys
@@ -95,7 +97,7 @@ async def delete_runs(ids: list[str]) -> None:
             await client.delete_flow_run(i)
 
 
-def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
+def measure(stack, skill, mode: str, runs: int, concurrency: int, profile: str | None = None) -> dict:
     from aios.outage import deferral
     from aios.outage.drainer import drain_deferred
     from flows.skill_flow import skill_flows
@@ -106,8 +108,14 @@ def measure(stack, skill, mode: str, runs: int, concurrency: int) -> dict:
         return measure_workers(stack, ids, int(mode.split("×")[1]))
     else:
         asyncio.run(deferral.set_paused(False))
+        profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            profiler.enable()
         asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
         elapsed = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            report_profile(profiler, profile, runs)
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
     return {"mode": mode, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost, "duplicated": duplicated}
@@ -228,6 +236,24 @@ def measure_workers(stack, ids: list[str], workers: int) -> dict:
         "running_to_end_s": median_seconds(histories, "RUNNING", "COMPLETED"),  # the run itself
     }
 
+def report_profile(profiler: cProfile.Profile, path: str, runs: int) -> None:
+    """Dump the drainer's profile to `path` and print where its event loop spent each run's time.
+
+    cProfile sees this thread only: the drainer's event loop. Time in `select.epoll.poll` is the loop
+    idle, waiting on the API server, PostgreSQL and the emulators (other processes); everything else
+    is this process's CPU or a blocking call on the loop, which caps the runs per second of one drainer.
+    """
+    import pstats
+
+    profiler.dump_stats(path)
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    total = stats.total_tt
+    idle = sum(v[2] for k, v in stats.stats.items() if k[2] == "<method 'poll' of 'select.epoll' objects>")
+    print(f"profile of the drainer's thread ({path}): {total:.1f} s, of which loop idle {idle:.1f} s; "
+          f"busy {(total - idle) / runs * 1000:.0f} ms per run", file=sys.stderr)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -237,6 +263,7 @@ def main() -> None:
     parser.add_argument("--server-workers", type=int, default=1, help="Prefect API worker processes")
     parser.add_argument("--concurrency", type=int, default=16, help="drainer: runs at once")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="drainer mode: cProfile the drain, dump it to FILE, print the top entries")
     args = parser.parse_args()
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -264,7 +291,7 @@ def main() -> None:
             if any(m.startswith("worker") for m in modes) and not args.json:
                 print(worker_settings(), flush=True)
             for mode in modes:
-                results.append(measure(stack, skill, mode.replace("x", "×"), args.runs, args.concurrency))
+                results.append(measure(stack, skill, mode.replace("x", "×"), args.runs, args.concurrency, args.profile))
                 if not args.json:
                     r = results[-1]
                     spread = (

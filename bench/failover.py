@@ -29,7 +29,9 @@ SDK defaults: (a) and (b) first call for a naive integration - the same chain, b
     primary's recent answer times within [0.5 s, 10 s]); the chain [anthropic, openai] shares one
     LatencyWindow warmed by 20 healthy calls, as a running process would have:
       black hole    - Claude black-holed: first-call penalty (time-to-answer minus OpenAI direct);
-      slow 30 s     - Claude answers after 30 s (emulator `slow`): the penalty, against hedge_after;
+      slow 30 s     - Claude answers after 30 s (emulator `slow`): the goal is the answer within hedge_after +
+                      OpenAI's latency, so each run's time-to-answer minus the OpenAI call's own time in that
+                      run is held against hedge_after (the penalty vs the median OpenAI-direct run is shown too);
       healthy rate  - healthy Claude: share of runs that started a hedge (`--hedge-runs`, default 200);
       cold process  - black hole with no answer times seen yet (hedge_after = 10 s, so the 3 s connect
                       timeout decides): no goal, shown because a process worker starts every run cold.
@@ -39,7 +41,7 @@ SDK defaults: (a) and (b) first call for a naive integration - the same chain, b
     before calling OpenAI (the breaker read and the skip): the per-run cost of a dead Claude there.
 
 Targets: (a) <= 50 ms first call, <= 5 ms breaker open; (c) <= 20 ms; (d) black hole <= 1000 ms,
-slow 30 s <= hedge_after, healthy hedges <= 5 %; (e) <= 5 ms. PASS/MISS is printed; the exit
+slow 30 s: time-to-answer - OpenAI's call <= hedge_after, healthy hedges <= 5 %; (e) <= 5 ms. PASS/MISS is printed; the exit
 status is 0 regardless (this is a report, not a test). Prefect's console logs are hidden (its API log
 handler still runs); memory extraction is off (AIOS_MEMORY_EXTRACTION=false).
 """
@@ -239,12 +241,18 @@ async def bench_hedging(settings, emulator: EmulatorControl, n: int, hedge_runs:
     async def call(target, feedback):
         return await providers.complete(target, request, feedback, both.timeouts)
 
-    def chain(policy, provider: str, latencies: LatencyWindow | None, hedged: list | None = None):
+    def chain(policy, provider: str, latencies: LatencyWindow | None, hedged: list | None = None,
+              beyond: list | None = None):
         async def run():
+            started = time.perf_counter()
             result = await run_chain(policy, call, validate, BreakerBoard(policy.breaker), latencies=latencies)
+            total_ms = (time.perf_counter() - started) * 1000
             assert result.answer.provider == provider, result.attempts
             if hedged is not None:
                 hedged.append(result.hedged)
+            if beyond is not None:  # this run's time minus the OpenAI call's own time in this run
+                answered = next(a for a in result.attempts if a.outcome.value == "ok")
+                beyond.append(total_ms - answered.ms)
         return run
 
     say("d: warming the answer-time window with 20 healthy calls")
@@ -268,9 +276,15 @@ async def bench_hedging(settings, emulator: EmulatorControl, n: int, hedge_runs:
 
     emulator.set_fault("anthropic", "slow", delay=30)
     say(f"d: Claude answering after 30 s x{n}")
-    med, base = await paired(chain(both, "openai", window), chain(direct, "openai", None), n)
-    figures["d_slow30"] = {"ms": med - base, "case_ms": med, "direct_ms": base, "n": n,
-                           "target_ms": hedge_after * 1000, "pass": med - base <= hedge_after * 1000}
+    beyond: list[float] = []
+    med, base = await paired(chain(both, "openai", window, beyond=beyond), chain(direct, "openai", None), n)
+    figures["d_slow30"] = {"ms": med - base, "case_ms": med, "direct_ms": base, "n": n}
+    # The goal: the answer within hedge_after + OpenAI's latency. OpenAI's latency is the one it showed in
+    # the same run (its attempt's time), not the median of other runs: what is left is hedge_after plus aios.
+    beyond = beyond[1:]  # the first one is paired()'s warm-up
+    allowed = statistics.median(beyond)
+    figures["d_slow30_beyond_openai"] = {"ms": allowed, "n": len(beyond), "target_ms": hedge_after * 1000,
+                                         "pass": allowed <= hedge_after * 1000}
     emulator.clear_faults()
 
     say(f"d: healthy Claude x{hedge_runs}")
@@ -394,7 +408,8 @@ ROWS = [  # (key, label)
     ("c_bare_sdk_call", "    bare SDK call to the emulator (same prompt)"),
     ("d_hedge_after", "(d) hedge_after derived from the warm window (ms, default rule)"),
     ("d_blackhole_first", "(d) black hole · default settings, hedging · first-call penalty"),
-    ("d_slow30", "(d) Claude answers after 30 s · penalty (target: ≤ hedge_after)"),
+    ("d_slow30", "(d) Claude answers after 30 s · penalty vs the median OpenAI-direct run"),
+    ("d_slow30_beyond_openai", "(d) Claude answers after 30 s · time-to-answer − that run's OpenAI call (≤ hedge_after)"),
     ("d_healthy_hedge_pct", "(d) healthy Claude · runs that started a hedge (%)"),
     ("d_blackhole_cold", "(d) black hole · cold process (no answer times yet) · penalty"),
     ("e_skip_file_ms", "(e) breaker opened elsewhere · file store · time before OpenAI is called"),

@@ -84,7 +84,7 @@ async def run_records(skill: Skill, record: str | None = None, limit: int | None
     store = open_store(skill=skill.name)
     pending = _pending(store, skill, record, limit, run)
     if pending:
-        health = health_store.read_snapshot()
+        health = await health_store.aread_snapshot()
         triage = plan_run(skill.triage, get_runtime().settings.skill_policy(skill), health)
         works = [_Work(r, *_load_progress(store, skill, r)) for r in pending]
         if triage.decision is RunDecision.run:

@@ -6,6 +6,7 @@ call the models through the fallback policy, record what happened.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -148,8 +149,9 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
         inputs=inputs,
     )
     with telemetry.skill_run_span(run):  # the run's span: status, skips, deferral/drop; attempts nest under it
-        health = health_store.read_snapshot()
-        plan = plan_run(skill.triage, settings.skill_policy(skill), health)
+        health = await health_store.aread_snapshot()
+        policy = settings.skill_policy(skill)
+        plan = plan_run(skill.triage, policy, health)
         run.reason = plan.reason
         run.skipped = {t.key: f"health snapshot says {health.target(t).value}" for t in plan.skipped}
         decision = plan.decision
@@ -170,8 +172,8 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
             if memory_policy is not None:
                 run.memory = await extract_memory(skill, run, memory_policy)
         run.finished_at = datetime.now(UTC)
-        await tell_story(run, settings.skill_policy(skill).primary_provider, ctx)
-        await recorder.record_run(run)
+        # Independent writes to the API and the store, so at once: the name and tags, the record and the artifact.
+        await asyncio.gather(tell_story(run, policy.primary_provider, ctx), recorder.record_run(run))
     return run
 
 
@@ -314,9 +316,10 @@ def build_skill_flow(name: str) -> Flow:
     # (a second claimant cannot execute it again). Retries are for infrastructure failures (an exception,
     # a lost API; a business Failed turns them off first, see no_retry_for): a retry of a run that
     # already left its record returns that record, and paid answers come from the cache.
+    # No `flow_run_name`: Prefect would resolve it before the body with a blocking result-storage lookup
+    # and one more API call per run; the run is named once, with its outcome, at the end (tell_story).
     return flow(
         name=name,
-        flow_run_name=lambda: f"{name} {datetime.now(UTC):%m-%d %H:%M:%S}",  # renamed with the outcome at the end
         persist_result=True,
         retries=FLOW_RETRIES,
         retry_delay_seconds=FLOW_RETRY_DELAY,

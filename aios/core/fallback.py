@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from aios.core.breaker import BreakerBoard
 from aios.core.failures import Action, ErrorClass, FailureKind, ProviderFailure, Verdict, classify
-from aios.core.hedge import LatencyWindow, race
+from aios.core.hedge import LatencyWindow, outraced_without_answer, race, tracking_response
 from aios.core.policy import FallbackPolicy, Target
 
 
@@ -345,7 +345,7 @@ class _Chain:
             failure: ProviderFailure | None = None
             cut = False
             started = self.clock()
-            with self.hooks.before_attempt(start):
+            with tracking_response() as response, self.hooks.before_attempt(start):
                 try:
                     reply = await self.call_within(target, feedback, left)
                     output = self.validate(reply)
@@ -378,11 +378,22 @@ class _Chain:
                     self.attempts[number - 1] = attempt
                     self.hooks.on_attempt(attempt, verdict, reply)
                 except asyncio.CancelledError:
-                    breaker.release()
                     if self.settled:  # the other lane won: record what this one cost
                         attempt = self._attempt(target, lane, started, reply, Outcome.hedge_cancelled)
+                        verdict = None
+                        if outraced_without_answer(lane.hedge, response[0]):
+                            breaker.record_failure()  # it never began to answer: a timeout, for its breaker and health
+                            verdict = Verdict(error_class=ErrorClass.timeout, action=Action.failover, unhealthy=True)
+                            attempt = attempt.model_copy(update={
+                                "error_class": ErrorClass.timeout, "action": Action.failover, "unhealthy": True,
+                                "message": f"no response began within {attempt.ms / 1000:.2f} s; the hedge answered first",
+                            })
+                        else:
+                            breaker.release()
                         self.attempts[number - 1] = attempt
-                        self.hooks.on_attempt(attempt, None, reply)
+                        self.hooks.on_attempt(attempt, verdict, reply)
+                    else:
+                        breaker.release()
                     raise
                 except BaseException:
                     breaker.release()

@@ -9,14 +9,51 @@ the caller's business (`fallback.run_chain` walks part of the chain in each).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import TypeVar
 
 T = TypeVar("T")
 
 Lane = Callable[[], Awaitable[T | None]]
+
+
+_RESPONSE_STARTED: ContextVar[list[bool] | None] = ContextVar("aios_response_started", default=None)
+
+
+def response_started() -> None:
+    """Adapters call this when the target's response begins (its status line arrived): the target is alive.
+
+    The fallback loop gives each call its own marker, so this only tells the call it runs in.
+    """
+    marker = _RESPONSE_STARTED.get()
+    if marker is not None:
+        marker[0] = True
+
+
+@contextlib.contextmanager
+def tracking_response() -> Iterator[list[bool]]:
+    """A fresh marker for one call in this context: `marker[0]` turns True when its response begins."""
+    marker = [False]
+    token = _RESPONSE_STARTED.set(marker)
+    try:
+        yield marker
+    finally:
+        _RESPONSE_STARTED.reset(token)
+
+
+def outraced_without_answer(was_hedge: bool, response_began: bool) -> bool:
+    """Does a lane cancelled because the other lane won count as a failure (a timeout) of its target?
+
+    Yes for the primary when not a byte of its response had come by the time the hedge answered: it
+    failed to answer within `hedge_after` plus the hedge's own time (a black hole, a dead host), and
+    its breaker and health should learn that as they would from a timeout. No for a primary that had
+    begun answering (merely slow), and never for the hedge: it lost to a healthy primary.
+    """
+    return not was_hedge and not response_began
 
 
 class LatencyWindow:

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from prefect import Flow
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
+from prefect.context import AsyncClientContext, SyncClientContext
 from prefect.flow_engine import run_flow_async
 from prefect.states import Pending
 from pydantic import BaseModel
@@ -33,9 +33,9 @@ async def claim_run(client, flow_run_id) -> FlowRun | None:
     if current.state is None or current.state.type is not StateType.SCHEDULED:
         return None  # already claimed, running or finished: a stale entry of the waiting list
     claim = await client.set_flow_run_state(flow_run_id, Pending())
-    if claim.status is not SetStateStatus.ACCEPT:
+    if claim.status is not SetStateStatus.ACCEPT or claim.state is None:
         return None  # another worker or drainer got it first
-    return await client.read_flow_run(flow_run_id)
+    return current.model_copy(update={"state": claim.state})  # the engine reads the run again as it starts
 
 
 class DrainStats(BaseModel):
@@ -68,24 +68,32 @@ async def drain_deferred(
             if flow_run is None:
                 return
             stats.started += 1
+            # Without its deployment here, Prefect does not start its suspension observer for the run (a thread
+            # with its own event loop and a websocket, which blocks this loop while it connects and stops):
+            # skill flows never suspend. The engine reads the run again, deployment and all, before the body runs.
+            flow_run = flow_run.model_copy(update={"deployment_id": None})
             state = await run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
             if state is not None and state.is_completed():
                 stats.completed += 1
             else:
                 stats.failed += 1
 
+    # One Prefect client of each kind for every run of the drain: the engine otherwise builds an async client
+    # per run and a sync one per result-storage lookup, each loading the CA bundle (20-100 ms of blocked loop).
     idle = 0
-    async with get_client() as client:
-        while idle < idle_polls:
-            responses = await client.get_scheduled_flow_runs_for_work_pool(
-                settings.work_pool,
-                work_queue_names=[settings.deferred_queue],
-                scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
-            )
-            if not responses:
-                idle += 1
-                await asyncio.sleep(poll_seconds)
-                continue
-            idle = 0
-            await asyncio.gather(*(execute(client, r.flow_run) for r in responses))
+    with SyncClientContext.get_or_create():
+        async with AsyncClientContext.get_or_create() as shared:
+            client = shared.client
+            while idle < idle_polls:
+                responses = await client.get_scheduled_flow_runs_for_work_pool(
+                    settings.work_pool,
+                    work_queue_names=[settings.deferred_queue],
+                    scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
+                )
+                if not responses:
+                    idle += 1
+                    await asyncio.sleep(poll_seconds)
+                    continue
+                idle = 0
+                await asyncio.gather(*(execute(client, r.flow_run) for r in responses))
     return stats

@@ -191,6 +191,7 @@ def claim(table: str, key: str, data: dict[str, Any], still_open: Any) -> bool:
 
 def forget(table: str, key: str) -> None:
     """Remove one record (tests start from no history)."""
+    _forget_cached()
     if on_prefect_server():
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound
@@ -288,12 +289,67 @@ def read_view() -> HealthView | None:
         return None
 
 
+async def aread_view() -> HealthView | None:
+    """`read_view` for a skill run: on the run's own async client (a sync client per run costs its TLS set-up, ~20-100 ms)."""
+    if not _api_configured():
+        return None
+    from prefect.client.orchestration import get_client
+
+    try:
+        async with get_client() as client:  # inside a flow run: the run's client, no new connection pool
+            variable = await client.read_variable_by_name(VIEW_VARIABLE)
+    except (httpx.HTTPError, OSError, RuntimeError):
+        return None
+    if variable is None:
+        return None
+    try:
+        return HealthView.model_validate(variable.value)
+    except ValidationError:
+        return None
+
+
 def read_snapshot() -> HealthSnapshot:
     """The last snapshot: the published view on the Prefect server, else the shared record, else an empty
     one (everything `unknown`, i.e. usable) before the first check."""
     view = read_view()
     if view is not None:
         return view.snapshot()
+    return _stored_snapshot()
+
+
+async def aread_snapshot() -> HealthSnapshot:
+    """`read_snapshot` without blocking the event loop (what every skill run reads before its first call).
+
+    Runs that start within `SNAPSHOT_TTL` of each other in one process share one read: the snapshot
+    changes once a minute at most (the status check), and a drain starts many runs a second.
+    """
+    import asyncio
+    import time
+
+    global _cached
+    where = os.environ.get("PREFECT_API_URL") or _prefect_api_url()
+    if _cached is not None and _cached[0] == where and time.monotonic() - _cached[1] < SNAPSHOT_TTL:
+        return _cached[2]
+    view = await aread_view()
+    if view is not None:
+        snapshot = view.snapshot()
+    else:
+        snapshot = await asyncio.to_thread(_stored_snapshot)  # a Sheets or Airtable store answers over the network
+    _cached = (where, time.monotonic(), snapshot)
+    return snapshot
+
+
+SNAPSHOT_TTL = 1.0  # seconds
+_cached: tuple[str, float, HealthSnapshot] | None = None
+
+
+def _forget_cached() -> None:
+    """This process changed the health: its next run reads it afresh."""
+    global _cached
+    _cached = None
+
+
+def _stored_snapshot() -> HealthSnapshot:
     try:
         data = _read(HEALTH_TABLE, SNAPSHOT_KEY)
     except StateError:
@@ -302,6 +358,7 @@ def read_snapshot() -> HealthSnapshot:
 
 
 def write_snapshot(snapshot: HealthSnapshot) -> None:
+    _forget_cached()
     _write(HEALTH_TABLE, SNAPSHOT_KEY, snapshot.model_dump(mode="json"))
 
 
@@ -310,6 +367,7 @@ async def publish(view: HealthView) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 
+    _forget_cached()
     value = view.model_dump(mode="json")
     async with get_client() as client:
         if await client.read_variable_by_name(VIEW_VARIABLE) is None:
@@ -320,6 +378,7 @@ async def publish(view: HealthView) -> None:
 
 def forget_health() -> None:
     """Drop every trace of past health and open alert bursts (the drill and the tests start from a clean slate)."""
+    _forget_cached()
     for table, key in ((HEALTH_TABLE, SNAPSHOT_KEY), (HEALTH_TABLE, STATE_KEY), ("alerts", "failover:anthropic")):
         forget(table, key)
     if _api_configured():

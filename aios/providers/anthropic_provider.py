@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from aios.core.failures import FailureKind, ProviderFailure
 from aios.core.fallback import Reply, Usage
 from aios.core.policy import Target, Timeouts
-from aios.providers.base import ClientCache, ModelRequest, user_turns
+from aios.providers.base import ClientCache, ModelRequest, response_began, user_turns
 from aios.providers.translate import call_sdk, not_an_answer
 from aios.config.settings import Endpoint
 
@@ -100,4 +100,8 @@ def _build(api_key: str, base_url: str | None, timeouts: Timeouts) -> anthropic.
         base_url=base_url,
         max_retries=0,  # the fallback policy retries, not the SDK
         timeout=anthropic.Timeout(timeouts.read, connect=timeouts.connect),
+        http_client=anthropic.DefaultAsyncHttpxClient(
+            timeout=anthropic.Timeout(timeouts.read, connect=timeouts.connect),
+            event_hooks={"response": [response_began]},  # a hedged primary that began answering is alive
+        ),
     )

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from aios.core.failures import FailureKind, ProviderFailure
 from aios.core.fallback import Reply
+from aios.core.hedge import response_started
 from aios.core.policy import Target, Timeouts
 
 
@@ -53,6 +54,11 @@ class ClientCache(Generic[C]):
         if client is None:
             client = self._clients[cache_key] = self.build(key, base_url, timeouts)
         return client
+
+
+async def response_began(response: Any) -> None:
+    """httpx response hook of every SDK client: the status line came, so the call's target is alive."""
+    response_started()
 
 
 REASK = (

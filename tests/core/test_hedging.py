@@ -8,8 +8,8 @@ from aios.core.contract import contract_validator
 from aios.core.failures import ErrorClass, FailureKind, ProviderFailure
 from aios.core.fallback import AllTargetsFailed, AttemptHooks, Outcome, Reply, Usage, run_chain
 from aios.core.health import HealthSnapshot
-from aios.core.hedge import LatencyWindow
-from aios.core.policy import FallbackPolicy, HedgePolicy, Target
+from aios.core.hedge import LatencyWindow, outraced_without_answer, response_started
+from aios.core.policy import BreakerPolicy, FallbackPolicy, HedgePolicy, Target
 from aios.core.triage import RunDecision, Triage, plan_run
 
 OPUS = Target(provider="anthropic", model="opus")
@@ -91,6 +91,38 @@ async def test_a_cancelled_hedge_leaves_the_breaker_as_it_was():
     calls = Calls(opus=after_started("gpt", "opus"), gpt=hang)
     await run_chain(hedging(OPUS, GPT), calls, validate, board)
     assert board.get(GPT.key).allow() and board.store.read(GPT.key).failures == 0
+
+
+async def test_a_primary_outraced_before_its_response_began_counts_as_a_timeout_against_its_breaker():
+    board = BreakerBoard(BreakerPolicy(failure_threshold=2, cooldown=3600))
+    calls = Calls(opus=hang, gpt=at_once("gpt"))
+    result = await run_chain(hedging(OPUS, GPT), calls, validate, board)
+    lost = next(a for a in result.attempts if a.model == "opus")
+    assert lost.outcome is Outcome.hedge_cancelled and lost.error_class is ErrorClass.timeout and lost.unhealthy
+    assert board.store.read(OPUS.key).failures == 1 and board.get(GPT.key).allow()
+    await run_chain(hedging(OPUS, GPT), calls, validate, board)
+    assert not board.get(OPUS.key).allow(), "two black-holed runs open the primary's breaker"
+    calls.started.clear()
+    result = await run_chain(hedging(OPUS, GPT), calls, validate, board)
+    assert calls.started == ["gpt"] and not result.hedged, "the next run skips Claude instead of waiting hedge_after"
+
+
+async def test_a_primary_that_had_begun_answering_when_outraced_is_slow_not_broken():
+    async def slow(calls):
+        response_started()  # the status line came; the body is slow
+        await asyncio.Event().wait()
+
+    board = BreakerBoard()
+    result = await run_chain(hedging(OPUS, GPT), Calls(opus=slow, gpt=at_once("gpt")), validate, board)
+    lost = next(a for a in result.attempts if a.model == "opus")
+    assert lost.outcome is Outcome.hedge_cancelled and not lost.unhealthy and lost.error_class is None
+    assert board.store.read(OPUS.key).failures == 0
+
+
+def test_only_a_primary_without_a_byte_of_response_counts_when_outraced():
+    assert outraced_without_answer(was_hedge=False, response_began=False)
+    assert not outraced_without_answer(was_hedge=False, response_began=True)
+    assert not outraced_without_answer(was_hedge=True, response_began=False), "a hedge loses to a healthy primary"
 
 
 async def test_no_hedge_starts_when_the_primary_answers_in_time():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from aios.config.runtime import get_runtime
+from aios.core.failures import ErrorClass
 from aios.core.fallback import Outcome
 from aios.runs.record import RunStatus, SkillRun
 from flows.skill_flow import build_skill_flow
@@ -32,6 +34,10 @@ async def test_critical_skill_answers_from_openai_while_claude_hangs_and_the_cla
     tried = sorted((a.provider, a.model, a.outcome, a.hedge) for a in run.attempts)
     assert tried == [("anthropic", OPUS, Outcome.hedge_cancelled, False), ("openai", "gpt-5.5", Outcome.ok, True)]
     assert calls(emulator, "anthropic") == [OPUS], "the hedge went to OpenAI, not to a second Claude model"
+    lost = next(a for a in run.attempts if a.provider == "anthropic")
+    assert lost.unhealthy and lost.error_class is ErrorClass.timeout, "not a byte came back: a timeout for health"
+    breaker = get_runtime().breakers.get(f"anthropic:{OPUS}")
+    assert breaker.store.read(breaker.key).failures == 1, "the silent Claude call counts toward its breaker"
 
 
 async def test_the_openai_hedge_is_cancelled_when_claude_answers_first(emulator, settings_env):
