@@ -8,6 +8,7 @@ The one thing it is told is which runs were meant to exist: `soak_id`s `s<seed>-
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,25 @@ TERMINAL = ("completed", "deferred-then-completed", "dropped-with-record", "fail
 
 def soak_ids(seed: int, runs: int) -> list[str]:
     return [f"s{seed}-{i:05d}" for i in range(runs)]
+
+
+# The input of each skill that carries a run's soak id: a skill's inputs are checked against its declared
+# ones (the API refuses an unknown name), so the id rides in one the skill already has.
+SOAK_FIELD = {"research-lead": "company", "weekly-report": "week", "daily-news": "date"}
+_SOAK_ID = re.compile(r"s\d+-\d{5}")
+
+
+def soak_inputs(skill: str, sid: str) -> dict[str, Any]:
+    return {SOAK_FIELD[skill]: sid}
+
+
+def soak_id_of(inputs: dict[str, Any] | None) -> str | None:
+    """The soak id in a run's inputs (flow-run parameters or a run record), or None for a run not the soak's."""
+    for field in SOAK_FIELD.values():
+        value = (inputs or {}).get(field)
+        if isinstance(value, str) and _SOAK_ID.fullmatch(value):
+            return value
+    return None
 
 
 @dataclass
@@ -221,17 +241,17 @@ async def audit(
     report = SoakReport(submitted=runs, outages=outages)
     wanted = set(soak_ids(seed, runs))
 
-    flow_runs = [r for r in await _all_flow_runs(list(skills)) if (r.parameters.get("inputs") or {}).get("soak_id") in wanted]
+    flow_runs = [r for r in await _all_flow_runs(list(skills)) if soak_id_of(r.parameters.get("inputs")) in wanted]
     by_id: dict[str, list] = defaultdict(list)
     for r in flow_runs:
-        by_id[r.parameters["inputs"]["soak_id"]].append(r)
+        by_id[soak_id_of(r.parameters["inputs"])].append(r)
     report.known_to_prefect = len(by_id)
     report.through_workers = sum(1 for r in flow_runs if r.infrastructure_pid)
 
-    records = [r for r in _state_records() if (r.get("inputs") or {}).get("soak_id") in wanted]
+    records = [r for r in _state_records() if soak_id_of(r.get("inputs")) in wanted]
     recs_by_id: dict[str, list] = defaultdict(list)
     for r in records:
-        recs_by_id[r["inputs"]["soak_id"]].append(r)
+        recs_by_id[soak_id_of(r["inputs"])].append(r)
     report.duplicate_state_records = _raw_duplicates(emulator_url, spreadsheet, base)
     report.duplicate_state_records += sum(n - 1 for n in Counter((r["_backend"], r["_key"]) for r in records).values() if n > 1)
 

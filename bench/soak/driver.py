@@ -1,6 +1,6 @@
 """The soak driver: a stack, a stream of skill runs, a fault schedule, killed processes, then the audit.
 
-Runs go in as deployment runs (distinct `soak_id` inputs) into the pool's `default` queue. Two soak
+Runs go in as deployment runs (a distinct soak id in one input of each, see audit.SOAK_FIELD) into the pool's `default` queue. Two soak
 drainer processes (bench/soak/executor.py: in-process, and aios's `drain_deferred` for the deferred
 queue) and one Prefect process worker (`--limit 2`) race to claim them. The status-check flow runs
 every `check_seconds` in the driver, as its schedule would.
@@ -228,6 +228,27 @@ async def _count(client, types: list[str], queue: str | None = None) -> int:
     )
 
 
+async def soak_deployments(client) -> dict[str, Any]:
+    """The deployment each skill's soak runs go to: the skill's own, or for a skill deployed as a records
+    flow (research-lead works on lead records), a `soak` deployment of its one-answer skill flow -- the
+    soak submits runs with inputs, which only the skill flow takes."""
+    from flows.skill_flow import skill_flows
+
+    ids = {}
+    for skill in SKILLS:
+        own = await client.read_deployment_by_name(f"{skill}/{skill}")
+        entrypoint = f"flows/skills.py:{skill.replace('-', '_')}"
+        if own.entrypoint == entrypoint:
+            ids[skill] = own.id
+            continue
+        ids[skill] = await client.create_deployment(
+            flow_id=own.flow_id, name="soak", entrypoint=entrypoint, path=own.path, work_pool_name=own.work_pool_name,
+            work_queue_name="default", tags=own.tags, pull_steps=own.pull_steps, enforce_parameter_schema=True,
+            parameter_openapi_schema=skill_flows()[skill].parameters.model_dump_for_openapi(),
+        )
+    return ids
+
+
 async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: auditor.RequestTap) -> None:
     from prefect.client.orchestration import get_client
 
@@ -272,9 +293,11 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
     outages = sorted(plan.outages, key=lambda o: o.at_run)
     submitted = 0
     restarted = False
+    ids = auditor.soak_ids(config.seed, plan.runs)
+    names = list(SKILLS)
+    skill_of = [names[rng.randrange(len(names))] for _ in ids]  # fixed per run: a retried submission is the same run
     async with get_client() as client:
-        deployments = {s: (await client.read_deployment_by_name(f"{s}/{s}")).id for s in SKILLS}
-        names = list(SKILLS)
+        deployments = await soak_deployments(client)
         while submitted < plan.runs:
             try:
                 backlog = await _count(client, ["SCHEDULED", "PENDING"], queue="default")
@@ -282,11 +305,10 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                 await asyncio.sleep(1)
                 continue
             for _ in range(max(0, min(config.max_backlog - backlog, plan.runs - submitted))):
-                skill = names[rng.randrange(len(names))]
-                sid = auditor.soak_ids(config.seed, plan.runs)[submitted]
+                sid, skill = ids[submitted], skill_of[submitted]
                 try:
                     await client.create_flow_run_from_deployment(
-                        deployments[skill], parameters={"inputs": {"soak_id": sid}}, idempotency_key=f"soak:{sid}", tags=["soak"]
+                        deployments[skill], parameters={"inputs": auditor.soak_inputs(skill, sid)}, idempotency_key=f"soak:{sid}", tags=["soak"]
                     )
                 except Exception as exc:  # noqa: BLE001 - retried with the same idempotency key
                     log.warning("submit %s: %s", sid, type(exc).__name__)
@@ -354,11 +376,13 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
 
     from aios.config.runtime import reset_runtime
     from aios.config.settings import reload_settings
-    from aios.drill.stack import LocalStack, create_postgres_database
+    from aios.drill.stack import LocalStack, create_postgres_database, drop_postgres_database
     from aios.state import clear_store_cache
 
     logging.getLogger("prefect").setLevel(logging.ERROR)
-    plan = SoakPlan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES])
+    from aios.emulators.faults import MODES
+
+    plan = SoakPlan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES if m in MODES])
     plan.kills_every = config.kills_every
     sink = Sink()
     saved = dict(os.environ)
@@ -404,11 +428,16 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                     )
                 )
                 report.wall_seconds = wall
+                if any(report.zero_lines.values()):
+                    report.notes.append(f"the stack's files (logs, state, journal, memory) are kept in {stack.workdir}")
+                else:
+                    stack.cleanup()
                 report.notes.append(f"{chaos.kills} processes SIGKILLed, 1 Prefect server restart at run {plan.restart_at}")
                 if chaos.missing:
                     report.notes.append(f"fault modes in the table the emulator does not offer (not sent): {', '.join(chaos.missing)}")
                 return report
     finally:
+        drop_postgres_database(config.database)
         sink.close()
         os.environ.clear()
         os.environ.update(saved)
