@@ -38,7 +38,7 @@ def main() -> None:
     )
     report = run_soak(config)
     if args.json:
-        print(json.dumps({"zero_lines": report.zero_lines, "outcomes": dict(report.outcomes), "wall_seconds": report.wall_seconds}))
+        print(json.dumps(report.summary()))
     else:
         print("\n".join(report.lines()))
 

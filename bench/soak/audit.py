@@ -64,6 +64,8 @@ class SoakReport:
     canary_hits: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     through_workers: int = 0
+    kills: dict[str, int] = field(default_factory=dict)  # SIGKILLed processes by kind
+    restarts: int = 0  # Prefect server restarts
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -101,6 +103,28 @@ class SoakReport:
         out.append(f"wall time                              {self.wall_seconds:.0f} s  = {rate:.2f} runs/s  ({self.through_workers} runs through process workers, the rest through in-process drainers)")
         out += [f"note: {n}" for n in self.notes]
         return out
+
+
+    def summary(self) -> dict[str, Any]:
+        """The figures as data (`--json`; the soak test asserts on them)."""
+        return {
+            "submitted": self.submitted,
+            "known_to_prefect": self.known_to_prefect,
+            "outcomes": {name: self.outcomes.get(name, 0) for name in TERMINAL},
+            "zero_lines": self.zero_lines,
+            "unrecorded": (self.lost + self.crashed_unrecorded)[:20],
+            "unrecorded_states": dict(self.lost_states),
+            "executed_twice": self.executed_twice[:20],
+            "canary_hits": self.canary_hits,
+            "paid_calls": self.paid_calls,
+            "completed_runs": self.completed_runs,
+            "health_alerts": self.health_alerts,
+            "outages": self.outages,
+            "kills": self.kills,
+            "restarts": self.restarts,
+            "wall_seconds": round(self.wall_seconds, 1),
+            "notes": self.notes,
+        }
 
 
 class RequestTap:

@@ -9,6 +9,7 @@ every `check_seconds` in the driver, as its schedule would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +40,7 @@ CANARIES = {  # accepted by the emulators, so they travel every real code path
     "airtable": "patSOAKCANARYairtable.000000000000000000000000",
     "sheets": "ya29.SOAKCANARYsheets0000000000000000000000",
 }
+HEARTBEAT_SECONDS = 30  # Prefect's minimum: a killed process's Running runs are Crashed ~90 s later
 log = logging.getLogger("aios.soak")
 
 
@@ -55,7 +58,7 @@ class SoakConfig:
     check_seconds: float = 3.0
     tick_seconds: float = 0.5  # how often a new per-request LLM fault is put on a random model
     settle_seconds: float = 300.0  # after the last submission, how long to wait for runs to finish
-    database: str = "aios_soak"
+    database_prefix: str = "aios_soak_"  # its own database <prefix><pid>, dropped at the end (and orphans of dead soaks)
     verbose: bool = True
 
 
@@ -131,7 +134,8 @@ class Chaos:
         self.missing = sorted(set(missing) | {m for m in OUTAGE_MODES if m not in MODES})
         self.targets = [(t.provider, t.model) for t in get_settings().policy().targets]
         self.claude_down_until = 0.0
-        self.kills = 0
+        self.kills: Counter = Counter()  # SIGKILLed processes by kind (drainer, worker)
+        self.restarts = 0  # Prefect server restarts
         self.rotation = 0
 
     def log(self, msg: str) -> None:
@@ -184,15 +188,19 @@ class Chaos:
         victims = [p for p in self.stack.processes if p.name.startswith(("soak-drainer", "worker"))]
         if not victims:
             return
+        from aios.drill.stack import descendants
+
         victim = victims[self.rotation % len(victims)]
         self.rotation += 1
-        try:
+        held = descendants(victim.proc.pid)  # a worker's flow-run processes may sit in sessions of their own
+        for pid in held:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(victim.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         victim.proc.wait()
         self.stack.processes.remove(victim)
-        self.kills += 1
+        self.kills["worker" if victim.name.startswith("worker") else "drainer"] += 1
         self.log(f"SIGKILLed {victim.name}")
         if victim.name.startswith("worker"):
             self.stack.start_workers(1, limit=2)
@@ -317,7 +325,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                 submitted += 1
                 if outages and submitted >= outages[0].at_run:
                     chaos.claude_down(outages.pop(0))
-                if submitted % plan.kills_every == 0:
+                if (submitted + plan.kills_every // 2) % plan.kills_every == 0:  # half-way between hundreds: 50, 150, ...
                     chaos.kill_one()
                 if submitted % 100 == 0 or submitted == plan.runs:
                     chaos.log(f"{submitted} runs submitted")
@@ -325,6 +333,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                     restarted = True
                     chaos.log("restarting the Prefect server")
                     await asyncio.to_thread(stack.restart_prefect)
+                    chaos.restarts += 1
                     chaos.log("Prefect server back")
                     break
             await asyncio.sleep(0.3)
@@ -346,6 +355,9 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             except Exception as exc:  # noqa: BLE001
                 log.warning("status-check: %s", exc)
             await asyncio.sleep(1)
+        from aios.outage.recovery import STUCK_PENDING
+
+        zombie_window = 3 * HEARTBEAT_SECONDS + 15  # deployments/automation.py: 3 heartbeats, + the trigger's evaluation lag
         deadline = time.monotonic() + config.settle_seconds
         last, steady_since, next_check = None, time.monotonic(), time.monotonic() + config.check_seconds
         while time.monotonic() < deadline:
@@ -362,8 +374,12 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             if (waiting, running) != last:
                 last, steady_since = (waiting, running), time.monotonic()
                 chaos.log(f"settling: {waiting} waiting, {running} running")
-            if (waiting, running) == (0, 0) or time.monotonic() - steady_since > 30:
-                break  # done, or stuck (runs held by killed processes never move again)
+            # Done, or stuck for longer than aios's recovery takes to notice a run a killed process held:
+            # Running ones are marked Crashed when their heartbeats stop, Pending ones resubmitted after
+            # STUCK_PENDING; the status check then submits them again. What still hangs after that is lost.
+            stall = (STUCK_PENDING.total_seconds() if waiting else zombie_window) + 3 * config.check_seconds
+            if (waiting, running) == (0, 0) or time.monotonic() - steady_since > stall:
+                break
             await asyncio.sleep(2)
 
 
@@ -376,7 +392,7 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
 
     from aios.config.runtime import reset_runtime
     from aios.config.settings import reload_settings
-    from aios.drill.stack import LocalStack, create_postgres_database, drop_postgres_database
+    from aios.drill.stack import LocalStack, session_database
     from aios.state import clear_store_cache
 
     logging.getLogger("prefect").setLevel(logging.ERROR)
@@ -387,15 +403,16 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
     sink = Sink()
     saved = dict(os.environ)
     os.environ.update(soak_environment(sink))
-    db = create_postgres_database(config.database)
     try:
-        with LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
+        with session_database(config.database_prefix) as db, LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
             stack.env.update({
                 "ANTHROPIC_API_KEY": CANARIES["anthropic"],
                 "OPENAI_API_KEY": CANARIES["openai"],
                 "AIOS_STATE_SHEETS_API_URL": f"{stack.emulator_url}/sheets",
                 "AIOS_STATE_AIRTABLE_API_URL": f"{stack.emulator_url}/airtable",
                 "PYTHONPATH": str(ROOT),
+                # LocalStack passes no PREFECT_* setting of ours on; `aios deploy` sizes the zombie automation to it
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
             })
             stack.run("deploy", timeout=300)
             os.environ.update(stack.env)
@@ -432,12 +449,12 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                     report.notes.append(f"the stack's files (logs, state, journal, memory) are kept in {stack.workdir}")
                 else:
                     stack.cleanup()
-                report.notes.append(f"{chaos.kills} processes SIGKILLed, 1 Prefect server restart at run {plan.restart_at}")
+                report.kills, report.restarts = dict(chaos.kills), chaos.restarts
+                report.notes.append(f"SIGKILLed {dict(chaos.kills)}; {chaos.restarts} Prefect server restart(s) at run {plan.restart_at}")
                 if chaos.missing:
                     report.notes.append(f"fault modes in the table the emulator does not offer (not sent): {', '.join(chaos.missing)}")
                 return report
     finally:
-        drop_postgres_database(config.database)
         sink.close()
         os.environ.clear()
         os.environ.update(saved)
