@@ -56,6 +56,8 @@ class SoakReport:
     schema_invalid_persisted: int = 0
     paid_calls: int = 0
     paid_calls_by_mode: Counter = field(default_factory=Counter)
+    probe_calls: int = 0  # the status check's health probes (paid, but not for any run)
+    memory_calls: int = 0  # memory extraction after an answer
     completed_runs: int = 0
     health_alerts: int = 0
     failover_alerts: int = 0
@@ -96,7 +98,7 @@ class SoakReport:
         if self.canary_hits:
             out.append(f"  canary hits by place: {self.canary_hits}")
         per_run = self.paid_calls / self.completed_runs if self.completed_runs else float("nan")
-        out.append(f"paid model calls per completed run     {per_run:.2f}  ({self.paid_calls} answered with 200 / {self.completed_runs} completed; by mode {dict(self.paid_calls_by_mode)})")
+        out.append(f"paid model calls per completed run     {per_run:.2f}  ({self.paid_calls} skill calls answered with 200 / {self.completed_runs} completed; by mode {dict(self.paid_calls_by_mode)}; besides: {self.memory_calls} memory extractions, {self.probe_calls} health probes)")
         per_outage = self.health_alerts / self.outages if self.outages else float("nan")
         out.append(f"health alerts per outage               {per_outage:.2f}  ({self.health_alerts} for {self.outages} outages; one per change = 2: down, recovered)  + {self.failover_alerts} failover alerts")
         rate = self.submitted / self.wall_seconds if self.wall_seconds else 0.0
@@ -117,6 +119,8 @@ class SoakReport:
             "executed_twice": self.executed_twice[:20],
             "canary_hits": self.canary_hits,
             "paid_calls": self.paid_calls,
+            "probe_calls": self.probe_calls,
+            "memory_calls": self.memory_calls,
             "completed_runs": self.completed_runs,
             "health_alerts": self.health_alerts,
             "outages": self.outages,
@@ -301,8 +305,11 @@ async def audit(
     report.duplicate_memory_facts = _memory_duplicates(workdir / "memory")
     tap.pull()
     paid = [e for e in tap.entries.values() if e.get("status") == 200 and e["path"].endswith(("/messages", "/completions", "/responses"))]
-    report.paid_calls = len(paid)
-    report.paid_calls_by_mode = Counter(e["mode"] for e in paid)
+    kinds = Counter("probe" if e.get("schema") == "probe" else "memory" if e.get("schema") == "memory_facts" else "answer" for e in paid)
+    answers = [e for e in paid if e.get("schema") not in ("probe", "memory_facts")]
+    report.paid_calls = len(answers)
+    report.paid_calls_by_mode = Counter(e["mode"] for e in answers)
+    report.probe_calls, report.memory_calls = kinds["probe"], kinds["memory"]
     report.health_alerts = sum(1 for a in alerts if "failing over" not in a.get("title", ""))
     report.failover_alerts = len(alerts) - report.health_alerts
     journal = workdir / "state" / "journal.jsonl"

@@ -55,7 +55,7 @@ class SoakConfig:
     drainers: int = 2
     drainer_concurrency: int = 6
     process_workers: int = 1
-    check_seconds: float = 3.0
+    check_seconds: float = 10.0  # the status check (with its probes) every 10 s: its 1-minute schedule, sped up
     tick_seconds: float = 0.5  # how often a new per-request LLM fault is put on a random model
     settle_seconds: float = 300.0  # after the last submission, how long to wait for runs to finish
     database_prefix: str = "aios_soak_"  # its own database <prefix><pid>, dropped at the end (and orphans of dead soaks)
@@ -95,7 +95,8 @@ def soak_environment(sink: Sink) -> dict[str, str]:
     """Settings for every process of the soak (set before the stack starts, so all inherit them)."""
     return {
         "AIOS_MEMORY_EXTRACTION": "true",
-        "AIOS_PROBE": "false",  # probes would count as paid calls; health comes from status pages and real calls
+        # Probes stay on (the default): a model marked down is skipped, so only a probe can see it recover.
+        # The audit tells them apart from the runs' calls by the schema they ask for.
         "AIOS_CONNECT_TIMEOUT": "1",
         "AIOS_READ_TIMEOUT": "3",
         "AIOS_BREAKER_COOLDOWN": "5",
