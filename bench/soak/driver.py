@@ -57,7 +57,7 @@ class SoakConfig:
     process_workers: int = 1
     check_seconds: float = 10.0  # the status check (with its probes) every 10 s: its 1-minute schedule, sped up
     tick_seconds: float = 0.5  # how often a new per-request LLM fault is put on a random model
-    settle_seconds: float = 300.0  # after the last submission, how long to wait for runs to finish
+    settle_seconds: float = 1800.0  # at most, after the last submission (a stuck soak ends by the stall rule in drive)
     database_prefix: str = "aios_soak_"  # its own database <prefix><pid>, dropped at the end (and orphans of dead soaks)
     verbose: bool = True
 
