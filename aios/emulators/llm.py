@@ -586,6 +586,10 @@ def _schema_name(payload: dict[str, Any]) -> str | None:
     ):
         if isinstance(found, str):
             return found
+    # Anthropic structured outputs carry no name: the schema's top-level property names, joined by "+".
+    schema = ((payload.get("output_config") or {}).get("format") or {}).get("schema") if isinstance(payload.get("output_config"), dict) else None
+    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+        return "+".join(sorted(schema["properties"]))
     return None
 
 

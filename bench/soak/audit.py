@@ -305,8 +305,16 @@ async def audit(
     report.duplicate_memory_facts = _memory_duplicates(workdir / "memory")
     tap.pull()
     paid = [e for e in tap.entries.values() if e.get("status") == 200 and e["path"].endswith(("/messages", "/completions", "/responses"))]
-    kinds = Counter("probe" if e.get("schema") == "probe" else "memory" if e.get("schema") == "memory_facts" else "answer" for e in paid)
-    answers = [e for e in paid if e.get("schema") not in ("probe", "memory_facts")]
+    from aios.portability.memory import FACTS_SCHEMA
+    from flows.status_check import PROBE
+
+    named = {  # by name, or (Anthropic structured outputs) by the schema's property names
+        "probe": {PROBE.schema_name, "+".join(sorted(PROBE.output_schema["properties"]))},
+        "memory": {"memory_facts", "+".join(sorted(FACTS_SCHEMA["properties"]))},
+    }
+    kind = lambda e: next((k for k, names in named.items() if e.get("schema") in names), "answer")  # noqa: E731
+    kinds = Counter(kind(e) for e in paid)
+    answers = [e for e in paid if kind(e) == "answer"]
     report.paid_calls = len(answers)
     report.paid_calls_by_mode = Counter(e["mode"] for e in answers)
     report.probe_calls, report.memory_calls = kinds["probe"], kinds["memory"]
