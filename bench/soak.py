@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -32,13 +33,15 @@ def main() -> None:
     parser.add_argument("--kills-every", type=int, default=100, help="SIGKILL a drainer or worker every N runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the stack's processes stop, its database is dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     config = SoakConfig(
         runs=args.runs, seed=args.seed, outages=args.outages, outage_seconds=(args.outage_min, args.outage_max),
         kills_every=args.kills_every, verbose=not args.json,
     )
     report = run_soak(config)
     if args.json:
-        print(json.dumps({"zero_lines": report.zero_lines, "outcomes": dict(report.outcomes), "wall_seconds": report.wall_seconds}))
+        print(json.dumps(report.summary()))
     else:
         print("\n".join(report.lines()))
 

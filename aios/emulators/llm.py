@@ -577,6 +577,22 @@ async def _handle(request: Request, state: EmulatorState, wire: Wire) -> Respons
     return response
 
 
+def _schema_name(payload: dict[str, Any]) -> str | None:
+    """The name of the output schema a request asks for (a probe, a skill's contract, memory facts), for the log."""
+    for found in (
+        (payload.get("tool_choice") or {}).get("name") if isinstance(payload.get("tool_choice"), dict) else None,
+        ((payload.get("response_format") or {}).get("json_schema") or {}).get("name") if isinstance(payload.get("response_format"), dict) else None,
+        ((payload.get("text") or {}).get("format") or {}).get("name") if isinstance(payload.get("text"), dict) else None,
+    ):
+        if isinstance(found, str):
+            return found
+    # Anthropic structured outputs carry no name: the schema's top-level property names, joined by "+".
+    schema = ((payload.get("output_config") or {}).get("format") or {}).get("schema") if isinstance(payload.get("output_config"), dict) else None
+    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+        return "+".join(sorted(schema["properties"]))
+    return None
+
+
 async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: dict[str, Any]) -> Response:
     try:
         payload = json.loads(await request.body())
@@ -587,6 +603,7 @@ async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: di
     model = str(payload.get("model") or "")
     entry["model"] = model
     entry["stream"] = bool(payload.get("stream"))
+    entry["schema"] = _schema_name(payload)
     if (denied := wire.check_auth(request)) is not None:
         return denied
 

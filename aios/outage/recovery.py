@@ -35,6 +35,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Cancelled, Crashed, Scheduled
 
 MAX_RESUBMISSIONS = 2  # the third crash of one occurrence is left Crashed, for a person to look at
@@ -58,7 +59,60 @@ def resubmitted_from(tags: Iterable[str]) -> list[str]:
 async def resubmit_lost(skill_names: Iterable[str]) -> list[str]:
     """Every skill run the sweep submitted again: crashed ones, and claimed ones never started; returns the new ids."""
     names = list(skill_names)
+    await crash_silent_running(names)
     return await resubmit_crashed(names) + await resubmit_stuck_pending(names)
+
+
+def zombie_window() -> timedelta | None:
+    """How long a Running run may go without a heartbeat: three beats, as the zombie automation waits
+    (deployments/automation.py); None when flow runs send no heartbeats."""
+    from prefect.settings import get_current_settings
+
+    seconds = get_current_settings().flows.heartbeat_frequency
+    return timedelta(seconds=3 * max(seconds, 30)) if seconds else None
+
+
+async def crash_silent_running(skill_names: Iterable[str], window: timedelta | None = None) -> list[str]:
+    """Mark Crashed each Running deployment run of a skill whose last heartbeat (or, with none, its start)
+    is older than `window` (default: zombie_window()); returns their ids.
+
+    The zombie automation is armed by a run's first heartbeat, and heartbeats leave the process in the
+    background: a process killed before its first one reached the server leaves a run Running that the
+    automation never watches (the soak found such runs Running for good). A server restart can also
+    lose the automation's pending expectation. The next sweep then resubmits the crashed run.
+    """
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+
+    names = list(skill_names)
+    window = window if window is not None else zombie_window()
+    if not names or window is None:
+        return []
+    now = datetime.now(UTC)
+    crashed: list[str] = []
+    async with get_client() as client:
+        running = await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=names)),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
+            limit=200,
+        )
+        for run in running:
+            if run.deployment_id is None or run.state is None or run.state.timestamp > now - window:
+                continue
+            beats = await client.read_events(
+                EventFilter(
+                    occurred=EventOccurredFilter(since=now - window, until=now),
+                    event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+                    resource=EventResourceFilter(id=[f"prefect.flow-run.{run.id}"]),
+                ),
+                limit=1,
+            )
+            if beats.events:
+                continue  # alive
+            state = Crashed(message=f"no heartbeat for {window.total_seconds():.0f} s: its process or worker died")
+            result = await client.set_flow_run_state(run.id, state)
+            if result.status is SetStateStatus.ACCEPT:
+                crashed.append(str(run.id))
+    return crashed
 
 
 async def resubmit_crashed(skill_names: Iterable[str]) -> list[str]:

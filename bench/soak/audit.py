@@ -8,6 +8,7 @@ The one thing it is told is which runs were meant to exist: `soak_id`s `s<seed>-
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,25 @@ TERMINAL = ("completed", "deferred-then-completed", "dropped-with-record", "fail
 
 def soak_ids(seed: int, runs: int) -> list[str]:
     return [f"s{seed}-{i:05d}" for i in range(runs)]
+
+
+# The input of each skill that carries a run's soak id: a skill's inputs are checked against its declared
+# ones (the API refuses an unknown name), so the id rides in one the skill already has.
+SOAK_FIELD = {"research-lead": "company", "weekly-report": "week", "daily-news": "date"}
+_SOAK_ID = re.compile(r"s\d+-\d{5}")
+
+
+def soak_inputs(skill: str, sid: str) -> dict[str, Any]:
+    return {SOAK_FIELD[skill]: sid}
+
+
+def soak_id_of(inputs: dict[str, Any] | None) -> str | None:
+    """The soak id in a run's inputs (flow-run parameters or a run record), or None for a run not the soak's."""
+    for field in SOAK_FIELD.values():
+        value = (inputs or {}).get(field)
+        if isinstance(value, str) and _SOAK_ID.fullmatch(value):
+            return value
+    return None
 
 
 @dataclass
@@ -36,6 +56,8 @@ class SoakReport:
     schema_invalid_persisted: int = 0
     paid_calls: int = 0
     paid_calls_by_mode: Counter = field(default_factory=Counter)
+    probe_calls: int = 0  # the status check's health probes (paid, but not for any run)
+    memory_calls: int = 0  # memory extraction after an answer
     completed_runs: int = 0
     health_alerts: int = 0
     failover_alerts: int = 0
@@ -44,6 +66,8 @@ class SoakReport:
     canary_hits: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     through_workers: int = 0
+    kills: dict[str, int] = field(default_factory=dict)  # SIGKILLed processes by kind
+    restarts: int = 0  # Prefect server restarts
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -74,13 +98,37 @@ class SoakReport:
         if self.canary_hits:
             out.append(f"  canary hits by place: {self.canary_hits}")
         per_run = self.paid_calls / self.completed_runs if self.completed_runs else float("nan")
-        out.append(f"paid model calls per completed run     {per_run:.2f}  ({self.paid_calls} answered with 200 / {self.completed_runs} completed; by mode {dict(self.paid_calls_by_mode)})")
+        out.append(f"paid model calls per completed run     {per_run:.2f}  ({self.paid_calls} skill calls answered with 200 / {self.completed_runs} completed; by mode {dict(self.paid_calls_by_mode)}; besides: {self.memory_calls} memory extractions, {self.probe_calls} health probes)")
         per_outage = self.health_alerts / self.outages if self.outages else float("nan")
         out.append(f"health alerts per outage               {per_outage:.2f}  ({self.health_alerts} for {self.outages} outages; one per change = 2: down, recovered)  + {self.failover_alerts} failover alerts")
         rate = self.submitted / self.wall_seconds if self.wall_seconds else 0.0
         out.append(f"wall time                              {self.wall_seconds:.0f} s  = {rate:.2f} runs/s  ({self.through_workers} runs through process workers, the rest through in-process drainers)")
         out += [f"note: {n}" for n in self.notes]
         return out
+
+
+    def summary(self) -> dict[str, Any]:
+        """The figures as data (`--json`; the soak test asserts on them)."""
+        return {
+            "submitted": self.submitted,
+            "known_to_prefect": self.known_to_prefect,
+            "outcomes": {name: self.outcomes.get(name, 0) for name in TERMINAL},
+            "zero_lines": self.zero_lines,
+            "unrecorded": (self.lost + self.crashed_unrecorded)[:20],
+            "unrecorded_states": dict(self.lost_states),
+            "executed_twice": self.executed_twice[:20],
+            "canary_hits": self.canary_hits,
+            "paid_calls": self.paid_calls,
+            "probe_calls": self.probe_calls,
+            "memory_calls": self.memory_calls,
+            "completed_runs": self.completed_runs,
+            "health_alerts": self.health_alerts,
+            "outages": self.outages,
+            "kills": self.kills,
+            "restarts": self.restarts,
+            "wall_seconds": round(self.wall_seconds, 1),
+            "notes": self.notes,
+        }
 
 
 class RequestTap:
@@ -221,17 +269,17 @@ async def audit(
     report = SoakReport(submitted=runs, outages=outages)
     wanted = set(soak_ids(seed, runs))
 
-    flow_runs = [r for r in await _all_flow_runs(list(skills)) if (r.parameters.get("inputs") or {}).get("soak_id") in wanted]
+    flow_runs = [r for r in await _all_flow_runs(list(skills)) if soak_id_of(r.parameters.get("inputs")) in wanted]
     by_id: dict[str, list] = defaultdict(list)
     for r in flow_runs:
-        by_id[r.parameters["inputs"]["soak_id"]].append(r)
+        by_id[soak_id_of(r.parameters["inputs"])].append(r)
     report.known_to_prefect = len(by_id)
     report.through_workers = sum(1 for r in flow_runs if r.infrastructure_pid)
 
-    records = [r for r in _state_records() if (r.get("inputs") or {}).get("soak_id") in wanted]
+    records = [r for r in _state_records() if soak_id_of(r.get("inputs")) in wanted]
     recs_by_id: dict[str, list] = defaultdict(list)
     for r in records:
-        recs_by_id[r["inputs"]["soak_id"]].append(r)
+        recs_by_id[soak_id_of(r["inputs"])].append(r)
     report.duplicate_state_records = _raw_duplicates(emulator_url, spreadsheet, base)
     report.duplicate_state_records += sum(n - 1 for n in Counter((r["_backend"], r["_key"]) for r in records).values() if n > 1)
 
@@ -257,8 +305,19 @@ async def audit(
     report.duplicate_memory_facts = _memory_duplicates(workdir / "memory")
     tap.pull()
     paid = [e for e in tap.entries.values() if e.get("status") == 200 and e["path"].endswith(("/messages", "/completions", "/responses"))]
-    report.paid_calls = len(paid)
-    report.paid_calls_by_mode = Counter(e["mode"] for e in paid)
+    from aios.portability.memory import FACTS_SCHEMA
+    from flows.status_check import PROBE
+
+    named = {  # by name, or (Anthropic structured outputs) by the schema's property names
+        "probe": {PROBE.schema_name, "+".join(sorted(PROBE.output_schema["properties"]))},
+        "memory": {"memory_facts", "+".join(sorted(FACTS_SCHEMA["properties"]))},
+    }
+    kind = lambda e: next((k for k, names in named.items() if e.get("schema") in names), "answer")  # noqa: E731
+    kinds = Counter(kind(e) for e in paid)
+    answers = [e for e in paid if kind(e) == "answer"]
+    report.paid_calls = len(answers)
+    report.paid_calls_by_mode = Counter(e["mode"] for e in answers)
+    report.probe_calls, report.memory_calls = kinds["probe"], kinds["memory"]
     report.health_alerts = sum(1 for a in alerts if "failing over" not in a.get("title", ""))
     report.failover_alerts = len(alerts) - report.health_alerts
     journal = workdir / "state" / "journal.jsonl"

@@ -1,6 +1,6 @@
 """The soak driver: a stack, a stream of skill runs, a fault schedule, killed processes, then the audit.
 
-Runs go in as deployment runs (distinct `soak_id` inputs) into the pool's `default` queue. Two soak
+Runs go in as deployment runs (a distinct soak id in one input of each, see audit.SOAK_FIELD) into the pool's `default` queue. Two soak
 drainer processes (bench/soak/executor.py: in-process, and aios's `drain_deferred` for the deferred
 queue) and one Prefect process worker (`--limit 2`) race to claim them. The status-check flow runs
 every `check_seconds` in the driver, as its schedule would.
@@ -9,6 +9,7 @@ every `check_seconds` in the driver, as its schedule would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +40,7 @@ CANARIES = {  # accepted by the emulators, so they travel every real code path
     "airtable": "patSOAKCANARYairtable.000000000000000000000000",
     "sheets": "ya29.SOAKCANARYsheets0000000000000000000000",
 }
+HEARTBEAT_SECONDS = 30  # Prefect's minimum: a killed process's Running runs are Crashed ~90 s later
 log = logging.getLogger("aios.soak")
 
 
@@ -52,10 +55,10 @@ class SoakConfig:
     drainers: int = 2
     drainer_concurrency: int = 6
     process_workers: int = 1
-    check_seconds: float = 3.0
+    check_seconds: float = 10.0  # the status check (with its probes) every 10 s: its 1-minute schedule, sped up
     tick_seconds: float = 0.5  # how often a new per-request LLM fault is put on a random model
-    settle_seconds: float = 300.0  # after the last submission, how long to wait for runs to finish
-    database: str = "aios_soak"
+    settle_seconds: float = 1800.0  # at most, after the last submission (a stuck soak ends by the stall rule in drive)
+    database_prefix: str = "aios_soak_"  # its own database <prefix><pid>, dropped at the end (and orphans of dead soaks)
     verbose: bool = True
 
 
@@ -92,7 +95,8 @@ def soak_environment(sink: Sink) -> dict[str, str]:
     """Settings for every process of the soak (set before the stack starts, so all inherit them)."""
     return {
         "AIOS_MEMORY_EXTRACTION": "true",
-        "AIOS_PROBE": "false",  # probes would count as paid calls; health comes from status pages and real calls
+        # Probes stay on (the default): a model marked down is skipped, so only a probe can see it recover.
+        # The audit tells them apart from the runs' calls by the schema they ask for.
         "AIOS_CONNECT_TIMEOUT": "1",
         "AIOS_READ_TIMEOUT": "3",
         "AIOS_BREAKER_COOLDOWN": "5",
@@ -131,7 +135,8 @@ class Chaos:
         self.missing = sorted(set(missing) | {m for m in OUTAGE_MODES if m not in MODES})
         self.targets = [(t.provider, t.model) for t in get_settings().policy().targets]
         self.claude_down_until = 0.0
-        self.kills = 0
+        self.kills: Counter = Counter()  # SIGKILLed processes by kind (drainer, worker)
+        self.restarts = 0  # Prefect server restarts
         self.rotation = 0
 
     def log(self, msg: str) -> None:
@@ -184,15 +189,19 @@ class Chaos:
         victims = [p for p in self.stack.processes if p.name.startswith(("soak-drainer", "worker"))]
         if not victims:
             return
+        from aios.drill.stack import descendants
+
         victim = victims[self.rotation % len(victims)]
         self.rotation += 1
-        try:
+        held = descendants(victim.proc.pid)  # a worker's flow-run processes may sit in sessions of their own
+        for pid in held:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(victim.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         victim.proc.wait()
         self.stack.processes.remove(victim)
-        self.kills += 1
+        self.kills["worker" if victim.name.startswith("worker") else "drainer"] += 1
         self.log(f"SIGKILLed {victim.name}")
         if victim.name.startswith("worker"):
             self.stack.start_workers(1, limit=2)
@@ -226,6 +235,27 @@ async def _count(client, types: list[str], queue: str | None = None) -> int:
         flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=types))),
         work_queue_filter=WorkQueueFilter(name=WorkQueueFilterName(any_=[queue])) if queue else None,
     )
+
+
+async def soak_deployments(client) -> dict[str, Any]:
+    """The deployment each skill's soak runs go to: the skill's own, or for a skill deployed as a records
+    flow (research-lead works on lead records), a `soak` deployment of its one-answer skill flow -- the
+    soak submits runs with inputs, which only the skill flow takes."""
+    from flows.skill_flow import skill_flows
+
+    ids = {}
+    for skill in SKILLS:
+        own = await client.read_deployment_by_name(f"{skill}/{skill}")
+        entrypoint = f"flows/skills.py:{skill.replace('-', '_')}"
+        if own.entrypoint == entrypoint:
+            ids[skill] = own.id
+            continue
+        ids[skill] = await client.create_deployment(
+            flow_id=own.flow_id, name="soak", entrypoint=entrypoint, path=own.path, work_pool_name=own.work_pool_name,
+            work_queue_name="default", tags=own.tags, pull_steps=own.pull_steps, enforce_parameter_schema=True,
+            parameter_openapi_schema=skill_flows()[skill].parameters.model_dump_for_openapi(),
+        )
+    return ids
 
 
 async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: auditor.RequestTap) -> None:
@@ -272,9 +302,11 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
     outages = sorted(plan.outages, key=lambda o: o.at_run)
     submitted = 0
     restarted = False
+    ids = auditor.soak_ids(config.seed, plan.runs)
+    names = list(SKILLS)
+    skill_of = [names[rng.randrange(len(names))] for _ in ids]  # fixed per run: a retried submission is the same run
     async with get_client() as client:
-        deployments = {s: (await client.read_deployment_by_name(f"{s}/{s}")).id for s in SKILLS}
-        names = list(SKILLS)
+        deployments = await soak_deployments(client)
         while submitted < plan.runs:
             try:
                 backlog = await _count(client, ["SCHEDULED", "PENDING"], queue="default")
@@ -282,11 +314,10 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                 await asyncio.sleep(1)
                 continue
             for _ in range(max(0, min(config.max_backlog - backlog, plan.runs - submitted))):
-                skill = names[rng.randrange(len(names))]
-                sid = auditor.soak_ids(config.seed, plan.runs)[submitted]
+                sid, skill = ids[submitted], skill_of[submitted]
                 try:
                     await client.create_flow_run_from_deployment(
-                        deployments[skill], parameters={"inputs": {"soak_id": sid}}, idempotency_key=f"soak:{sid}", tags=["soak"]
+                        deployments[skill], parameters={"inputs": auditor.soak_inputs(skill, sid)}, idempotency_key=f"soak:{sid}", tags=["soak"]
                     )
                 except Exception as exc:  # noqa: BLE001 - retried with the same idempotency key
                     log.warning("submit %s: %s", sid, type(exc).__name__)
@@ -295,7 +326,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                 submitted += 1
                 if outages and submitted >= outages[0].at_run:
                     chaos.claude_down(outages.pop(0))
-                if submitted % plan.kills_every == 0:
+                if (submitted + plan.kills_every // 2) % plan.kills_every == 0:  # half-way between hundreds: 50, 150, ...
                     chaos.kill_one()
                 if submitted % 100 == 0 or submitted == plan.runs:
                     chaos.log(f"{submitted} runs submitted")
@@ -303,6 +334,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                     restarted = True
                     chaos.log("restarting the Prefect server")
                     await asyncio.to_thread(stack.restart_prefect)
+                    chaos.restarts += 1
                     chaos.log("Prefect server back")
                     break
             await asyncio.sleep(0.3)
@@ -324,6 +356,9 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             except Exception as exc:  # noqa: BLE001
                 log.warning("status-check: %s", exc)
             await asyncio.sleep(1)
+        from aios.outage.recovery import STUCK_PENDING
+
+        zombie_window = 3 * HEARTBEAT_SECONDS + 15  # deployments/automation.py: 3 heartbeats, + the trigger's evaluation lag
         deadline = time.monotonic() + config.settle_seconds
         last, steady_since, next_check = None, time.monotonic(), time.monotonic() + config.check_seconds
         while time.monotonic() < deadline:
@@ -340,8 +375,12 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             if (waiting, running) != last:
                 last, steady_since = (waiting, running), time.monotonic()
                 chaos.log(f"settling: {waiting} waiting, {running} running")
-            if (waiting, running) == (0, 0) or time.monotonic() - steady_since > 30:
-                break  # done, or stuck (runs held by killed processes never move again)
+            # Done, or stuck for longer than aios's recovery takes to notice a run a killed process held:
+            # Running ones are marked Crashed when their heartbeats stop, Pending ones resubmitted after
+            # STUCK_PENDING; the status check then submits them again. What still hangs after that is lost.
+            stall = (STUCK_PENDING.total_seconds() if waiting else zombie_window) + 3 * config.check_seconds
+            if (waiting, running) == (0, 0) or time.monotonic() - steady_since > stall:
+                break
             await asyncio.sleep(2)
 
 
@@ -354,24 +393,27 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
 
     from aios.config.runtime import reset_runtime
     from aios.config.settings import reload_settings
-    from aios.drill.stack import LocalStack, create_postgres_database
+    from aios.drill.stack import LocalStack, session_database
     from aios.state import clear_store_cache
 
     logging.getLogger("prefect").setLevel(logging.ERROR)
-    plan = SoakPlan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES])
+    from aios.emulators.faults import MODES
+
+    plan = SoakPlan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES if m in MODES])
     plan.kills_every = config.kills_every
     sink = Sink()
     saved = dict(os.environ)
     os.environ.update(soak_environment(sink))
-    db = create_postgres_database(config.database)
     try:
-        with LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
+        with session_database(config.database_prefix) as db, LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
             stack.env.update({
                 "ANTHROPIC_API_KEY": CANARIES["anthropic"],
                 "OPENAI_API_KEY": CANARIES["openai"],
                 "AIOS_STATE_SHEETS_API_URL": f"{stack.emulator_url}/sheets",
                 "AIOS_STATE_AIRTABLE_API_URL": f"{stack.emulator_url}/airtable",
                 "PYTHONPATH": str(ROOT),
+                # LocalStack passes no PREFECT_* setting of ours on; `aios deploy` sizes the zombie automation to it
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
             })
             stack.run("deploy", timeout=300)
             os.environ.update(stack.env)
@@ -404,7 +446,12 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                     )
                 )
                 report.wall_seconds = wall
-                report.notes.append(f"{chaos.kills} processes SIGKILLed, 1 Prefect server restart at run {plan.restart_at}")
+                if any(report.zero_lines.values()):
+                    report.notes.append(f"the stack's files (logs, state, journal, memory) are kept in {stack.workdir}")
+                else:
+                    stack.cleanup()
+                report.kills, report.restarts = dict(chaos.kills), chaos.restarts
+                report.notes.append(f"SIGKILLed {dict(chaos.kills)}; {chaos.restarts} Prefect server restart(s) at run {plan.restart_at}")
                 if chaos.missing:
                     report.notes.append(f"fault modes in the table the emulator does not offer (not sent): {', '.join(chaos.missing)}")
                 return report
