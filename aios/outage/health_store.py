@@ -281,6 +281,11 @@ def read_view() -> HealthView | None:
             variable = client.read_variable_by_name(VIEW_VARIABLE)
     except (httpx.HTTPError, OSError, RuntimeError):
         return None
+    return _view_of(variable)
+
+
+def _view_of(variable: Any) -> HealthView | None:
+    """The view a Prefect Variable holds (None: no variable yet, or not a view)."""
     if variable is None:
         return None
     try:
@@ -300,12 +305,7 @@ async def aread_view() -> HealthView | None:
             variable = await client.read_variable_by_name(VIEW_VARIABLE)
     except (httpx.HTTPError, OSError, RuntimeError):
         return None
-    if variable is None:
-        return None
-    try:
-        return HealthView.model_validate(variable.value)
-    except ValidationError:
-        return None
+    return _view_of(variable)
 
 
 def read_snapshot() -> HealthSnapshot:

@@ -90,12 +90,7 @@ async def crash_silent_running(skill_names: Iterable[str], window: timedelta | N
     now = datetime.now(UTC)
     crashed: list[str] = []
     async with get_client() as client:
-        running = await client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=names)),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
-            limit=200,
-        )
-        for run in running:
+        for run in await _skill_runs_in(client, names, StateType.RUNNING):
             if run.deployment_id is None or run.state is None or run.state.timestamp > now - window:
                 continue
             beats = await client.read_events(
@@ -115,6 +110,19 @@ async def crash_silent_running(skill_names: Iterable[str], window: timedelta | N
     return crashed
 
 
+async def _skill_runs_in(client: PrefectClient, names: list[str], state: StateType, name: str | None = None) -> list[FlowRun]:
+    """The runs of these skills' flows whose state is of this type (and name), at most 200 per sweep."""
+    return await client.read_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=names)),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[state]), name=FlowRunFilterStateName(any_=[name]) if name else None
+            )
+        ),
+        limit=200,
+    )
+
+
 async def resubmit_crashed(skill_names: Iterable[str]) -> list[str]:
     """Submit each crashed deployment run of a skill again as a new run, once per crash; returns the new ids."""
     names = list(skill_names)
@@ -122,16 +130,8 @@ async def resubmit_crashed(skill_names: Iterable[str]) -> list[str]:
         return []
     resubmitted: list[str] = []
     async with get_client() as client:
-        crashed = await client.read_flow_runs(  # a Crashed run already resubmitted is named Resubmitted
-            flow_filter=FlowFilter(name=FlowFilterName(any_=names)),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.CRASHED]), name=FlowRunFilterStateName(any_=["Crashed"])
-                )
-            ),
-            limit=200,
-        )
-        for run in crashed:
+        # a Crashed run already resubmitted is named Resubmitted
+        for run in await _skill_runs_in(client, names, StateType.CRASHED, name="Crashed"):
             if run.deployment_id is None:
                 continue  # an in-process run: its caller saw the crash; there is no deployment to submit it to
             if len(resubmitted_from(run.tags)) >= MAX_RESUBMISSIONS:
@@ -158,12 +158,7 @@ async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedel
     resubmitted: list[str] = []
     cutoff = datetime.now(UTC) - older_than
     async with get_client() as client:
-        pending = await client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=names)),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING]))),
-            limit=200,
-        )
-        for run in pending:
+        for run in await _skill_runs_in(client, names, StateType.PENDING):
             if run.deployment_id is None or run.state is None or run.state.timestamp > cutoff:
                 continue
             if resubmitted_from(run.tags):
