@@ -159,6 +159,17 @@ async def parked_records(name: str) -> list[str]:
 
 
 @pytest.fixture
+def only_the_drainer(deployed):
+    """The session's process worker also polls the resumed deferred queue and may claim a parked run first;
+    here the drainer alone resumes them (a worker and a drainer together: tests/flows/test_drainer.py)."""
+    session_workers = sum(p.name.startswith("worker") for p in deployed.processes)
+    deployed.stop_workers()
+    yield
+    if session_workers:
+        deployed.start_workers(session_workers)
+
+
+@pytest.fixture
 def records_project(tmp_path, emulator, settings_env):
     """`make(name, triage)`: a temporary project with that records skill and four new leads."""
 
@@ -173,7 +184,7 @@ def records_project(tmp_path, emulator, settings_env):
     return make
 
 
-async def test_a_defer_skill_parks_only_unfinished_records_once_each_and_they_resume_on_claude(emulator, records_project):
+async def test_a_defer_skill_parks_only_unfinished_records_once_each_and_they_resume_on_claude(emulator, records_project, only_the_drainer):
     name = "nurture-lead"
     home, store = records_project(name, "defer")
     await deploy(name, home)
