@@ -19,14 +19,15 @@ class RunDeadline:
 
     def __init__(self, deadline: str | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.deadline = deadline
+        self.seconds = parse_deadline(deadline) if deadline is not None else None
         self.clock = clock
         self.started = clock()
 
     def left(self) -> float | None:
         """Seconds left (zero or less: passed), or None: no deadline."""
-        if self.deadline is None:
+        if self.seconds is None:
             return None
-        return parse_deadline(self.deadline) - (self.clock() - self.started)
+        return self.seconds - (self.clock() - self.started)
 
     def bound(self, policy: FallbackPolicy) -> FallbackPolicy:
         """The policy for a chain starting now: its budget is what the run has left (maybe nothing)."""

@@ -353,30 +353,20 @@ class _Chain:
                     cut = True
                     breaker.release()  # the run ran out of time; the target is not to blame
                     verdict = Verdict(error_class=ErrorClass.timeout, action=Action.failover)
-                    attempt = self._attempt(target, lane, started, reply, Outcome.failed).model_copy(
-                        update={"error_class": ErrorClass.timeout, "message": f"deadline {self.policy.deadline} passed",
-                                "action": Action.failover}
-                    )
-                    self.attempts[number - 1] = attempt
-                    self.hooks.on_attempt(attempt, verdict, reply)
+                    attempt = self._report(number, verdict, reply, self._attempt(
+                        target, lane, started, reply, Outcome.failed,
+                        error_class=ErrorClass.timeout, message=f"deadline {self.policy.deadline} passed", action=Action.failover,
+                    ))
                 except ProviderFailure as exc:
                     failure = exc
                     failure.target = target.key
                     failure.message = self.redact(failure.message)
                     failure.args = (failure.message,)
                     verdict = classify(failure, max_retry_after=self.policy.max_retry_after)
-                    attempt = self._attempt(target, lane, started, reply, Outcome.failed)
-                    attempt = attempt.model_copy(
-                        update={
-                            "error_class": verdict.error_class,
-                            "message": failure.message[:300],
-                            "status": failure.status,
-                            "action": verdict.action,
-                            "unhealthy": verdict.unhealthy,
-                        }
-                    )
-                    self.attempts[number - 1] = attempt
-                    self.hooks.on_attempt(attempt, verdict, reply)
+                    attempt = self._report(number, verdict, reply, self._attempt(
+                        target, lane, started, reply, Outcome.failed, error_class=verdict.error_class,
+                        message=failure.message[:300], status=failure.status, action=verdict.action, unhealthy=verdict.unhealthy,
+                    ))
                 except asyncio.CancelledError:
                     if self.settled:  # the other lane won: record what this one cost
                         attempt = self._attempt(target, lane, started, reply, Outcome.hedge_cancelled)
@@ -390,8 +380,7 @@ class _Chain:
                             })
                         else:
                             breaker.release()
-                        self.attempts[number - 1] = attempt
-                        self.hooks.on_attempt(attempt, verdict, reply)
+                        self._report(number, verdict, reply, attempt)
                     else:
                         breaker.release()
                     raise
@@ -399,9 +388,7 @@ class _Chain:
                     breaker.release()
                     raise
                 else:
-                    attempt = self._attempt(target, lane, started, reply, Outcome.ok)
-                    self.attempts[number - 1] = attempt
-                    self.hooks.on_attempt(attempt, None, reply)
+                    attempt = self._report(number, None, reply, self._attempt(target, lane, started, reply, Outcome.ok))
             if cut:
                 raise self.deadline_passed()
             if failure is None:
@@ -439,7 +426,10 @@ class _Chain:
             self.errors.append(failure)
             return None
 
-    def _attempt(self, target: Target, lane: _Lane, started: float, reply: Reply | None, outcome: Outcome) -> Attempt:
+    def _attempt(
+        self, target: Target, lane: _Lane, started: float, reply: Reply | None, outcome: Outcome, **failure: Any
+    ) -> Attempt:
+        """The attempt as it ended now; `failure` carries a failed one's class, message, status and action."""
         return Attempt(
             provider=target.provider,
             model=target.model,
@@ -447,4 +437,11 @@ class _Chain:
             ms=round((self.clock() - started) * 1000, 1),
             hedge=lane.hedge,
             usage=reply.usage if reply is not None else None,
+            **failure,
         )
+
+    def _report(self, number: int, verdict: Verdict | None, reply: Reply | None, attempt: Attempt) -> Attempt:
+        """Put the ended attempt in its place in the chain's list and tell the hooks."""
+        self.attempts[number - 1] = attempt
+        self.hooks.on_attempt(attempt, verdict, reply)
+        return attempt

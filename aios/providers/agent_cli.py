@@ -34,7 +34,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aios.core.contract import contract_validator
 from aios.core.failures import FailureKind, ProviderFailure
 from aios.core.fallback import Reply, Usage, time_left
-from aios.core.policy import Target, Timeouts, parse_deadline  # noqa: F401 (parse_deadline: re-exported)
+from aios.core.policy import Target, Timeouts
 from aios.providers.base import REASK, ModelRequest
 from aios.config.settings import AGENT_CLI_PROVIDERS
 

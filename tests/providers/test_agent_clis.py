@@ -17,7 +17,7 @@ from aios.core.breaker import BreakerBoard
 from aios.core.contract import contract_validator
 from aios.core.failures import ErrorClass, FailureKind, ProviderFailure
 from aios.core.fallback import DeadlinePassed, Outcome, run_chain
-from aios.core.policy import Target, Timeouts
+from aios.core.policy import Target, Timeouts, parse_deadline
 from aios.emulators.control import EmulatorControl
 from aios.emulators.server import EmulatorHandle, running_emulator
 from aios.providers import ModelRequest, Providers
@@ -30,7 +30,6 @@ from aios.providers.agent_cli import (
     cli_readiness,
     doctor_rows,
     failure_from_message,
-    parse_deadline,
     project_tools_bin,
 )
 from aios.config.settings import Settings
