@@ -79,16 +79,23 @@ async def test_a_run_whose_skill_raised_is_retried_once_and_completes(emulator, 
     assert len([r for r in emulator.requests() if r.get("status") == 200]) == 1
 
 
+async def claimed_parked_run(label: str):
+    """A weekly-report run parked in the paused deferred queue and claimed (Pending) by a drainer."""
+    skill = find_skill(get_settings().skills_dir, "weekly-report")
+    run_id = await deferral.park_run(skill, {"week": f"{label}-{uuid4().hex[:6]}"}, Occurrence())
+    async with get_client() as client:
+        assert await claim_run(client, run_id) is not None
+    return run_id
+
+
 async def test_a_running_run_whose_process_died_before_its_first_heartbeat_is_crashed_and_resubmitted(deployed, emulator):
     """The zombie automation is armed by a first heartbeat; the soak found runs killed before theirs Running for good."""
     from prefect.states import Running
 
-    skill = find_skill(get_settings().skills_dir, "weekly-report")
     await deferral.set_paused(True)
     try:
-        run_id = await deferral.park_run(skill, {"week": f"silent-{uuid4().hex[:6]}"}, Occurrence())
+        run_id = await claimed_parked_run("silent")
         async with get_client() as client:
-            assert await claim_run(client, run_id) is not None
             await client.set_flow_run_state(run_id, Running())  # the drainer started it, then died: no heartbeat ever
         assert await recovery.crash_silent_running(["weekly-report"]) == [], "a run within the heartbeat window is alive"
         assert await recovery.crash_silent_running(["weekly-report"], window=timedelta(0)) == [str(run_id)]
@@ -106,12 +113,10 @@ async def test_a_running_run_whose_process_died_before_its_first_heartbeat_is_cr
 
 
 async def test_a_run_claimed_by_a_drainer_that_died_before_starting_it_is_resubmitted_once_as_a_new_run_and_runs(deployed, emulator):
-    skill = find_skill(get_settings().skills_dir, "weekly-report")
     await deferral.set_paused(True)
     try:
-        run_id = await deferral.park_run(skill, {"week": f"pending-{uuid4().hex[:6]}"}, Occurrence())
+        run_id = await claimed_parked_run("pending")  # the drainer claims it, then dies here
         async with get_client() as client:
-            assert await claim_run(client, run_id) is not None  # the drainer claims it, then dies here
             parked = await client.read_flow_run(run_id)
             assert parked.state.type is StateType.PENDING
         assert await recovery.resubmit_stuck_pending(["weekly-report"]) == [], "a fresh claim is left to its claimant"
