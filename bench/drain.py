@@ -21,6 +21,8 @@ import asyncio
 import cProfile
 import json
 import os
+import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -97,28 +99,159 @@ async def delete_runs(ids: list[str]) -> None:
             await client.delete_flow_run(i)
 
 
-def measure(stack, skill, mode: str, runs: int, concurrency: int, profile: str | None = None) -> dict:
+def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int, profile: str | None = None) -> dict:
     from aios.outage import deferral
     from aios.outage.drainer import drain_deferred
     from flows.skill_flow import skill_flows
 
     ids = asyncio.run(park(skill, runs))
-    started = time.perf_counter()
     if mode.startswith("worker"):
         return measure_workers(stack, ids, int(mode.split("×")[1]))
     else:
+        tally, cpu = ApiTally(stack.api_url), CpuTally(stack, database)
+        rows = asyncio.run(server_rows(database))
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
         asyncio.run(deferral.set_paused(False))
         profiler = cProfile.Profile() if profile else None
         if profiler is not None:
             profiler.enable()
-        asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
+        with tally, cpu:
+            asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
         elapsed = time.perf_counter() - started
         if profiler is not None:
             profiler.disable()
             report_profile(profiler, profile, runs)
+        written = {k: v - rows.get(k, 0) for k, v in asyncio.run(server_rows(database)).items()}
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
-    return {"mode": mode, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost, "duplicated": duplicated}
+    return {
+        "mode": mode, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost,
+        "duplicated": duplicated, "load_1min": round(load, 1), "load_1min_end": round(os.getloadavg()[0], 1),
+        "api_requests_per_run": tally.per_run(runs), "cpu_ms_per_run": cpu.per_run(runs),
+        "rows_per_run": {k: round(v / runs, 1) for k, v in written.items()},
+    }
+
+
+# --------------------------------------------------------------------------- load-independent evidence
+
+
+class ApiTally:
+    """Count this process's HTTP requests to the Prefect API by endpoint while draining.
+
+    Wraps httpx's `send` for the span of the drain (every Prefect client, sync or async, sends through
+    it), so the figure is requests per drained run whatever the load. Events travel on a websocket
+    and show in `rows_per_run` instead.
+    """
+
+    ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+        self.counts: dict[str, int] = {}
+
+    def note(self, request) -> None:
+        url = str(request.url)
+        if url.startswith(self.api_url):
+            key = f"{request.method} {self.ID.sub('{id}', url[len(self.api_url):].split('?')[0])}"
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def __enter__(self) -> ApiTally:
+        import httpx
+
+        self.saved = httpx.Client.send, httpx.AsyncClient.send
+        sync_send, async_send = self.saved
+
+        def send(client, request, *args, **kwargs):
+            self.note(request)
+            return sync_send(client, request, *args, **kwargs)
+
+        async def asend(client, request, *args, **kwargs):
+            self.note(request)
+            return await async_send(client, request, *args, **kwargs)
+
+        httpx.Client.send, httpx.AsyncClient.send = send, asend
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import httpx
+
+        httpx.Client.send, httpx.AsyncClient.send = self.saved
+
+    def per_run(self, runs: int) -> dict[str, float]:
+        table = {k: round(v / runs, 2) for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1])}
+        return {"total": round(sum(self.counts.values()) / runs, 2), **table}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (all its threads), from /proc; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuTally:
+    """CPU seconds each part of the stack spends while draining: this process (the drainer), the Prefect
+    API server (with its worker processes), the PostgreSQL backends serving its database, the emulators.
+
+    Less load-dependent than wall time: their sum per run bounds runs/s on this machine's cores.
+    """
+
+    def __init__(self, stack, database: str) -> None:
+        self.stack, self.database = stack, database
+
+    def sample(self) -> dict[str, float]:
+        from aios.drill.stack import descendants
+
+        parts = {"drainer": time.process_time()}
+        for p in self.stack.processes:
+            key = "api server" if p.name == "prefect-server" else p.name
+            parts[key] = parts.get(key, 0.0) + sum(cpu_seconds(pid) for pid in [p.proc.pid, *descendants(p.proc.pid)])
+        parts["postgres"] = sum(cpu_seconds(pid) for pid in postgres_backends(self.database))
+        return parts
+
+    def __enter__(self) -> CpuTally:
+        self.before = self.sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.after = self.sample()
+
+    def per_run(self, runs: int) -> dict[str, float]:
+        spent = {k: (self.after.get(k, 0.0) - v) * 1000 / runs for k, v in self.before.items()}
+        return {"total": round(sum(spent.values())), **{k: round(v) for k, v in spent.items()}}
+
+
+def postgres_backends(database: str) -> list[int]:
+    """PostgreSQL backends connected to `database` (their process title names it)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("postgres: ") and f" {database} " in title:
+                pids.append(int(entry))
+    return pids
+
+
+ROW_TABLES = ("events", "log", "flow_run_state", "task_run", "task_run_state", "artifact")
+
+
+async def server_rows(database: str) -> dict[str, int]:
+    """Rows in the server's tables that grow per run (events, logs, states, task runs, artifacts)."""
+    import asyncpg
+
+    from aios.drill.stack import POSTGRES_ADMIN_DSN
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + "/" + database)
+    try:
+        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ROW_TABLES}
+    finally:
+        await conn.close()
 
 
 # --------------------------------------------------------------------------- Prefect process workers
@@ -255,6 +388,20 @@ def report_profile(profiler: cProfile.Profile, path: str, runs: int) -> None:
     stats.sort_stats("cumulative").print_stats(40)
 
 
+def evidence_lines(r: dict) -> str:
+    """The drain's per-run figures that hold at any load: API requests, CPU per process, server rows written."""
+    requests = r["api_requests_per_run"]
+    cpu = r["cpu_ms_per_run"]
+    return "\n".join([
+        f"   load (1 min) {r['load_1min']} at start, {r['load_1min_end']} at end; {os.cpu_count()} CPU(s)",
+        f"   API requests per run from the drainer: {requests['total']} ("
+        + ", ".join(f"{k} {v:g}" for k, v in requests.items() if k != "total") + ")",
+        f"   CPU per run: {cpu['total']} ms (" + ", ".join(f"{k} {v}" for k, v in cpu.items() if k != "total")
+        + f"): {os.cpu_count()} cores bound the drain at ≈ {os.cpu_count() * 1000 / max(cpu['total'], 1):.1f} runs/s",
+        "   server rows written per run: " + ", ".join(f"{k} {v:g}" for k, v in r["rows_per_run"].items()),
+    ])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -265,46 +412,60 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="drainer mode: cProfile the drain, dump it to FILE, print the top entries")
     args = parser.parse_args()
-
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from aios.config.runtime import reset_runtime
-    from aios.config.settings import reload_settings
-    from aios.skills.loader import find_skill
-    from aios.drill.stack import LocalStack, session_database
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the stack's processes stop, its database is dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     import logging
 
+    from aios.drill.stack import LocalStack, session_database
+
     logging.getLogger("prefect").setLevel(logging.WARNING)
-    results = []
-    with session_database("aios_bench_drain_") as db, LocalStack(
-        project=ROOT, database_url=db, scheduler=False, server_workers=args.server_workers
-    ) as stack:
-        stack.run("deploy", timeout=300)
-        os.environ.update(stack.env)
-        os.environ["AIOS_MEMORY_EXTRACTION"] = "false"
-        reload_settings()
-        reset_runtime()
-        skill = find_skill(ROOT / "skills", "weekly-report")
-        with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
-            modes = [f"worker×{n.strip()}" for n in args.workers.split(",")] if args.workers else args.modes.split(",")
-            if any(m.startswith("worker") for m in modes) and not args.json:
-                print(worker_settings(), flush=True)
-            for mode in modes:
-                results.append(measure(stack, skill, mode.replace("x", "×"), args.runs, args.concurrency, args.profile))
-                if not args.json:
-                    r = results[-1]
-                    spread = (
-                        f"   runs per worker {r['per_worker']}; first start {r['first_start_s']} s after resume, median claimed→running "
-                        f"{r['claim_to_running_s']} s (process start-up), running→completed {r['running_to_end_s']} s"
-                    ) if "per_worker" in r else ""
-                    print(f"{r['mode']:<10} {r['runs']} runs in {r['seconds']:>6.1f} s = {r['runs_per_s']:>5.2f} runs/s   lost {r['lost']}  duplicated {r['duplicated']}{spread}", flush=True)
+    with session_database("aios_bench_drain_") as db:
+        stack = LocalStack(project=ROOT, database_url=db, scheduler=False, server_workers=args.server_workers)
+        try:
+            with stack:
+                results = drain_all(stack, db.rsplit("/", 1)[1], args)
+        finally:
+            stack.cleanup()  # the stack's temporary folder (logs, state), once its processes stopped
     if args.json:
         print(json.dumps(results))
     else:
         best = max(results, key=lambda r: r["runs_per_s"])
         ok = best["runs_per_s"] >= 5 and all(r["lost"] == 0 and r["duplicated"] == 0 for r in results)
         print(f"target ≥ 5 runs/s with 0 lost and 0 duplicated: {'PASS' if ok else 'MISS'} (best: {best['mode']} {best['runs_per_s']} runs/s)")
+
+
+def drain_all(stack, database: str, args: argparse.Namespace) -> list[dict]:
+    """Deploy into the running stack and measure each way of draining in turn, printing as it goes."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from aios.config.runtime import reset_runtime
+    from aios.config.settings import reload_settings
+    from aios.skills.loader import find_skill
+
+    stack.run("deploy", timeout=300)
+    os.environ.update(stack.env)
+    os.environ["AIOS_MEMORY_EXTRACTION"] = "false"
+    reload_settings()
+    reset_runtime()
+    skill = find_skill(ROOT / "skills", "weekly-report")
+    results = []
+    with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
+        modes = [f"worker×{n.strip()}" for n in args.workers.split(",")] if args.workers else args.modes.split(",")
+        if any(m.startswith("worker") for m in modes) and not args.json:
+            print(worker_settings(), flush=True)
+        for mode in modes:
+            results.append(measure(stack, database, skill, mode.replace("x", "×"), args.runs, args.concurrency, args.profile))
+            if not args.json:
+                r = results[-1]
+                spread = (
+                    f"   runs per worker {r['per_worker']}; first start {r['first_start_s']} s after resume, median claimed→running "
+                    f"{r['claim_to_running_s']} s (process start-up), running→completed {r['running_to_end_s']} s"
+                ) if "per_worker" in r else ""
+                print(f"{r['mode']:<10} {r['runs']} runs in {r['seconds']:>6.1f} s = {r['runs_per_s']:>5.2f} runs/s   lost {r['lost']}  duplicated {r['duplicated']}{spread}", flush=True)
+                if "cpu_ms_per_run" in r:
+                    print(evidence_lines(r), flush=True)
+    return results
 
 
 if __name__ == "__main__":

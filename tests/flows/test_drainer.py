@@ -8,9 +8,10 @@ from uuid import uuid4
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.states import Pending
 
 from aios.outage import deferral
-from aios.outage.drainer import drain_deferred
+from aios.outage.drainer import claim_runs, drain_deferred
 from aios.config.settings import get_settings
 from aios.skills.loader import find_skill
 from aios.state import open_store
@@ -53,3 +54,21 @@ async def test_drainer_and_worker_together_run_each_parked_run_once(deployed, em
         assert record.version == 1, "one completed write per parked run: it ran once"
     assert stats.started >= 1, "the drainer took part"
 
+
+
+async def test_claiming_takes_each_still_waiting_run_once(deployed, emulator):
+    skill = find_skill(get_settings().skills_dir, "weekly-report")
+    await deferral.set_paused(True)  # no worker takes them meanwhile: this test is the only claimant
+    ids = [await deferral.park_run(skill, {"week": f"claim-{i}"}, Occurrence()) for i in range(3)]
+    try:
+        async with get_client() as client:
+            await client.set_flow_run_state(ids[0], Pending())  # another claimant took the first
+            claimed = await claim_runs(client, ids)
+            assert sorted(str(r.id) for r in claimed) == sorted(ids[1:]), "only the runs still waiting are taken"
+            assert all(r.state.is_pending() for r in claimed)
+            assert await claim_runs(client, ids) == [], "a taken run is not taken again"
+    finally:
+        async with get_client() as client:
+            for run_id in ids:  # claimed but never run here: not left behind as Pending runs
+                await client.delete_flow_run(run_id)
+        await deferral.set_paused(False)
