@@ -99,7 +99,7 @@ async def delete_runs(ids: list[str]) -> None:
             await client.delete_flow_run(i)
 
 
-def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int, profile: str | None = None) -> dict:
+def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int, lanes: int, profile: str | None = None) -> dict:
     from aios.outage import deferral
     from aios.outage.drainer import drain_deferred
     from flows.skill_flow import skill_flows
@@ -117,7 +117,7 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
         if profiler is not None:
             profiler.enable()
         with tally, cpu:
-            asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
+            asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency, lanes=lanes))
         elapsed = time.perf_counter() - started
         if profiler is not None:
             profiler.disable()
@@ -126,7 +126,7 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
     return {
-        "mode": mode, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost,
+        "mode": mode, "concurrency": concurrency, "lanes": lanes, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost,
         "duplicated": duplicated, "load_1min": round(load, 1), "load_1min_end": round(os.getloadavg()[0], 1),
         "api_requests_per_run": tally.per_run(runs), "cpu_ms_per_run": cpu.per_run(runs),
         "rows_per_run": {k: round(v / runs, 1) for k, v in written.items()},
@@ -183,33 +183,40 @@ class ApiTally:
         return {"total": round(sum(self.counts.values()) / runs, 2), **table}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process (all its threads), from /proc; 0 once it is gone."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of one process (all its threads), or of its exited children it waited for; 0 once gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    at = 13 if children else 11  # cutime, cstime / utime, stime (fields 16-17 / 14-15 of proc(5), counted from `state`)
+    return (int(fields[at]) + int(fields[at + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuTally:
     """CPU seconds each part of the stack spends while draining: this process (the drainer), the Prefect
     API server (with its worker processes), the PostgreSQL backends serving its database, the emulators.
 
-    Less load-dependent than wall time: their sum per run bounds runs/s on this machine's cores.
+    Counted per process id, so processes that start mid-drain count in full. PostgreSQL backends that
+    exit mid-drain (connections the server's pool closes) are counted from the postmaster's total of
+    exited children, which includes other databases' backends: on a busy machine that line is high.
+    Less load-dependent than wall time: the sum per run bounds runs/s on this machine's cores.
     """
 
     def __init__(self, stack, database: str) -> None:
         self.stack, self.database = stack, database
 
-    def sample(self) -> dict[str, float]:
+    def sample(self) -> dict[str, dict[int, float]]:
         from aios.drill.stack import descendants
 
-        parts = {"drainer": time.process_time()}
+        parts: dict[str, dict[int, float]] = {"drainer": {os.getpid(): time.process_time()}}
         for p in self.stack.processes:
             key = "api server" if p.name == "prefect-server" else p.name
-            parts[key] = parts.get(key, 0.0) + sum(cpu_seconds(pid) for pid in [p.proc.pid, *descendants(p.proc.pid)])
-        parts["postgres"] = sum(cpu_seconds(pid) for pid in postgres_backends(self.database))
+            parts.setdefault(key, {}).update({pid: cpu_seconds(pid) for pid in [p.proc.pid, *descendants(p.proc.pid)]})
+        backends = postgres_backends(self.database)
+        parts["postgres"] = {pid: cpu_seconds(pid) for pid in backends}
+        postmaster = {parent_pid(pid) for pid in backends} - {None}
+        parts["postgres exited"] = {pid: cpu_seconds(pid, children=True) for pid in postmaster}
         return parts
 
     def __enter__(self) -> CpuTally:
@@ -220,8 +227,18 @@ class CpuTally:
         self.after = self.sample()
 
     def per_run(self, runs: int) -> dict[str, float]:
-        spent = {k: (self.after.get(k, 0.0) - v) * 1000 / runs for k, v in self.before.items()}
+        spent = {
+            part: sum(cpu - self.before.get(part, {}).get(pid, 0.0) for pid, cpu in pids.items()) * 1000 / runs
+            for part, pids in self.after.items()
+        }
         return {"total": round(sum(spent.values())), **{k: round(v) for k, v in spent.items()}}
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
 
 
 def postgres_backends(database: str) -> list[int]:
@@ -393,7 +410,8 @@ def evidence_lines(r: dict) -> str:
     requests = r["api_requests_per_run"]
     cpu = r["cpu_ms_per_run"]
     return "\n".join([
-        f"   load (1 min) {r['load_1min']} at start, {r['load_1min_end']} at end; {os.cpu_count()} CPU(s)",
+        f"   concurrency {r['concurrency']}, lanes {r['lanes']}; load (1 min) {r['load_1min']} at start, "
+        f"{r['load_1min_end']} at end; {os.cpu_count()} CPU(s)",
         f"   API requests per run from the drainer: {requests['total']} ("
         + ", ".join(f"{k} {v:g}" for k, v in requests.items() if k != "total") + ")",
         f"   CPU per run: {cpu['total']} ms (" + ", ".join(f"{k} {v}" for k, v in cpu.items() if k != "total")
@@ -409,6 +427,7 @@ def main() -> None:
     parser.add_argument("--workers", help="sweep process workers instead of --modes, e.g. 1,2,4 (as on a fleet of hosts)")
     parser.add_argument("--server-workers", type=int, default=1, help="Prefect API worker processes")
     parser.add_argument("--concurrency", type=int, default=16, help="drainer: runs at once")
+    parser.add_argument("--lanes", type=int, default=1, help="drainer: event loops (threads) the runs are spread over")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="drainer mode: cProfile the drain, dump it to FILE, print the top entries")
     args = parser.parse_args()
@@ -455,7 +474,7 @@ def drain_all(stack, database: str, args: argparse.Namespace) -> list[dict]:
         if any(m.startswith("worker") for m in modes) and not args.json:
             print(worker_settings(), flush=True)
         for mode in modes:
-            results.append(measure(stack, database, skill, mode.replace("x", "×"), args.runs, args.concurrency, args.profile))
+            results.append(measure(stack, database, skill, mode.replace("x", "×"), args.runs, args.concurrency, args.lanes, args.profile))
             if not args.json:
                 r = results[-1]
                 spread = (
