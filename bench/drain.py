@@ -255,7 +255,7 @@ def postgres_backends(database: str) -> list[int]:
     return pids
 
 
-ROW_TABLES = ("events", "log", "flow_run_state", "task_run", "task_run_state", "artifact")
+ROW_TABLES = ("events", "event_resources", "log", "flow_run_state", "task_run", "task_run_state", "artifact")
 
 
 async def server_rows(database: str) -> dict[str, int]:
