@@ -99,7 +99,7 @@ async def delete_runs(ids: list[str]) -> None:
             await client.delete_flow_run(i)
 
 
-def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int, lanes: int, profile: str | None = None) -> dict:
+def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int, profile: str | None = None) -> dict:
     from aios.outage import deferral
     from aios.outage.drainer import drain_deferred
     from flows.skill_flow import skill_flows
@@ -117,7 +117,7 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
         if profiler is not None:
             profiler.enable()
         with tally, cpu:
-            asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency, lanes=lanes))
+            asyncio.run(drain_deferred(skill_flows(), concurrency=concurrency))
         elapsed = time.perf_counter() - started
         if profiler is not None:
             profiler.disable()
@@ -126,7 +126,7 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
     return {
-        "mode": mode, "concurrency": concurrency, "lanes": lanes, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost,
+        "mode": mode, "concurrency": concurrency, "runs": runs, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 2), "lost": lost,
         "duplicated": duplicated, "load_1min": round(load, 1), "load_1min_end": round(os.getloadavg()[0], 1),
         "api_requests_per_run": tally.per_run(runs), "cpu_ms_per_run": cpu.per_run(runs),
         "rows_per_run": {k: round(v / runs, 1) for k, v in written.items()},
@@ -410,7 +410,7 @@ def evidence_lines(r: dict) -> str:
     requests = r["api_requests_per_run"]
     cpu = r["cpu_ms_per_run"]
     return "\n".join([
-        f"   concurrency {r['concurrency']}, lanes {r['lanes']}; load (1 min) {r['load_1min']} at start, "
+        f"   concurrency {r['concurrency']}; load (1 min) {r['load_1min']} at start, "
         f"{r['load_1min_end']} at end; {os.cpu_count()} CPU(s)",
         f"   API requests per run from the drainer: {requests['total']} ("
         + ", ".join(f"{k} {v:g}" for k, v in requests.items() if k != "total") + ")",
@@ -427,7 +427,6 @@ def main() -> None:
     parser.add_argument("--workers", help="sweep process workers instead of --modes, e.g. 1,2,4 (as on a fleet of hosts)")
     parser.add_argument("--server-workers", type=int, default=1, help="Prefect API worker processes")
     parser.add_argument("--concurrency", type=int, default=16, help="drainer: runs at once")
-    parser.add_argument("--lanes", type=int, default=1, help="drainer: event loops (threads) the runs are spread over")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="drainer mode: cProfile the drain, dump it to FILE, print the top entries")
     args = parser.parse_args()
@@ -474,7 +473,7 @@ def drain_all(stack, database: str, args: argparse.Namespace) -> list[dict]:
         if any(m.startswith("worker") for m in modes) and not args.json:
             print(worker_settings(), flush=True)
         for mode in modes:
-            results.append(measure(stack, database, skill, mode.replace("x", "×"), args.runs, args.concurrency, args.lanes, args.profile))
+            results.append(measure(stack, database, skill, mode.replace("x", "×"), args.runs, args.concurrency, args.profile))
             if not args.json:
                 r = results[-1]
                 spread = (

@@ -15,11 +15,7 @@ one slow run does not hold back the others.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextvars
-import threading
-from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -33,8 +29,6 @@ from prefect.states import Pending
 from pydantic import BaseModel
 
 from aios.config.runtime import get_runtime
-
-T = TypeVar("T")
 
 
 async def claim_runs(client, flow_run_ids: Sequence[UUID]) -> list[FlowRun]:
@@ -66,69 +60,6 @@ async def claim_run(client, flow_run_id: UUID) -> FlowRun | None:
     return claimed[0] if claimed else None
 
 
-class Lane:
-    """An event loop in a thread of its own, with its own Prefect clients.
-
-    Prefect's engine makes blocking calls on the loop that runs a flow (its result-storage lookup is
-    a sync HTTP request per run): with every run on one loop, each such call stalls all of them, so
-    the drain runs no faster than one blocking round trip per run. Spread over lanes, a blocking call
-    stalls only the runs of its lane.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        caller = contextvars.copy_context()  # the caller's Prefect settings, for the lane's clients
-        self._thread = threading.Thread(target=caller.run, args=(self._serve,), name=name, daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if not self._thread.is_alive():
-            raise RuntimeError(f"drain lane {name} could not start its Prefect clients")
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self._hold())
-        finally:
-            self.loop.close()
-
-    async def _hold(self) -> None:
-        self._stop = asyncio.Event()
-        try:
-            with SyncClientContext.get_or_create():
-                async with AsyncClientContext.get_or_create():
-                    self._context = contextvars.copy_context()
-                    self._ready.set()
-                    await self._stop.wait()
-        finally:
-            self._ready.set()  # never leave the caller waiting for a lane that could not start
-
-    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Await `coroutine` run on this lane's loop, from another loop."""
-        done: concurrent.futures.Future = concurrent.futures.Future()
-
-        def start() -> None:
-            task = self.loop.create_task(coroutine, context=self._context.copy())
-            task.add_done_callback(lambda _: settle(task, done))
-
-        self.loop.call_soon_threadsafe(start)
-        return await asyncio.wrap_future(done)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join()
-
-
-def settle(task: asyncio.Task, done: concurrent.futures.Future) -> None:
-    """Hand a lane's finished task over to the future another loop awaits."""
-    if task.cancelled():
-        done.cancel()
-    elif task.exception() is not None:
-        done.set_exception(task.exception())
-    else:
-        done.set_result(task.result())
-
-
 class DrainStats(BaseModel):
     started: int = 0
     completed: int = 0
@@ -136,13 +67,12 @@ class DrainStats(BaseModel):
 
 
 async def drain_deferred(
-    flows: Mapping[str, Flow], concurrency: int = 8, idle_polls: int = 1, poll_seconds: float = 0.5, lanes: int = 1
+    flows: Mapping[str, Flow], concurrency: int = 8, idle_polls: int = 1, poll_seconds: float = 0.5
 ) -> DrainStats:
     """Run parked runs until the (resumed) deferred queue stays empty for `idle_polls` polls.
 
     `flows` maps a flow's name to the flow to run (the skill flows): runs of any other flow are left
-    to a process worker. Passed in, so this module does not depend on `flows/`. With `lanes` > 1 the
-    runs are spread over that many event loops in threads of their own (see `Lane`).
+    to a process worker. Passed in, so this module does not depend on `flows/`.
     """
     settings = get_runtime().settings
     names: dict[UUID, str] = {}  # flow id -> flow name
@@ -150,13 +80,12 @@ async def drain_deferred(
     stats = DrainStats()
     running: set[asyncio.Task] = set()
 
-    async def execute(flow: Flow, flow_run: FlowRun, lane: Lane | None) -> None:
+    async def execute(flow: Flow, flow_run: FlowRun) -> None:
         # Without its deployment here, Prefect does not start its suspension observer for the run (a thread
         # with its own event loop and a websocket, which blocks this loop while it connects and stops):
         # skill flows never suspend. The engine reads the run again, deployment and all, before the body runs.
         flow_run = flow_run.model_copy(update={"deployment_id": None})
-        run = run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
-        state = await (lane.run(run) if lane is not None else run)
+        state = await run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
         if state is not None and state.is_completed():
             stats.completed += 1
         else:
@@ -187,38 +116,33 @@ async def drain_deferred(
 
     # One Prefect client of each kind for every run of the drain: the engine otherwise builds an async client
     # per run and a sync one per result-storage lookup, each loading the CA bundle (20-100 ms of blocked loop).
-    # (Each lane holds its own pair.)
-    pool = [Lane(f"aios-drain-lane-{i}") for i in range(lanes)] if lanes > 1 else []
     idle = 0
-    try:
-        with SyncClientContext.get_or_create():
-            async with AsyncClientContext.get_or_create() as shared:
-                client = shared.client
-                while True:
-                    waiting = await waiting_runs(client)
-                    if not waiting:
-                        if running:  # poll again once a slot frees: the queue may get new runs meanwhile
-                            await slot_frees()
-                            continue
-                        idle += 1
-                        if idle >= idle_polls:
-                            break
-                        await asyncio.sleep(poll_seconds)
+    with SyncClientContext.get_or_create():
+        async with AsyncClientContext.get_or_create() as shared:
+            client = shared.client
+            while True:
+                waiting = await waiting_runs(client)
+                if not waiting:
+                    if running:  # what is still running may park nothing new, but poll again once a slot frees
+                        await slot_frees()
                         continue
-                    idle = 0
-                    started = stats.started
-                    while waiting:
-                        if len(running) >= concurrency:
-                            await slot_frees()
-                        free = concurrency - len(running)
-                        batch, waiting = waiting[:free], waiting[free:]
-                        for flow_run in await claim_runs(client, [r.id for r in batch]):
-                            lane = pool[stats.started % len(pool)] if pool else None
-                            stats.started += 1
-                            running.add(asyncio.create_task(execute(flows[names[flow_run.flow_id]], flow_run, lane)))
-                    if stats.started == started:  # all taken by others, or refused for now: do not spin
-                        await (slot_frees() if running else asyncio.sleep(poll_seconds))
-    finally:
-        for lane in pool:
-            lane.close()
+                    idle += 1
+                    if idle >= idle_polls:
+                        break
+                    await asyncio.sleep(poll_seconds)
+                    continue
+                idle = 0
+                started = 0
+                while waiting:
+                    if len(running) >= concurrency:
+                        await slot_frees()
+                    free = concurrency - len(running)
+                    batch, waiting = waiting[:free], waiting[free:]
+                    for flow_run in await claim_runs(client, [r.id for r in batch]):
+                        stats.started += 1
+                        started += 1
+                        flow = flows[names[flow_run.flow_id]]
+                        running.add(asyncio.create_task(execute(flow, flow_run)))
+                if not started:  # all taken by others, or refused for now: do not spin
+                    await (slot_frees() if running else asyncio.sleep(poll_seconds))
     return stats
