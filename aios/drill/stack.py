@@ -327,6 +327,12 @@ class LocalStack:
             self.workdir,
         )
         self.processes.append(server)
+        if self.server_workers > 1 and not any(p.name == "prefect-services" for p in self.processes):
+            # With several API workers Prefect runs no background services in them (events, triggers,
+            # task-run recorder, late runs...): they run once, in a process of their own.
+            self.processes.append(
+                spawn("prefect-services", [sys.executable, "-m", "prefect", "server", "services", "start"], server_env, self.workdir, self.workdir)
+            )
         self.env["PREFECT_API_URL"] = self.api_url
         wait_http(f"{self.api_url}/health", 120, server.proc, server.log)
         server.check_listens_on(port)
