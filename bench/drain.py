@@ -106,7 +106,7 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
 
     ids = asyncio.run(park(skill, runs))
     if mode.startswith("worker"):
-        return measure_workers(stack, ids, int(mode.split("×")[1]))
+        return measure_workers(stack, database, ids, int(mode.split("×")[1]))
     else:
         tally, cpu = ApiTally(stack.api_url), CpuTally(stack, database)
         rows = asyncio.run(server_rows(database))
@@ -211,8 +211,10 @@ class CpuTally:
 
         parts: dict[str, dict[int, float]] = {"drainer": {os.getpid(): time.process_time()}}
         for p in self.stack.processes:
-            key = "api server" if p.name == "prefect-server" else p.name
+            key = "api server" if p.name == "prefect-server" else "workers" if p.name.startswith("worker") else p.name
             parts.setdefault(key, {}).update({pid: cpu_seconds(pid) for pid in [p.proc.pid, *descendants(p.proc.pid)]})
+            if key == "workers":  # each run is a process the worker waits for: its CPU lands in the worker's cutime
+                parts.setdefault("worker run processes", {})[p.proc.pid] = cpu_seconds(p.proc.pid, children=True)
         backends = postgres_backends(self.database)
         parts["postgres"] = {pid: cpu_seconds(pid) for pid in backends}
         postmaster = {parent_pid(pid) for pid in backends} - {None}
@@ -348,7 +350,7 @@ def median_seconds(histories: dict[str, list], since: str, until: str) -> float 
     return round(statistics.median(spans), 1) if spans else None
 
 
-def measure_workers(stack, ids: list[str], workers: int) -> dict:
+def measure_workers(stack, database: str, ids: list[str], workers: int) -> dict:
     """Start `workers` process workers on the paused queue holding the parked runs `ids`, resume, time the drain."""
     from datetime import UTC, datetime
 
@@ -358,11 +360,13 @@ def measure_workers(stack, ids: list[str], workers: int) -> dict:
     stack.worker_query_seconds = QUERY_SECONDS
     since = datetime.now(UTC)
     stack.start_workers(workers, limit=WORKER_LIMIT)
+    cpu = CpuTally(stack, database)
     try:
         asyncio.run(wait_workers_polling(workers, since))
         resumed = datetime.now(UTC)
-        asyncio.run(deferral.set_paused(False))
-        asyncio.run(wait_drained(ids, deadline=1800))
+        with cpu:  # from the resume to the last run's end, the workers' own start-up left out
+            asyncio.run(deferral.set_paused(False))
+            asyncio.run(wait_drained(ids, deadline=1800))
         flow_runs = asyncio.run(read_runs(ids))
     finally:
         stack.stop_workers()
@@ -384,7 +388,25 @@ def measure_workers(stack, ids: list[str], workers: int) -> dict:
         "per_worker": sorted(per_worker.values(), reverse=True),
         "claim_to_running_s": median_seconds(histories, "PENDING", "RUNNING"),  # the run's process start-up
         "running_to_end_s": median_seconds(histories, "RUNNING", "COMPLETED"),  # the run itself
+        "cpu_ms_per_run": cpu.per_run(runs),
     }
+
+
+def fleet_lines(r: dict) -> str:
+    """What the CPU per run says about more hosts: every worker here shares these cores, so runs/s cannot grow
+    with workers on this machine; on a fleet each worker host brings its own cores and the server's share bounds
+    the whole. A projection from measured CPU per run, not a measurement of a fleet."""
+    cpu = r["cpu_ms_per_run"]
+    host = cpu.get("workers", 0) + cpu.get("worker run processes", 0)
+    server = cpu.get("api server", 0) + cpu.get("postgres", 0)
+    cores = os.cpu_count() or 1
+    per_host = cores * 1000 / max(host, 1)
+    ceiling = cores * 1000 / max(server, 1)
+    return (
+        f"   CPU per run: workers and their run processes {host} ms, API server + PostgreSQL {server} ms (total {cpu['total']} ms); "
+        f"so one {cores}-core worker host drains ≈ {per_host:.2f} runs/s, N such hosts ≈ N × that, until a {cores}-core "
+        f"server's ≈ {ceiling:.1f} runs/s (a projection from CPU per run, not a fleet measurement)"
+    )
 
 def report_profile(profiler: cProfile.Profile, path: str, runs: int) -> None:
     """Dump the drainer's profile to `path` and print where its event loop spent each run's time.
@@ -481,7 +503,9 @@ def drain_all(stack, database: str, args: argparse.Namespace) -> list[dict]:
                     f"{r['claim_to_running_s']} s (process start-up), running→completed {r['running_to_end_s']} s"
                 ) if "per_worker" in r else ""
                 print(f"{r['mode']:<10} {r['runs']} runs in {r['seconds']:>6.1f} s = {r['runs_per_s']:>5.2f} runs/s   lost {r['lost']}  duplicated {r['duplicated']}{spread}", flush=True)
-                if "cpu_ms_per_run" in r:
+                if "per_worker" in r:
+                    print(fleet_lines(r), flush=True)
+                elif "cpu_ms_per_run" in r:
                     print(evidence_lines(r), flush=True)
     return results
 
