@@ -335,12 +335,11 @@ def host_result_storage() -> Path | None:
     """This host's result storage (PREFECT_LOCAL_STORAGE_PATH), named on each skill flow so that Prefect stops
     asking the server for it at the start of every run.
 
-    A flow that names no storage costs every run a `GET /admin/storage` on a new sync Prefect client that
-    blocks the event loop (its CA bundle load: 10-250 ms, the larger part of what a skill run added to a
-    bare model call). The path is what Prefect falls back to when neither PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK
-    nor the server names a block, read from this process's settings, so each host of a fleet keeps its own
-    (a server-wide block with one host's path would break the others). When a block is named, or the server
-    cannot be asked, None leaves the choice to Prefect, run by run.
+    A flow that names no storage costs every run a `GET /admin/storage` that blocks the event loop (Prefect
+    reads it on a sync client in the run's set-up). The path is what Prefect falls back to when neither
+    PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK nor the server names a block, read from this process's settings, so
+    each host of a fleet keeps its own (a server-wide block with one host's path would break the others).
+    When a block is named, or the server cannot be asked, None leaves the choice to Prefect, run by run.
     """
     from prefect.settings import get_current_settings
 
