@@ -23,7 +23,8 @@ SDK defaults: (a) and (b) first call for a naive integration - the same chain, b
     median of the bare SDK call the skill makes, i.e. the same prompt and schema straight to the
     emulator). What is left is what aios adds: skill loading, context assembly, triage, the call-model
     task, validation, the state record and the artifact. Skill flows are async, so the empty flow is
-    async too (a sync Prefect flow costs ~1.1 s more, joining its heartbeat).
+    async too (a sync Prefect flow costs ~1.1 s more, joining its heartbeat). Then `API_COUNT_RUNS` more runs of
+    each flow count the requests each makes to the Prefect API (load-independent; printed under the table).
 
 (d) Hedging (issue 15 item 4), with the DEFAULT settings (3 s connect timeout, hedge_after = p95 x 2 of the
     primary's recent answer times within [0.5 s, 10 s]); the chain [anthropic, openai] shares one
@@ -52,9 +53,11 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -85,6 +88,7 @@ ANTHROPIC_TARGET, OPENAI_TARGET = "anthropic:claude-opus-5-5", "openai:gpt-5.5"
 CONNECT_TIMEOUT = 0.5  # seconds, the aios policy's connect timeout in (a) and (b)
 SDK_CONNECT_TIMEOUT, SDK_ATTEMPTS = 5.0, 3  # the SDKs' defaults: 5 s connect, 1 try + 2 retries
 DEFAULT_BLACKHOLE_SAMPLES = 3
+API_COUNT_RUNS = 5  # runs of each flow whose Prefect API requests are counted after (c)'s timed samples
 TARGETS_MS = {"a_529_first": 50.0, "a_529_open": 5.0, "c_overhead": 20.0, "d_blackhole_first": 1000.0,
               "d_healthy_hedge_pct": 5.0, "e_skip_file_ms": 5.0, "e_skip_redis_ms": 5.0}
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -182,6 +186,47 @@ async def bench_failover(settings, emulator: EmulatorControl, n: int, figures: d
         **sdk, "ms": sdk["ms"] - SDK_ATTEMPTS * SDK_CONNECT_TIMEOUT * 1000}
 
 
+class APIRequests:
+    """Counts this process's requests to the Prefect API, by method and path (ids folded).
+
+    Round trips to the API are the part of (c) that does not depend on the machine's load, so the count per
+    run is the steadiest evidence of what a change did. Both httpx client classes are wrapped while counting
+    (Prefect makes some calls on a sync client); the requests themselves go out unchanged.
+    """
+
+    ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url, self.counts = api_url.rstrip("/"), Counter()
+
+    def count(self, request) -> None:
+        url = str(request.url)
+        if url.startswith(self.api_url):
+            self.counts[f"{request.method} {self.ID.sub('{id}', url[len(self.api_url):].split('?')[0])}"] += 1
+
+    async def per_run(self, fn: Callable[[], Awaitable[object]], runs: int) -> dict[str, float]:
+        import httpx
+
+        sync_send, async_send = httpx.Client.send, httpx.AsyncClient.send
+
+        def sync_counted(client, request, *args, **kwargs):
+            self.count(request)
+            return sync_send(client, request, *args, **kwargs)
+
+        async def async_counted(client, request, *args, **kwargs):
+            self.count(request)
+            return await async_send(client, request, *args, **kwargs)
+
+        self.counts.clear()
+        httpx.Client.send, httpx.AsyncClient.send = sync_counted, async_counted
+        try:
+            for _ in range(runs):
+                await fn()
+        finally:
+            httpx.Client.send, httpx.AsyncClient.send = sync_send, async_send
+        return {path: count / runs for path, count in sorted(self.counts.items())}
+
+
 async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     from prefect import flow
 
@@ -225,6 +270,13 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
         figures[f"c_{name}"] = {"ms": value, "n": n}
     overhead = med["skill_flow"] - med["empty_async_flow"] - med["bare_sdk_call"]
     figures["c_overhead"] = {"ms": overhead, "n": n}
+    from prefect.settings import PREFECT_API_URL
+
+    requests = APIRequests(PREFECT_API_URL.value())  # after the timed samples, so they run unwrapped
+    say(f"c: Prefect API requests per run, {API_COUNT_RUNS} runs each")
+    for name in ("empty_async_flow", "skill_flow"):
+        paths = await requests.per_run(runs[name], API_COUNT_RUNS)
+        figures[f"c_api_requests_{name}"] = {"requests": round(sum(paths.values()), 2), "paths": paths, "n": API_COUNT_RUNS}
 
 
 async def bench_hedging(settings, emulator: EmulatorControl, n: int, hedge_runs: int, figures: dict, say) -> None:
@@ -445,6 +497,13 @@ def print_table(figures: dict, meta: dict) -> None:
     console = Console()
     console.width = max(console.width, 124)  # piped output would otherwise wrap at 80 columns
     console.print(table)
+    if "c_api_requests_skill_flow" in figures:
+        skill, empty = figures["c_api_requests_skill_flow"], figures["c_api_requests_empty_async_flow"]
+        paths = sorted(set(skill["paths"]) | set(empty["paths"]))
+        diff = {p: skill["paths"].get(p, 0) - empty["paths"].get(p, 0) for p in paths}
+        console.print(f"(c) Prefect API requests per run (mean of {skill['n']}): skill flow {skill['requests']:g}, empty async "
+                      f"flow {empty['requests']:g}; the skill flow's difference: "
+                      + ", ".join(f"{p} {d:+g}" for p, d in diff.items() if d))
     console.print(
         f"Δ = median time-to-answer minus median 'OpenAI direct' (interleaved samples). aios policy in (a)/(b): connect "
         f"{meta['connect_timeout_s']:g} s, max_retries=0; (d)/(e): the default settings (3 s connect, default hedge rule). SDK defaults: max_retries=2, 600 s timeout, 5 s connect "

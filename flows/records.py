@@ -36,7 +36,7 @@ from aios.config.entrypoints import attribute_name
 from aios.config.runtime import get_runtime
 from aios.skills.loader import Skill, find_skill, load_skills
 from aios.state import BackendUnavailable, Record, StateError, Store, VersionConflict, open_store
-from flows.skill_flow import ask_models
+from flows.skill_flow import ask_models, host_result_storage
 
 
 class _Work:
@@ -271,7 +271,7 @@ def final_state(run: RecordsRun) -> State:
 def build_records_flow(name: str) -> Flow:
     """The flow of a skill that works on records; named after the skill, like its plain flow."""
 
-    @flow(name=name, persist_result=False, validate_parameters=False, log_prints=True)
+    @flow(name=name, persist_result=False, result_storage=host_result_storage(), validate_parameters=False, log_prints=True)
     async def records_flow(record: str | None = None, limit: int | None = None) -> State:
         from aios.outage.health_store import fleet_problem
 

@@ -7,9 +7,11 @@ call the models through the fallback policy, record what happened.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -321,11 +323,44 @@ def build_skill_flow(name: str) -> Flow:
     return flow(
         name=name,
         persist_result=True,
+        result_storage=host_result_storage(),
         retries=FLOW_RETRIES,
         retry_delay_seconds=FLOW_RETRY_DELAY,
         validate_parameters=False,
         log_prints=True,
     )(skill_flow)
+
+
+def host_result_storage() -> Path | None:
+    """This host's result storage (PREFECT_LOCAL_STORAGE_PATH), named on each skill flow so that Prefect stops
+    asking the server for it at the start of every run.
+
+    A flow that names no storage costs every run a `GET /admin/storage` that blocks the event loop (Prefect
+    reads it on a sync client in the run's set-up). The path is what Prefect falls back to when neither
+    PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK nor the server names a block, read from this process's settings, so
+    each host of a fleet keeps its own (a server-wide block with one host's path would break the others).
+    When a block is named, or the server cannot be asked, None leaves the choice to Prefect, run by run.
+    """
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.results.default_storage_block is not None or not settings.api.url:
+        return None  # Prefect resolves a configured block once per process; no API: an ephemeral server decides
+    return settings.results.local_storage_path if _server_names_storage(settings.api.url) is False else None
+
+
+@functools.cache
+def _server_names_storage(api_url: str) -> bool | None:
+    """Whether the server names a default result storage block; None if it cannot say. Asked once per process."""
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    try:
+        with get_client(sync_client=True) as client:
+            return client.read_server_default_result_storage().default_result_storage_block_id is not None
+    except (httpx.HTTPError, PrefectHTTPStatusError, OSError, RuntimeError):
+        return None
 
 
 def skill_flows() -> dict[str, Flow]:
