@@ -19,15 +19,18 @@ automation action cannot count), and it needs no extra moving part to install. W
 new run is triaged like any run (critical fails over, defer is parked, drop is dropped).
 
 Why a run marked Crashed for its silence is submitted again only once it stayed silent: a missing
-heartbeat is no proof of death. Heartbeats are events, and events are the lossy part of Prefect: the
-server holds the ones it acknowledged in memory until its persister flushes them, so a server restart
-loses them, and a run's events client drops the ones it emits while the server is away (the soak's
-one double execution: a run in flight across the soak's server restart went 90 s without a heartbeat
-on record, the sweep marked it Crashed and submitted it again, and the live run then finished too --
-Prefect accepts Crashed -> Completed). So a run the zombie automation or the sweep marked Crashed for
-missing heartbeats (their messages start "no heartbeat") must then stay silent for one and a half beats
-more; its own process, if alive, beats again within one beat of the server being back, and is left to
-finish. A crash someone saw (the worker saw the process exit, the engine crashed) is submitted at once.
+heartbeat is no proof of death. Heartbeats are events, and a run's events client holds the ones it
+emits while the server is away and delivers them late, after it is back (measured: server away 71 s,
+a live run's two held heartbeats reached the server ~15 s after it was back, with their original
+times). In between, that run had no heartbeat on record for 90 s; the sweep, looking then, marked it
+Crashed, the next sweep submitted it again, and the live run finished too (Prefect accepts Crashed ->
+Completed): two Completed runs and two records for one occurrence -- most likely the soak's one
+double execution (it ran a server restart; its histories were not kept then, the audit prints them now).
+So a run the zombie automation or the sweep marked Crashed for missing heartbeats (their messages
+start "no heartbeat") is submitted again only once a later look, at least a beat and a half after the
+mark, again finds no heartbeat in the last three beats -- the late ones count -- and a live run, which
+beats again within a beat of the server being back, is left to finish. A crash someone saw (the worker
+saw the process exit, the engine crashed) is submitted at once.
 
 Why a run also checks, right before it records its outcome, that it still holds its occurrence
 (`superseded`): defence in depth. If a live run was declared dead anyway (its events client gave up,
@@ -107,12 +110,11 @@ def zombie_window() -> timedelta | None:
 
 
 def confirm_window() -> timedelta:
-    """How long a run marked Crashed for missing heartbeats must stay silent before it is submitted again:
-    a beat and a half (a live run beats again within one beat of the server being back; the half covers
-    reconnecting and the server's event persistence). With no heartbeat setting here, the automation's
-    default beat (180 s, deployments/apply.py) is the one assumed."""
-    window = zombie_window() or timedelta(seconds=3 * 180)
-    return window / 2
+    """How long after marking a run Crashed for missing heartbeats the sweep waits before it believes the
+    mark: a beat and a half (a live run beats again within a beat of the server being back; the half
+    covers late delivery). With no heartbeat setting here, the automation's default beat (180 s,
+    deployments/apply.py) is assumed."""
+    return (zombie_window() or timedelta(seconds=3 * 180)) / 2
 
 
 def silenced(state: State | None) -> bool:
@@ -120,9 +122,10 @@ def silenced(state: State | None) -> bool:
     return state is not None and (state.message or "").startswith(SILENCE)
 
 
-def still_silent(crashed_at: datetime, now: datetime, confirm: timedelta, heard_since: bool) -> bool:
-    """A run marked Crashed for its silence is dead for sure once it stayed silent for `confirm` after the mark."""
-    return crashed_at <= now - confirm and not heard_since
+def still_silent(crashed_at: datetime, now: datetime, confirm: timedelta, heard: bool) -> bool:
+    """A run marked Crashed for its silence is dead for sure when, `confirm` or longer after the mark, it
+    was not `heard` (no heartbeat on record in the last 2 x `confirm`: three beats, late arrivals included)."""
+    return crashed_at <= now - confirm and not heard
 
 
 async def crash_silent_running(skill_names: Iterable[str], window: timedelta | None = None) -> list[str]:
@@ -185,8 +188,9 @@ async def _skill_runs_in(client: PrefectClient, names: list[str], state: StateTy
 async def resubmit_crashed(skill_names: Iterable[str], confirm: timedelta | None = None) -> list[str]:
     """Submit each crashed deployment run of a skill again as a new run, once per crash; returns the new ids.
 
-    A run marked Crashed for missing heartbeats is submitted only once it stayed silent for `confirm`
-    (default: confirm_window()) after the mark; one that beats again is alive and left to finish.
+    A run marked Crashed for missing heartbeats is submitted only when, `confirm` (default:
+    confirm_window()) or longer after the mark, it has no heartbeat on record in the last 2 x `confirm`;
+    one that beats is alive and left to finish.
     """
     names = list(skill_names)
     if not names:
@@ -202,9 +206,9 @@ async def resubmit_crashed(skill_names: Iterable[str], confirm: timedelta | None
                 continue
             if silenced(run.state):
                 now = datetime.now(UTC)
-                heard = await _heard_from(client, run.id, max(run.state.timestamp, now - confirm), now)
+                heard = await _heard_from(client, run.id, now - 2 * confirm, now)
                 if not still_silent(run.state.timestamp, now, confirm, heard):
-                    continue  # alive after all, or not silent long enough yet to tell
+                    continue  # alive after all, or too early to tell
             new_id = await submit_again(
                 client, run, lambda state: Crashed(name=RESUBMITTED, message=f"crashed: {state.message or 'its process died'}")
             )
