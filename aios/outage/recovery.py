@@ -40,7 +40,7 @@ The occurrence is executed (recorded, Completed) once; it is paid once when the 
 the old run's answer reached the result cache (keyed by the occurrence), twice when it asks while the
 old run still waits for it. A run marked Crashed but not yet submitted again takes itself back to
 Running first, so the next sweep leaves it alone. Only a run old enough to have been declared dead
-(older than the zombie window) pays for these two reads.
+(created 90 s ago or more) pays for these two reads; while the API is away it records, as before.
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ OCCURRENCE_TAG = "occurrence:"  # occurrence:<idempotency key or first run id> t
 STORY_TAGS = ("outcome:", "triage:", "answered-by:", "failover")  # the old run's outcome, not the new one's
 SILENCE = "no heartbeat"  # how the zombie automation and the sweep begin the message of a Crashed they set
 SUPERSEDED = "Superseded"  # the name of the final state of a run that found a successor doing its work
+# The earliest a run can be declared dead after it was created: three of Prefect's shortest heartbeats (30 s)
+# without one (the automation, the sweep, whatever this process's own beat); a stuck claim takes STUCK_PENDING.
+EARLIEST_DEATH = timedelta(seconds=3 * 30)
 
 
 class Superseded(Exception):
@@ -281,23 +284,24 @@ async def superseded(flow_run: FlowRun | None) -> str | None:
     """Why this running skill run must not record its occurrence's outcome -- another run was submitted
     in its place -- or None when it still holds its occurrence (see the module docstring).
 
-    A run younger than the zombie window (and than STUCK_PENDING) cannot have been declared dead yet, so
-    it asks the server nothing.
+    A run created less than EARLIEST_DEATH ago cannot have been declared dead yet, so it asks nothing.
     """
-    if flow_run is None:
+    import httpx
+
+    if flow_run is None or (flow_run.created is not None and flow_run.created > datetime.now(UTC) - EARLIEST_DEATH):
         return None
-    youngest = min(zombie_window() or timedelta(0), STUCK_PENDING)
-    if flow_run.created is not None and flow_run.created > datetime.now(UTC) - youngest:
+    try:
+        async with get_client() as client:
+            if why := await _successor(client, flow_run.id):
+                return why
+            current = await client.read_flow_run(flow_run.id)
+            if current.state is None or current.state.type is not StateType.CRASHED:
+                return None
+            # Marked Crashed for its silence and not submitted again yet: it is alive, so it takes itself back.
+            await client.set_flow_run_state(flow_run.id, Running(message="alive after all: it is recording its outcome"))
+            return await _successor(client, flow_run.id)  # unless a sweep submitted it again meanwhile
+    except httpx.HTTPError:  # the API is away: no sweep can run either, and the record matters more
         return None
-    async with get_client() as client:
-        if why := await _successor(client, flow_run.id):
-            return why
-        current = await client.read_flow_run(flow_run.id)
-        if current.state is None or current.state.type is not StateType.CRASHED:
-            return None
-        # Marked Crashed for its silence and not submitted again yet: it is alive, so it takes itself back.
-        await client.set_flow_run_state(flow_run.id, Running(message="alive after all: it is recording its outcome"))
-        return await _successor(client, flow_run.id)  # unless a sweep submitted it again meanwhile
 
 
 async def _successor(client: PrefectClient, run_id: UUID) -> str | None:

@@ -38,6 +38,16 @@ async def start_weekly_report(client, emulator, answer_after: float):
     return run
 
 
+async def wait_past_crashed(client, run_id, timeout: float = 180):
+    """The run once it left the Crashed its silence got it (Crashed is final: wait_final would stop there)."""
+
+    async def ended():
+        run = await client.read_flow_run(run_id)
+        return run if run.state.is_final() and run.state.type is not StateType.CRASHED else None
+
+    return await wait_for(ended, f"run {run_id} never ended otherwise than Crashed", timeout, every=1)
+
+
 async def successors(client, run_id) -> list:
     return await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"resubmits:{run_id}"])))
 
@@ -68,7 +78,7 @@ async def test_a_run_marked_crashed_for_its_silence_that_beats_again_is_left_to_
         assert await recovery.resubmit_crashed(["weekly-report"], confirm=silent_for) == [], "a run that beats is alive"
         assert await successors(client, run.id) == []
 
-        finished = await wait_final(run.id, timeout=180)
+        finished = await wait_past_crashed(client, run.id)
         assert finished.state.type is StateType.COMPLETED and finished.state.name == "Completed", finished.state_name
         assert await recovery.resubmit_crashed(["weekly-report"], confirm=timedelta(0)) == []
         assert await successors(client, run.id) == []
@@ -78,17 +88,18 @@ async def test_a_run_marked_crashed_for_its_silence_that_beats_again_is_left_to_
 
 
 async def test_a_live_run_declared_dead_and_submitted_again_stands_down_so_its_occurrence_completes_once(deployed, emulator):
-    """The session's worker sends no heartbeats (no setting): nothing on record says the run is alive,
-    so the sweep's verdict stands and a successor runs. The live run then finds it and records nothing."""
+    """Its heartbeats taken as lost (`confirm=0`: the sweep believes its mark at once), a successor runs;
+    the live run, when about to record, finds it and stands down."""
     async with get_client() as client:
-        run = await start_weekly_report(client, emulator, answer_after=15)
+        # A run can be declared dead 90 s after it was created at the earliest, and only then checks.
+        run = await start_weekly_report(client, emulator, answer_after=recovery.EARLIEST_DEATH.total_seconds() + 10)
         assert await recovery.crash_silent_running(["weekly-report"], window=timedelta(0)) == [str(run.id)]
         resubmitted = await recovery.resubmit_crashed(["weekly-report"], confirm=timedelta(0))
         assert len(resubmitted) == 1, resubmitted
         new_id = resubmitted[0]
 
         successor = await wait_final(new_id, timeout=180)
-        old = await wait_final(run.id, timeout=180)
+        old = await wait_past_crashed(client, run.id)
         assert successor.state.type is StateType.COMPLETED and successor.state.name == "Completed", successor.state_name
         assert old.state.type is StateType.CANCELLED and old.state.name == "Superseded", (old.state_name, old.state.message)
         assert new_id in old.state.message, old.state.message
