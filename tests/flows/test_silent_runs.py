@@ -1,9 +1,10 @@
 """A missing heartbeat is no proof of death: a live run whose heartbeats were lost (a server restart, an
 events client that gave up) and that was marked Crashed for it is never executed twice.
 
-The soak's one double execution: a run in flight across the Prefect server restart had no heartbeat on
-record for 90 s, the status check's sweep marked it Crashed and submitted it again, and both runs then
-completed with a record each. Here the sweep's verdict is forced (`window=0`), as lost heartbeats force it.
+Measured across a 71 s server restart: the heartbeats a live run emitted meanwhile reached the server
+~15 s after it was back, and until then the run had none on record for 90 s -- the sweep's rule for a
+dead run. Resubmitted then, it and its successor both completed with a record each (most likely the
+soak's one double execution). Here the sweep's verdict is forced (`window=0`), as late heartbeats force it.
 """
 
 from __future__ import annotations
