@@ -16,6 +16,8 @@ from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
+from aios.outage.recovery import SILENCE
+
 NAME = "aios: crash zombie skill runs"
 TERMINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed")}
 
@@ -34,7 +36,8 @@ def zombie_automation(window: timedelta) -> AutomationCore:
             threshold=1,
             within=window,
         ),
-        actions=[ChangeFlowRunState(state=StateType.CRASHED, message="no heartbeat: its process or worker died")],
+        # recovery.resubmit_crashed knows a crash for silence by this message, and confirms it before resubmitting
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message=f"{SILENCE}: its process or worker died")],
     )
 
 

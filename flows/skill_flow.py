@@ -18,7 +18,7 @@ from uuid import uuid4
 from prefect import Flow, flow, task
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.transactions import get_transaction
-from prefect.states import Completed, Failed, State
+from prefect.states import Cancelled, Completed, Failed, State
 from pydantic import BaseModel, WithJsonSchema
 
 from aios.core.contract import contract_validator
@@ -64,11 +64,11 @@ def run_occurrence(ctx: FlowRunContext | None) -> str | None:
     otherwise it is the flow run's idempotency key (a scheduled occurrence, a parked run, a submitted
     run) or else the flow run itself.
     """
-    from aios.outage.recovery import carried_occurrence
+    from aios.outage.recovery import occurrence_of
 
     if ctx is None or ctx.flow_run is None:
         return None
-    return carried_occurrence(ctx.flow_run.tags) or ctx.flow_run.idempotency_key or str(ctx.flow_run.id)
+    return occurrence_of(ctx.flow_run)
 
 
 def occurrence_run_ids(ctx: FlowRunContext) -> list[str]:
@@ -133,7 +133,7 @@ async def call_model(request: ModelRequest, policy: FallbackPolicy, key: str | N
 async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> SkillRun:
     """The body of every skill flow: triage, ask the models, park or drop if Claude is down, record."""
     from aios.runs import recorder
-    from aios.outage import deferral, health_store
+    from aios.outage import deferral, health_store, recovery
 
     settings = get_runtime().settings
     deadline = RunDeadline(skill.metadata.deadline)  # bounds the whole run, memory extraction included
@@ -174,8 +174,12 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
             if memory_policy is not None:
                 run.memory = await extract_memory(skill, run, memory_policy)
         run.finished_at = datetime.now(UTC)
-        # Independent writes to the API and the store, so at once: the name and tags, the record and the artifact.
-        await asyncio.gather(tell_story(run, policy.primary_provider, ctx), recorder.record_run(run))
+        stand_down = await recovery.superseded(ctx.flow_run if ctx else None)  # its successor records the occurrence
+        if stand_down is None:
+            # Independent writes to the API and the store, so at once: the name and tags, the record and the artifact.
+            await asyncio.gather(tell_story(run, policy.primary_provider, ctx), recorder.record_run(run))
+    if stand_down is not None:
+        raise recovery.Superseded(stand_down)
     return run
 
 
@@ -294,6 +298,7 @@ def build_skill_flow(name: str) -> Flow:
 
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
         from aios.outage.health_store import fleet_problem
+        from aios.outage.recovery import SUPERSEDED, Superseded
         from aios.runs import recorder
 
         ctx = FlowRunContext.get()
@@ -303,7 +308,10 @@ def build_skill_flow(name: str) -> Flow:
         if ctx and ctx.flow_run and (done := recorder.recorded_run(name, occurrence_run_ids(ctx))):
             state = final_state(done)  # this occurrence already finished its work: write nothing twice
         else:
-            state = final_state(await run_skill(find_skill(get_runtime().settings.skills_dir, name), inputs))
+            try:
+                state = final_state(await run_skill(find_skill(get_runtime().settings.skills_dir, name), inputs))
+            except Superseded as exc:  # declared dead while it ran: no second record, no second Completed
+                return Cancelled(name=SUPERSEDED, message=str(exc))
         if state.is_failed():
             await no_retry_for(ctx)  # no valid answer is an outcome, not an infrastructure failure
         return state

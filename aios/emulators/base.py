@@ -122,6 +122,26 @@ class CutResponse(Response):
         # Returning without the final body frame makes uvicorn close the transport mid-body.
 
 
+class RefusedResponse(Response):
+    """No answer at all: the connection closes before a byte of response, as a refused or reset one would.
+
+    ASGI has no message for that, so it closes the server's transport of this request (uvicorn's
+    `receive` is a method of the request cycle that holds it), then waits for the disconnect so uvicorn
+    neither logs nor tries to send a 500.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(status_code=0)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        transport = getattr(getattr(receive, "__self__", None), "transport", None)
+        if transport is None:
+            raise RuntimeError("the `refused` fault needs uvicorn's request cycle to close the connection")
+        transport.close()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
 def broken_answer(mode: str, resp: Response) -> Response:
     """``cut`` / ``truncated``: the request was applied, the answer arrives damaged."""
     body = bytes(resp.body)

@@ -33,8 +33,10 @@ MODES: dict[str, int | None] = {
     "not_found": 404,  # the model name is unknown to this endpoint
     "context_length": 400,
     "hang": None,
+    "refused": None,  # the connection closes before a byte of answer (refused or reset on the way)
     "slow": 200,
     "malformed_json": 200,
+    "truncated_json": 200,  # 200 whose JSON stops mid-value; content-length matches what is sent
     "schema_invalid": 200,
     "cut": 200,
     "empty_body": 200,  # 200 with an empty application/json body

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from aios.emulators import sse
-from aios.emulators.base import CutResponse
+from aios.emulators.base import CutResponse, RefusedResponse
 from aios.emulators.faults import DEFAULT_HANG_SECONDS, DEFAULT_RETRY_AFTER, DEFAULT_SLOW_DELAY, EmulatorState
 from aios.emulators.schema_fill import instance_for, invalid_instance_for
 
@@ -573,7 +574,7 @@ class HangResponse(Response):
 async def _handle(request: Request, state: EmulatorState, wire: Wire) -> Response:
     entry = state.requests.record(wire.provider, "", request.url.path)
     response = await _respond(request, state, wire, entry)
-    entry["status"] = None if isinstance(response, HangResponse) else response.status_code
+    entry["status"] = None if isinstance(response, (HangResponse, RefusedResponse)) else response.status_code
     return response
 
 
@@ -613,6 +614,8 @@ async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: di
         fallback = wire.fault("gateway_timeout", model, None)
         assert fallback is not None
         return HangResponse(decision.delay or DEFAULT_HANG_SECONDS, fallback)
+    if mode == "refused":
+        return RefusedResponse()
     if mode == "slow":
         await anyio.sleep(decision.delay if decision.delay is not None else DEFAULT_SLOW_DELAY)
     if mode == "echo_key":  # a careless upstream: the caller's key back in the message and a header
@@ -648,9 +651,22 @@ async def _respond(request: Request, state: EmulatorState, wire: Wire, entry: di
         return sse.stream_response(_SSE_API[type(wire)], json.loads(data), payload, headers, mode)
     if mode == "malformed_json":
         return Response(data[: len(data) * 2 // 3], 200, headers=headers, media_type="application/json")
+    if mode == "truncated_json":
+        return Response(cut_mid_value(data), 200, headers=headers, media_type="application/json")
     if mode == "cut":
         return CutResponse(data, 200, headers=headers, media_type="application/json")
     return Response(data, 200, headers=headers, media_type="application/json")
+
+
+_STRING_VALUE = re.compile(rb':\s*"((?:[^"\\]|\\.){2,})"')
+
+
+def cut_mid_value(data: bytes) -> bytes:
+    """The JSON text up to the middle of its longest string value: what a body cut mid-value looks like."""
+    longest = max(_STRING_VALUE.finditer(data), key=lambda m: m.end(1) - m.start(1), default=None)
+    if longest is None:
+        return data[: len(data) // 2]
+    return data[: (longest.start(1) + longest.end(1)) // 2]
 
 
 def _not_found(wire: Wire, etype: str) -> Any:

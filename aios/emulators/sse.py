@@ -153,11 +153,11 @@ class EventStreamResponse(Response):
 
 def stream_response(api: Api, answer: dict[str, Any], payload: dict[str, Any], headers: dict[str, str],
                     mode: str) -> Response:
-    """The streamed form of `answer`, with the stream faults applied (`cut`, `malformed_json`)."""
+    """The streamed form of `answer`, with the stream faults applied (`cut`, `malformed_json`/`truncated_json`)."""
     frames = [encode(e) for e in events_for(api, answer, payload)]
     if mode == "cut":
         return EventStreamResponse(frames, headers, cut=True)
-    if mode == "malformed_json":
+    if mode in ("malformed_json", "truncated_json"):
         broken = frames[1][: len(frames[1]) // 2].rstrip(b"\n") + b"\n\n"
         return EventStreamResponse([frames[0], broken], headers)
     return EventStreamResponse(frames, headers)

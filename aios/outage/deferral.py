@@ -37,13 +37,14 @@ def deployment_name(skill: str) -> str:
 
 
 def idempotency_key(skill: str, ctx: FlowRunContext | None) -> str | None:
-    """One parked run per scheduled occurrence (or per ad-hoc run), however often it is retried."""
+    """One parked run per occurrence, however often it is retried or submitted again: a run resubmitted
+    after its predecessor parked and then crashed (or was declared dead) finds that parked run instead of
+    parking a second one that would answer the occurrence twice (aios/outage/recovery.py)."""
+    from aios.outage.recovery import occurrence_of
+
     if ctx is None or ctx.flow_run is None:
         return None
-    fr = ctx.flow_run
-    if fr.deployment_id and fr.expected_start_time and fr.auto_scheduled:
-        return f"aios-defer:{skill}:{fr.deployment_id}:{fr.expected_start_time.isoformat()}"
-    return f"aios-defer:{skill}:{fr.id}"
+    return f"aios-defer:{skill}:{occurrence_of(ctx.flow_run)}"
 
 
 async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | None, reason: str = "") -> str:

@@ -17,6 +17,30 @@ Why a sweep in the status-check flow rather than a second automation: the status
 every minute next to the health decision, it can bound re-submissions by reading the run's lineage (an
 automation action cannot count), and it needs no extra moving part to install. When Claude is down the
 new run is triaged like any run (critical fails over, defer is parked, drop is dropped).
+
+Why a run marked Crashed for its silence is submitted again only once it stayed silent: a missing
+heartbeat is no proof of death. Heartbeats are events, and a run's events client holds the ones it
+emits while the server is away and delivers them late, after it is back (measured: server away 71 s,
+a live run's two held heartbeats reached the server ~15 s after it was back, with their original
+times). In between, that run had no heartbeat on record for 90 s; the sweep, looking then, marked it
+Crashed, the next sweep submitted it again, and the live run finished too (Prefect accepts Crashed ->
+Completed): two Completed runs and two records for one occurrence -- most likely the soak's one
+double execution (it ran a server restart; its histories were not kept then, the audit prints them now).
+So a run the zombie automation or the sweep marked Crashed for missing heartbeats (their messages
+start "no heartbeat") is submitted again only once a later look, at least a beat and a half after the
+mark, again finds no heartbeat in the last three beats -- the late ones count -- and a live run, which
+beats again within a beat of the server being back, is left to finish. A crash someone saw (the worker
+saw the process exit, the engine crashed) is submitted at once.
+
+Why a run also checks, right before it records its outcome, that it still holds its occurrence
+(`superseded`): defence in depth. If a live run was declared dead anyway (its events client gave up,
+a claimant woke up after its Pending claim was Cancelled), its successor does the occurrence's work,
+so the old run stands down: no record, no story, state Cancelled "Superseded" naming the successor.
+The occurrence is executed (recorded, Completed) once; it is paid once when the successor asks after
+the old run's answer reached the result cache (keyed by the occurrence), twice when it asks while the
+old run still waits for it. A run marked Crashed but not yet submitted again takes itself back to
+Running first, so the next sweep leaves it alone. Only a run old enough to have been declared dead
+(created 90 s ago or more) pays for these two reads; while the API is away it records, as before.
 """
 
 from __future__ import annotations
@@ -33,10 +57,11 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateName,
     FlowRunFilterStateType,
+    FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import SetStateStatus
-from prefect.states import Cancelled, Crashed, Scheduled
+from prefect.states import Cancelled, Crashed, Running, Scheduled
 
 MAX_RESUBMISSIONS = 2  # the third crash of one occurrence is left Crashed, for a person to look at
 RESUBMITTED = "Resubmitted"  # the name of the final state of a run that was submitted again
@@ -44,11 +69,26 @@ STUCK_PENDING = timedelta(minutes=5)  # a worker or drainer starts a claimed run
 RESUBMITS_TAG = "resubmits:"  # resubmits:<flow run id>, one per earlier run of the same occurrence
 OCCURRENCE_TAG = "occurrence:"  # occurrence:<idempotency key or first run id> the answer cache is keyed by
 STORY_TAGS = ("outcome:", "triage:", "answered-by:", "failover")  # the old run's outcome, not the new one's
+SILENCE = "no heartbeat"  # how the zombie automation and the sweep begin the message of a Crashed they set
+SUPERSEDED = "Superseded"  # the name of the final state of a run that found a successor doing its work
+# The earliest a run can be declared dead after it was created: three of Prefect's shortest heartbeats (30 s)
+# without one (the automation, the sweep, whatever this process's own beat); a stuck claim takes STUCK_PENDING.
+EARLIEST_DEATH = timedelta(seconds=3 * 30)
+
+
+class Superseded(Exception):
+    """This run was declared dead and submitted again while it ran: its successor records the occurrence."""
 
 
 def carried_occurrence(tags: Iterable[str]) -> str | None:
     """The occurrence a resubmitted run answers, as its tags carry it; None for a first run."""
     return next((t.removeprefix(OCCURRENCE_TAG) for t in tags if t.startswith(OCCURRENCE_TAG)), None)
+
+
+def occurrence_of(flow_run: FlowRun) -> str:
+    """The occurrence a flow run answers: the one its tags carry (a resubmission), else its idempotency
+    key (a scheduled occurrence, a parked run, a submitted run), else the run itself."""
+    return carried_occurrence(flow_run.tags) or flow_run.idempotency_key or str(flow_run.id)
 
 
 def resubmitted_from(tags: Iterable[str]) -> list[str]:
@@ -72,6 +112,25 @@ def zombie_window() -> timedelta | None:
     return timedelta(seconds=3 * max(seconds, 30)) if seconds else None
 
 
+def confirm_window() -> timedelta:
+    """How long after marking a run Crashed for missing heartbeats the sweep waits before it believes the
+    mark: a beat and a half (a live run beats again within a beat of the server being back; the half
+    covers late delivery). With no heartbeat setting here, the automation's default beat (180 s,
+    deployments/apply.py) is assumed."""
+    return (zombie_window() or timedelta(seconds=3 * 180)) / 2
+
+
+def silenced(state: State | None) -> bool:
+    """Whether a Crashed state was set for missing heartbeats (a suspicion) rather than a death someone saw."""
+    return state is not None and (state.message or "").startswith(SILENCE)
+
+
+def still_silent(crashed_at: datetime, now: datetime, confirm: timedelta, heard: bool) -> bool:
+    """A run marked Crashed for its silence is dead for sure when, `confirm` or longer after the mark, it
+    was not `heard` (no heartbeat on record in the last 2 x `confirm`: three beats, late arrivals included)."""
+    return crashed_at <= now - confirm and not heard
+
+
 async def crash_silent_running(skill_names: Iterable[str], window: timedelta | None = None) -> list[str]:
     """Mark Crashed each Running deployment run of a skill whose last heartbeat (or, with none, its start)
     is older than `window` (default: zombie_window()); returns their ids.
@@ -79,10 +138,9 @@ async def crash_silent_running(skill_names: Iterable[str], window: timedelta | N
     The zombie automation is armed by a run's first heartbeat, and heartbeats leave the process in the
     background: a process killed before its first one reached the server leaves a run Running that the
     automation never watches (the soak found such runs Running for good). A server restart can also
-    lose the automation's pending expectation. The next sweep then resubmits the crashed run.
+    lose the automation's pending expectation. A later sweep resubmits the run once it stayed silent
+    (resubmit_crashed): this mark is a suspicion, not a death certificate.
     """
-    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
-
     names = list(skill_names)
     window = window if window is not None else zombie_window()
     if not names or window is None:
@@ -93,21 +151,28 @@ async def crash_silent_running(skill_names: Iterable[str], window: timedelta | N
         for run in await _skill_runs_in(client, names, StateType.RUNNING):
             if run.deployment_id is None or run.state is None or run.state.timestamp > now - window:
                 continue
-            beats = await client.read_events(
-                EventFilter(
-                    occurred=EventOccurredFilter(since=now - window, until=now),
-                    event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
-                    resource=EventResourceFilter(id=[f"prefect.flow-run.{run.id}"]),
-                ),
-                limit=1,
-            )
-            if beats.events:
+            if await _heard_from(client, run.id, now - window, now):
                 continue  # alive
-            state = Crashed(message=f"no heartbeat for {window.total_seconds():.0f} s: its process or worker died")
+            state = Crashed(message=f"{SILENCE} for {window.total_seconds():.0f} s: its process or worker died")
             result = await client.set_flow_run_state(run.id, state)
             if result.status is SetStateStatus.ACCEPT:
                 crashed.append(str(run.id))
     return crashed
+
+
+async def _heard_from(client: PrefectClient, run_id: UUID, since: datetime, until: datetime) -> bool:
+    """Whether the server holds a heartbeat of this flow run that occurred in [since, until]."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+
+    beats = await client.read_events(
+        EventFilter(
+            occurred=EventOccurredFilter(since=since, until=until),
+            event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{run_id}"]),
+        ),
+        limit=1,
+    )
+    return bool(beats.events)
 
 
 async def _skill_runs_in(client: PrefectClient, names: list[str], state: StateType, name: str | None = None) -> list[FlowRun]:
@@ -123,11 +188,17 @@ async def _skill_runs_in(client: PrefectClient, names: list[str], state: StateTy
     )
 
 
-async def resubmit_crashed(skill_names: Iterable[str]) -> list[str]:
-    """Submit each crashed deployment run of a skill again as a new run, once per crash; returns the new ids."""
+async def resubmit_crashed(skill_names: Iterable[str], confirm: timedelta | None = None) -> list[str]:
+    """Submit each crashed deployment run of a skill again as a new run, once per crash; returns the new ids.
+
+    A run marked Crashed for missing heartbeats is submitted only when, `confirm` (default:
+    confirm_window()) or longer after the mark, it has no heartbeat on record in the last 2 x `confirm`;
+    one that beats is alive and left to finish.
+    """
     names = list(skill_names)
     if not names:
         return []
+    confirm = confirm if confirm is not None else confirm_window()
     resubmitted: list[str] = []
     async with get_client() as client:
         # a Crashed run already resubmitted is named Resubmitted
@@ -136,6 +207,11 @@ async def resubmit_crashed(skill_names: Iterable[str]) -> list[str]:
                 continue  # an in-process run: its caller saw the crash; there is no deployment to submit it to
             if len(resubmitted_from(run.tags)) >= MAX_RESUBMISSIONS:
                 continue
+            if silenced(run.state):
+                now = datetime.now(UTC)
+                heard = await _heard_from(client, run.id, now - 2 * confirm, now)
+                if not still_silent(run.state.timestamp, now, confirm, heard):
+                    continue  # alive after all, or too early to tell
             new_id = await submit_again(
                 client, run, lambda state: Crashed(name=RESUBMITTED, message=f"crashed: {state.message or 'its process died'}")
             )
@@ -187,7 +263,7 @@ async def submit_again(
         return None
     if current.state.name == RESUBMITTED:
         return None
-    occurrence = carried_occurrence(run.tags) or run.idempotency_key or str(run.id)
+    occurrence = occurrence_of(run)
     kept = [t for t in run.tags if not t.startswith((*STORY_TAGS, OCCURRENCE_TAG))]
     new = await client.create_flow_run_from_deployment(
         run.deployment_id,
@@ -202,3 +278,34 @@ async def submit_again(
     closing.message = f"{closing.message}; resubmitted as flow run {new.id}"
     await client.set_flow_run_state(run.id, closing, force=True)  # Crashed -> Crashed is refused unless forced
     return str(new.id)
+
+
+async def superseded(flow_run: FlowRun | None) -> str | None:
+    """Why this running skill run must not record its occurrence's outcome -- another run was submitted
+    in its place -- or None when it still holds its occurrence (see the module docstring).
+
+    A run created less than EARLIEST_DEATH ago cannot have been declared dead yet, so it asks nothing.
+    """
+    import httpx
+
+    if flow_run is None or (flow_run.created is not None and flow_run.created > datetime.now(UTC) - EARLIEST_DEATH):
+        return None
+    try:
+        async with get_client() as client:
+            if why := await _successor(client, flow_run.id):
+                return why
+            current = await client.read_flow_run(flow_run.id)
+            if current.state is None or current.state.type is not StateType.CRASHED:
+                return None
+            # Marked Crashed for its silence and not submitted again yet: it is alive, so it takes itself back.
+            await client.set_flow_run_state(flow_run.id, Running(message="alive after all: it is recording its outcome"))
+            return await _successor(client, flow_run.id)  # unless a sweep submitted it again meanwhile
+    except httpx.HTTPError:  # the API is away: no sweep can run either, and the record matters more
+        return None
+
+
+async def _successor(client: PrefectClient, run_id: UUID) -> str | None:
+    found = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"{RESUBMITS_TAG}{run_id}"])), limit=1
+    )
+    return f"declared dead while it ran; flow run {found[0].id} was submitted in its place and records the occurrence" if found else None

@@ -76,7 +76,7 @@ def translate(exc: BaseException) -> ProviderFailure | None:
     if isinstance(exc, _CONNECTION):
         return _connection_failure(exc.__cause__)
     if isinstance(exc, httpx2.RemoteProtocolError):
-        return ProviderFailure("connection closed mid-answer", kind=FailureKind.stream_cut)
+        return _closed(exc)
     if isinstance(exc, _MALFORMED):
         return malformed(type(exc).__name__)
     return None
@@ -105,11 +105,19 @@ def _error_fields(body: object) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _closed(cause: BaseException) -> ProviderFailure:
+    """A connection the other end closed: before any answer the target is unreachable (nothing was
+    answered, as with a refused connection); after the headers the answer was cut."""
+    if "without sending a response" in str(cause):  # httpcore's words for EOF before a status line
+        return ProviderFailure("connection closed without an answer", kind=FailureKind.connect_refused)
+    return ProviderFailure("connection closed mid-answer", kind=FailureKind.stream_cut)
+
+
 def _connection_failure(cause: BaseException | None) -> ProviderFailure:
     if isinstance(cause, httpx2.DecodingError):
         return malformed(type(cause).__name__)
     if isinstance(cause, (httpx2.RemoteProtocolError, httpx2.ReadError)):
-        return ProviderFailure("connection closed mid-answer", kind=FailureKind.stream_cut)
+        return _closed(cause)
     text = str(cause or "")
     chain = cause
     while chain is not None:

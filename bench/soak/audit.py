@@ -51,6 +51,7 @@ class SoakReport:
     crashed_unrecorded: list[str] = field(default_factory=list)  # a final Prefect state, no aios record, nobody retries
     lost_states: Counter = field(default_factory=Counter)  # the Prefect state of each lost run's last flow run
     executed_twice: list[str] = field(default_factory=list)
+    twice_histories: dict[str, list[str]] = field(default_factory=dict)  # per executed-twice soak id: its runs' state histories
     duplicate_state_records: int = 0
     duplicate_memory_facts: int = 0
     schema_invalid_persisted: int = 0
@@ -95,6 +96,9 @@ class SoakReport:
             out.append(f"  unrecorded runs by last Prefect state: {dict(self.lost_states)}; e.g. {(self.lost + self.crashed_unrecorded)[:5]}")
         if self.executed_twice:
             out.append(f"  executed twice, e.g. {self.executed_twice[:5]}")
+            for sid, history in self.twice_histories.items():
+                out.append(f"  {sid}:")
+                out += [f"    {line}" for line in history]
         if self.canary_hits:
             out.append(f"  canary hits by place: {self.canary_hits}")
         per_run = self.paid_calls / self.completed_runs if self.completed_runs else float("nan")
@@ -117,6 +121,7 @@ class SoakReport:
             "unrecorded": (self.lost + self.crashed_unrecorded)[:20],
             "unrecorded_states": dict(self.lost_states),
             "executed_twice": self.executed_twice[:20],
+            "twice_histories": self.twice_histories,
             "canary_hits": self.canary_hits,
             "paid_calls": self.paid_calls,
             "probe_calls": self.probe_calls,
@@ -161,6 +166,21 @@ async def _all_flow_runs(flow_names: list[str]) -> list:
             runs += page
             if len(page) < 200:
                 return runs
+
+
+async def _state_histories(flow_runs: list, records: list[dict[str, Any]]) -> list[str]:
+    """Each flow run of one soak id with its tags and every state it went through (time, type, name,
+    message), and the id of each run record: what a double execution is diagnosed from."""
+    from prefect.client.orchestration import get_client
+
+    lines = []
+    async with get_client() as client:
+        for run in sorted(flow_runs, key=lambda r: r.created):
+            lines.append(f"flow run {run.id} ({', '.join(t for t in run.tags if ':' in t) or 'no lineage tags'}), pid {run.infrastructure_pid or '-'}")
+            for state in await client.read_flow_run_states(run.id):
+                lines.append(f"  {state.timestamp:%H:%M:%S.%f} {state.type.value:<9} {state.name:<12} {state.message or ''}"[:300])
+    lines += [f"record {r['_backend']}:{r['_key']} status {r.get('status')}" for r in records]
+    return lines
 
 
 def _state_records() -> list[dict[str, Any]]:
@@ -288,6 +308,7 @@ async def audit(
         answered = [r for r in by_id.get(sid, []) if r.state and r.state.type.value == "COMPLETED" and r.state.name == "Completed"]
         if statuses["completed"] > 1 or len(answered) > 1:
             report.executed_twice.append(sid)
+            report.twice_histories[sid] = await _state_histories(by_id.get(sid, []), recs_by_id.get(sid, []))
         if statuses["completed"]:
             report.outcomes["deferred-then-completed" if statuses["deferred"] else "completed"] += 1
         elif statuses["dropped"]:

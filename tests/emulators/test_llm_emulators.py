@@ -359,6 +359,41 @@ async def test_cut_connection_raises_connection_error(claude: anthropic.AsyncAnt
     assert not isinstance(o_info.value, openai.APITimeoutError)
 
 
+async def test_refused_closes_the_connection_without_an_answer(claude: anthropic.AsyncAnthropic, gpt: openai.AsyncOpenAI,
+                                                                control: EmulatorControl) -> None:
+    control.set_fault("anthropic", "refused", times=1)
+    control.set_fault("openai", "refused", times=1)
+    with pytest.raises(anthropic.APIConnectionError) as a_info:
+        await _claude_call(claude)
+    with pytest.raises(openai.APIConnectionError) as o_info:
+        await _chat_call(gpt)
+    for info in (a_info, o_info):
+        assert not isinstance(info.value, (anthropic.APITimeoutError, openai.APITimeoutError))
+        assert isinstance(info.value.__cause__, httpx2.RemoteProtocolError), repr(info.value.__cause__)
+        assert "without sending a response" in str(info.value.__cause__)
+    assert [(r["mode"], r["status"]) for r in control.requests()] == [("refused", None)] * 2, "nothing was answered"
+    assert (await _claude_call(claude)).content, "one request only: the next one is answered"
+
+
+async def test_truncated_json_is_a_200_cut_mid_value_with_a_matching_content_length(
+    claude: anthropic.AsyncAnthropic, gpt: openai.AsyncOpenAI, control: EmulatorControl
+) -> None:
+    control.set_fault("anthropic", "truncated_json")
+    control.set_fault("openai", "truncated_json")
+    for raw_call in (claude.messages.with_raw_response.create(model=CLAUDE, max_tokens=256, messages=USER),  # type: ignore[arg-type]
+                     gpt.chat.completions.with_raw_response.create(model=GPT, messages=USER)):  # type: ignore[arg-type]
+        raw = await raw_call
+        body = raw.http_response.content
+        assert raw.http_response.status_code == 200 and int(raw.http_response.headers["content-length"]) == len(body)
+        with pytest.raises(json.JSONDecodeError) as info:
+            json.loads(body)
+        assert "Unterminated string" in str(info.value), "cut inside a string value, not between two"
+    with pytest.raises(json.JSONDecodeError):  # what each SDK lets escape on such a body
+        await _claude_call(claude)
+    with pytest.raises(json.JSONDecodeError):
+        await _chat_call(gpt)
+
+
 async def test_schema_invalid_is_well_formed_but_breaks_the_contract(
     claude: anthropic.AsyncAnthropic, gpt: openai.AsyncOpenAI, control: EmulatorControl
 ) -> None:

@@ -101,7 +101,8 @@ async def test_a_running_run_whose_process_died_before_its_first_heartbeat_is_cr
         assert await recovery.crash_silent_running(["weekly-report"], window=timedelta(0)) == [str(run_id)]
         async with get_client() as client:
             assert (await client.read_flow_run(run_id)).state.type is StateType.CRASHED
-        resubmitted = await recovery.resubmit_crashed(["weekly-report"])
+        assert await recovery.resubmit_crashed(["weekly-report"]) == [], "a silence is believed only a while later"
+        resubmitted = await recovery.resubmit_crashed(["weekly-report"], confirm=timedelta(0))  # that while, passed
         assert len(resubmitted) == 1 and resubmitted != [str(run_id)], resubmitted
     finally:
         await deferral.set_paused(False)

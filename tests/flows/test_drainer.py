@@ -24,7 +24,7 @@ class Occurrence:
     """Stands for one scheduled occurrence (its own idempotency key)."""
 
     def __init__(self) -> None:
-        self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
+        self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False, "tags": [], "idempotency_key": None})
 
 
 async def test_drainer_and_worker_together_run_each_parked_run_once(deployed, emulator, worker_polls):

@@ -32,7 +32,7 @@ class Occurrence:
     """Stands for one scheduled occurrence (its own idempotency key)."""
 
     def __init__(self) -> None:
-        self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
+        self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False, "tags": [], "idempotency_key": None})
 
 
 async def running_count(client, run_id) -> list[str]:

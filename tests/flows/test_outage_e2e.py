@@ -95,6 +95,8 @@ async def test_parking_the_same_occurrence_twice_queues_one_run(deployed, emulat
             deployment_id = "22222222-2222-2222-2222-222222222222"
             expected_start_time = None
             auto_scheduled = False
+            tags: list[str] = []
+            idempotency_key = None
 
     try:
         await deferral.set_paused(True)
@@ -125,7 +127,7 @@ async def test_parked_runs_survive_a_restart_of_the_server_and_the_worker(deploy
     from aios.skills.loader import find_skill
 
     class Occurrence:
-        flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
+        flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False, "tags": [], "idempotency_key": None})
 
     skill = find_skill(get_settings().skills_dir, "weekly-report")
     await deferral.set_paused(True)

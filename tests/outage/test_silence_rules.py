@@ -1,0 +1,28 @@
+"""When a run marked Crashed for its silence is believed dead (the rules; the e2e side: tests/flows/test_silent_runs.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prefect.states import Crashed
+
+from aios.outage.recovery import SILENCE, silenced, still_silent
+from deployments.automation import zombie_automation
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+CONFIRM = timedelta(seconds=45)
+
+
+def test_a_crash_for_silence_is_told_from_a_death_someone_saw():
+    automation = zombie_automation(timedelta(seconds=90)).actions[0]
+    assert silenced(Crashed(message=automation.message)), "the automation's crashes wait for confirmation"
+    assert silenced(Crashed(message=f"{SILENCE} for 90 s: its process or worker died"))
+    assert not silenced(Crashed(message="Flow run infrastructure exited with non-zero status code -9."))
+    assert not silenced(Crashed(message=None))
+
+
+def test_a_silence_is_believed_only_a_confirm_window_after_the_mark_and_only_if_nothing_was_heard():
+    assert not still_silent(NOW - timedelta(seconds=10), NOW, CONFIRM, heard=False), "too early to tell"
+    assert not still_silent(NOW - timedelta(seconds=60), NOW, CONFIRM, heard=True), "it beat: alive"
+    assert still_silent(NOW - timedelta(seconds=60), NOW, CONFIRM, heard=False)
+    assert still_silent(NOW - CONFIRM, NOW, CONFIRM, heard=False)
