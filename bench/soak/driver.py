@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from bench.soak import audit as auditor
+from bench.soak.costs import Costs, run_latencies
 from bench.soak.schedule import LLM_FAULTS, OUTAGE_MODES, STATE_FAULTS, SoakPlan, offered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,9 @@ CANARIES = {  # accepted by the emulators, so they travel every real code path
     "airtable": "patSOAKCANARYairtable.000000000000000000000000",
     "sheets": "ya29.SOAKCANARYsheets0000000000000000000000",
 }
+# The LLM emulator keeps its last 10,000 requests; a soak makes ~5 a second (runs, memory, probes), so a
+# pull every 30 s loses none, and each pull moves the whole log (megabytes of JSON at the end of a soak).
+TAP_SECONDS = 30.0
 HEARTBEAT_SECONDS = 30  # Prefect's minimum: a killed process's Running runs are Crashed ~90 s later
 log = logging.getLogger("aios.soak")
 
@@ -55,6 +59,7 @@ class SoakConfig:
     drainers: int = 2
     drainer_concurrency: int = 6
     process_workers: int = 1
+    worker_limit: int = 2  # concurrent flow runs per process worker (each a new Python process)
     check_seconds: float = 10.0  # the status check (with its probes) every 10 s: its 1-minute schedule, sped up
     tick_seconds: float = 0.5  # how often a new per-request LLM fault is put on a random model
     settle_seconds: float = 1800.0  # at most, after the last submission (a stuck soak ends by the stall rule in drive)
@@ -122,12 +127,12 @@ def soak_environment(sink: Sink) -> dict[str, str]:
 class Chaos:
     """Puts faults on the emulators from the fault tables and the plan; kills and restarts processes."""
 
-    def __init__(self, stack, config: SoakConfig, plan: SoakPlan) -> None:
+    def __init__(self, stack, config: SoakConfig, plan: SoakPlan, costs: Costs) -> None:
         from aios.emulators.control import EmulatorControl
         from aios.emulators.faults import MODES
         from aios.config.settings import get_settings
 
-        self.stack, self.config, self.plan = stack, config, plan
+        self.stack, self.config, self.plan, self.costs = stack, config, plan, costs
         self.rng = random.Random(config.seed * 7919)
         self.control = EmulatorControl(stack.emulator_url)
         self.llm_faults, missing = offered(LLM_FAULTS, set(MODES))
@@ -193,6 +198,7 @@ class Chaos:
 
         victim = victims[self.rotation % len(victims)]
         self.rotation += 1
+        self.costs.charge(cost_kind(victim.name), victim.proc.pid)
         held = descendants(victim.proc.pid)  # a worker's flow-run processes may sit in sessions of their own
         for pid in held:
             with contextlib.suppress(ProcessLookupError):
@@ -204,7 +210,7 @@ class Chaos:
         self.kills["worker" if victim.name.startswith("worker") else "drainer"] += 1
         self.log(f"SIGKILLed {victim.name}")
         if victim.name.startswith("worker"):
-            self.stack.start_workers(1, limit=2)
+            self.stack.start_workers(1, limit=self.config.worker_limit)
         else:
             start_drainers(self.stack, 1, self.config.drainer_concurrency)
 
@@ -212,6 +218,14 @@ class Chaos:
         self.control.clear_faults()
         self.control.clear_status()
         self.clear_state_faults()
+
+
+def cost_kind(process_name: str) -> str:
+    """The kind of a stack process, as the CPU figures name it."""
+    for prefix, kind in (("soak-drainer", "drainers"), ("worker", "process workers (with their flow processes)"), ("prefect-server", "Prefect server")):
+        if process_name.startswith(prefix):
+            return kind
+    return process_name
 
 
 def start_drainers(stack, count: int, concurrency: int) -> None:
@@ -296,7 +310,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
         asyncio.create_task(every(config.check_seconds, lambda: status_check(), "status-check")),
         asyncio.create_task(every(config.tick_seconds, lambda: asyncio.to_thread(chaos.llm_tick), "llm chaos")),
         asyncio.create_task(every(1.0, outage_over, "outages")),
-        asyncio.create_task(every(5.0, lambda: asyncio.to_thread(tap.pull), "request tap")),
+        asyncio.create_task(every(TAP_SECONDS, lambda: asyncio.to_thread(tap.pull), "request tap")),
         asyncio.create_task(state_chaos()),
     ]
     outages = sorted(plan.outages, key=lambda o: o.at_run)
@@ -333,6 +347,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                 if not restarted and submitted >= plan.restart_at:
                     restarted = True
                     chaos.log("restarting the Prefect server")
+                    chaos.costs.charge("Prefect server", next(p for p in stack.processes if p.name == "prefect-server").proc.pid)
                     await asyncio.to_thread(stack.restart_prefect)
                     chaos.restarts += 1
                     chaos.log("Prefect server back")
@@ -340,9 +355,11 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             await asyncio.sleep(0.3)
 
         # Recovery: faults off, the status check sees Claude healthy, the deferred queue drains.
+        chaos.costs.mark("submission")
         chaos.log("all submitted; recovering")
         if chaos.claude_down_until:
             await asyncio.sleep(max(0.0, chaos.claude_down_until - time.monotonic()))
+            chaos.costs.mark("the last outage's end")
         stop.set()
         for t in background:
             t.cancel()
@@ -356,11 +373,12 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             except Exception as exc:  # noqa: BLE001
                 log.warning("status-check: %s", exc)
             await asyncio.sleep(1)
+        chaos.costs.mark("status checks until Claude is healthy")
         from aios.outage.recovery import STUCK_PENDING
 
         zombie_window = 3 * HEARTBEAT_SECONDS + 15  # deployments/automation.py: 3 heartbeats, + the trigger's evaluation lag
         deadline = time.monotonic() + config.settle_seconds
-        last, steady_since, next_check = None, time.monotonic(), time.monotonic() + config.check_seconds
+        last, steady_since, next_check, next_pull = None, time.monotonic(), time.monotonic() + config.check_seconds, 0.0
         while time.monotonic() < deadline:
             if time.monotonic() >= next_check:  # the status check also resubmits crashed and stuck runs
                 next_check = time.monotonic() + config.check_seconds
@@ -369,12 +387,16 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                         steady_since = time.monotonic()
                 except Exception as exc:  # noqa: BLE001
                     log.warning("status-check: %s", exc)
-            waiting = await _count(client, ["SCHEDULED", "PENDING"])
+            scheduled = await _count(client, ["SCHEDULED"])
+            pending = await _count(client, ["PENDING"])
             running = await _count(client, ["RUNNING"])
-            tap.pull()
-            if (waiting, running) != last:
-                last, steady_since = (waiting, running), time.monotonic()
-                chaos.log(f"settling: {waiting} waiting, {running} running")
+            waiting = scheduled + pending
+            if time.monotonic() >= next_pull:
+                await asyncio.to_thread(tap.pull)
+                next_pull = time.monotonic() + TAP_SECONDS
+            if (scheduled, pending, running) != last:
+                last, steady_since = (scheduled, pending, running), time.monotonic()
+                chaos.log(f"settling: {scheduled} scheduled, {pending} pending, {running} running")
             # Done, or stuck for longer than aios's recovery takes to notice a run a killed process held:
             # Running ones are marked Crashed when their heartbeats stop, Pending ones resubmitted after
             # STUCK_PENDING; the status check then submits them again. What still hangs after that is lost.
@@ -382,6 +404,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             if (waiting, running) == (0, 0) or time.monotonic() - steady_since > stall:
                 break
             await asyncio.sleep(2)
+        chaos.costs.mark("settle")
 
 
 def run_soak(config: SoakConfig) -> auditor.SoakReport:
@@ -401,6 +424,7 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
 
     plan = SoakPlan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES if m in MODES])
     plan.kills_every = config.kills_every
+    costs = Costs()
     sink = Sink()
     saved = dict(os.environ)
     os.environ.update(soak_environment(sink))
@@ -421,13 +445,18 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
             reset_runtime()
             clear_store_cache()
             with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
-                chaos = Chaos(stack, config, plan)
+                chaos = Chaos(stack, config, plan, costs)
                 tap = auditor.RequestTap(stack.emulator_url)
+                costs.mark("stack start, deploy")
                 start_drainers(stack, config.drainers, config.drainer_concurrency)
-                stack.start_workers(config.process_workers, limit=2)
+                stack.start_workers(config.process_workers, limit=config.worker_limit)
                 started = time.monotonic()
                 asyncio.run(drive(stack, config, plan, chaos, tap))
                 wall = time.monotonic() - started
+                latencies = run_latencies(asyncio.run(auditor._all_flow_runs(list(SKILLS))))
+                for p in stack.processes:
+                    costs.charge(cost_kind(p.name), p.proc.pid)
+                costs.charge_postgres(db.rsplit("/", 1)[1])
                 for p in [p for p in stack.processes if p.name.startswith(("soak-drainer", "worker"))]:
                     p.stop()
                     stack.processes.remove(p)
@@ -438,6 +467,7 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                         sync(backend=backend)
                     except Exception as exc:  # noqa: BLE001 - what is left shows in the audit
                         log.warning("journal sync %s: %s", backend, exc)
+                costs.mark("stop, journal sync")
                 report = asyncio.run(
                     auditor.audit(
                         seed=config.seed, runs=config.runs, skills=SKILLS, emulator_url=stack.emulator_url,
@@ -446,6 +476,8 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                     )
                 )
                 report.wall_seconds = wall
+                costs.mark("audit")
+                report.notes += costs.lines(config.runs) + latencies
                 if any(report.zero_lines.values()):
                     report.notes.append(f"the stack's files (logs, state, journal, memory) are kept in {stack.workdir}")
                 else:

@@ -41,13 +41,16 @@ async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
                 claimed = await claim_run(client, flow_run.id)  # the list read above may be stale by now
                 if claimed is None:
                     return
+                # As aios's drainer does: no deployment here, so no suspension observer (a thread, an event loop
+                # and a websocket per run, blocking this loop while it connects); the engine reads it back.
+                claimed = claimed.model_copy(update={"deployment_id": None})
                 await run_flow_async(flow, flow_run=claimed, parameters=claimed.parameters, return_type="state")
         except Exception as exc:  # noqa: BLE001 - one run's trouble (e.g. the API restarting) must not stop the loop
             log.warning("run %s: %s: %s", flow_run.id, type(exc).__name__, exc)
         finally:
             active.discard(flow_run.id)
 
-    async with get_client() as client:
+    async with get_client() as client:  # inside serve()'s shared client context: the one client of this process
         while True:
             free = concurrency - len(active)
             if free > 0:
@@ -76,10 +79,16 @@ async def serve_deferred_queue(flows, concurrency: int) -> None:
 
 
 async def serve(concurrency: int, queue: str) -> None:
+    from prefect.context import AsyncClientContext, SyncClientContext
+
     from flows.skill_flow import skill_flows
 
     flows = skill_flows()
-    await asyncio.gather(serve_default_queue(flows, concurrency, queue), serve_deferred_queue(flows, max(2, concurrency // 2)))
+    # One Prefect client of each kind for every run in this process, as aios's drainer keeps: the engine
+    # otherwise builds an async client per run and a sync one per result lookup (each loads the CA bundle).
+    with SyncClientContext.get_or_create():
+        async with AsyncClientContext.get_or_create():
+            await asyncio.gather(serve_default_queue(flows, concurrency, queue), serve_deferred_queue(flows, max(2, concurrency // 2)))
 
 
 def main() -> None:
