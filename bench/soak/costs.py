@@ -35,7 +35,7 @@ def machine_busy_seconds() -> float:
 
 @dataclass
 class Costs:
-    phases: list[tuple[str, float]] = field(default_factory=list)
+    phases: list[tuple[str, float, float]] = field(default_factory=list)  # name, seconds, 1-min load at its end
     cpu: Counter = field(default_factory=Counter)  # CPU seconds by kind of process
     busy_at_start: float = field(default_factory=machine_busy_seconds)
     started: float = field(default_factory=time.monotonic)
@@ -44,7 +44,7 @@ class Costs:
     def mark(self, phase: str) -> None:
         """`phase` ends now (it began at the previous mark)."""
         now = time.monotonic()
-        self.phases.append((phase, now - self.last_mark))
+        self.phases.append((phase, now - self.last_mark, os.getloadavg()[0]))
         self.last_mark = now
 
     def charge(self, kind: str, pid: int) -> None:
@@ -65,7 +65,7 @@ class Costs:
         self.cpu["driver (submissions, chaos, status checks, audit)"] += own.ru_utime + own.ru_stime
         wall = time.monotonic() - self.started
         busy = machine_busy_seconds() - self.busy_at_start
-        out = ["phases: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.phases) + f"; all {wall:.0f} s"]
+        out = ["phases (1-min load at the end of each): " + ", ".join(f"{name} {seconds:.0f} s ({load:.1f})" for name, seconds, load in self.phases) + f"; all {wall:.0f} s"]
         ours = sum(self.cpu.values())
         out.append(
             f"CPU: {busy:.0f} s busy on the machine ({busy / wall:.2f} cores of {os.cpu_count()}), {busy / runs:.2f} s per run; "

@@ -146,7 +146,7 @@ class Chaos:
 
     def log(self, msg: str) -> None:
         if self.config.verbose:
-            print(f"  [{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+            print(f"  [{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}] {msg}", flush=True)
 
     def llm_tick(self) -> None:
         """One per-request fault on one random model (a model rule beats an outage's '*' rule for its few requests)."""
