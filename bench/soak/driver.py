@@ -55,11 +55,16 @@ class SoakConfig:
     outages: int = 4
     outage_seconds: tuple[float, float] = (5.0, 60.0)
     kills_every: int = 100
-    max_backlog: int = 12  # submitted runs waiting in the queue at most
+    max_backlog: int = 16  # submitted runs waiting in the queue at most: as many as the drainers' slots
+    submit_seconds: float = 1.0  # how often the driver tops the backlog up
     drainers: int = 2
-    drainer_concurrency: int = 6
+    drainer_concurrency: int = 8  # runs at once per drainer: most of a run is waiting (timeouts, retry-after)
     process_workers: int = 1
-    worker_limit: int = 2  # concurrent flow runs per process worker (each a new Python process)
+    # A process worker's run costs ~10 CPU-seconds (the worker, Prefect's workspace supervisor and the engine
+    # are each a Python process) against ~0.3 s in a drainer: one run at a time, polled every 5 s, keeps it
+    # racing the drainers for the same runs and holding runs to be killed, at a few percent of the runs.
+    worker_limit: int = 1
+    worker_query_seconds: float = 5.0
     check_seconds: float = 10.0  # the status check (with its probes) every 10 s: its 1-minute schedule, sped up
     tick_seconds: float = 0.5  # how often a new per-request LLM fault is put on a random model
     settle_seconds: float = 1800.0  # at most, after the last submission (a stuck soak ends by the stall rule in drive)
@@ -190,14 +195,19 @@ class Chaos:
         self.log("Claude back")
 
     def kill_one(self) -> None:
-        """SIGKILL a drainer or worker (with the runs it is executing) and start a new one."""
-        victims = [p for p in self.stack.processes if p.name.startswith(("soak-drainer", "worker"))]
-        if not victims:
-            return
+        """SIGKILL the process worker and a drainer in turn (the oldest one of its kind), with the runs it
+        is executing, and start a new one."""
         from aios.drill.stack import descendants
 
-        victim = victims[self.rotation % len(victims)]
+        kinds = ("worker", "soak-drainer")
+        kind = kinds[self.rotation % 2]
         self.rotation += 1
+        victims = [p for p in self.stack.processes if p.name.startswith(kind)] or [
+            p for p in self.stack.processes if p.name.startswith(kinds)
+        ]
+        if not victims:
+            return
+        victim = victims[0]
         self.costs.charge(cost_kind(victim.name), victim.proc.pid)
         held = descendants(victim.proc.pid)  # a worker's flow-run processes may sit in sessions of their own
         for pid in held:
@@ -352,7 +362,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                     chaos.restarts += 1
                     chaos.log("Prefect server back")
                     break
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(config.submit_seconds)
 
         # Recovery: faults off, the status check sees Claude healthy, the deferred queue drains.
         chaos.costs.mark("submission")
@@ -429,7 +439,9 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
     saved = dict(os.environ)
     os.environ.update(soak_environment(sink))
     try:
-        with session_database(config.database_prefix) as db, LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
+        with session_database(config.database_prefix) as db, LocalStack(
+            project=ROOT, database_url=db, scheduler=False, worker_query_seconds=config.worker_query_seconds
+        ) as stack:
             stack.env.update({
                 "ANTHROPIC_API_KEY": CANARIES["anthropic"],
                 "OPENAI_API_KEY": CANARIES["openai"],

@@ -1,7 +1,7 @@
 """A soak drainer process: runs the skill runs submitted to the pool's `default` queue in-process, and
 drains the deferred queue with aios's own `drain_deferred` whenever it is resumed.
 
-    python -m bench.soak.executor --concurrency 6
+    python -m bench.soak.executor --concurrency 8
 
 Claims a run the way a Prefect worker does (proposing PENDING, which the server grants to one
 claimant only), so it races fairly with process workers and the other drainers. It is SIGKILLed and
@@ -16,6 +16,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 log = logging.getLogger("aios.soak.executor")
+# Each poll is a work-pool read that also updates the queue's and pool's status on the server: on 2 cores the
+# polls of every claimant add up (by their intervals, ~10 a second in a soak that polled every 0.5 s). The driver keeps the backlog
+# deeper than the drainers' free slots, so a slot that frees up waits at most a poll for its next run.
+POLL_SECONDS = 1.0
+# Parked runs wait for Claude anyway (the queue is paused while it is down): a few seconds more cost nothing.
+DEFERRED_POLL_SECONDS = 5.0
 
 
 async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
@@ -64,7 +70,7 @@ async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
                 for r in [r for r in responses if r.flow_run.id not in active][:free]:
                     active.add(r.flow_run.id)
                     asyncio.create_task(execute(client, r.flow_run))
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(POLL_SECONDS)
 
 
 async def serve_deferred_queue(flows, concurrency: int) -> None:
@@ -72,10 +78,10 @@ async def serve_deferred_queue(flows, concurrency: int) -> None:
 
     while True:
         try:
-            await drain_deferred(flows, concurrency=concurrency, idle_polls=1, poll_seconds=0.5)
+            await drain_deferred(flows, concurrency=concurrency, idle_polls=1, poll_seconds=POLL_SECONDS)
         except Exception as exc:  # noqa: BLE001
             log.warning("drain failed: %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(DEFERRED_POLL_SECONDS)
 
 
 async def serve(concurrency: int, queue: str) -> None:
@@ -93,7 +99,7 @@ async def serve(concurrency: int, queue: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--queue", default="default")
     args = parser.parse_args()
     from aios.config.bootstrap import prepare_environment
