@@ -197,8 +197,6 @@ class Chaos:
     def kill_one(self) -> None:
         """SIGKILL the process worker and a drainer in turn (the oldest one of its kind), with the runs it
         is executing, and start a new one."""
-        from aios.drill.stack import descendants
-
         kinds = ("worker", "soak-drainer")
         kind = kinds[self.rotation % 2]
         self.rotation += 1
@@ -209,8 +207,7 @@ class Chaos:
             return
         victim = victims[0]
         self.costs.charge(cost_kind(victim.name), victim.proc.pid)
-        held = descendants(victim.proc.pid)  # a worker's flow-run processes may sit in sessions of their own
-        for pid in held:
+        for pid in freeze_tree(victim.proc.pid):  # a worker's flow-run processes may sit in sessions of their own
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
@@ -228,6 +225,24 @@ class Chaos:
         self.control.clear_faults()
         self.control.clear_status()
         self.clear_state_faults()
+
+
+def freeze_tree(pid: int) -> list[int]:
+    """SIGSTOP a process and everything below it, until no new process shows up; returns them all.
+
+    Killing from one snapshot of the tree misses a process started after the snapshot (a worker's
+    supervisor starting the flow-run engine just then), which would then run its flow on, unkilled.
+    A stopped process starts nothing, so once a pass finds no new one the tree is complete.
+    """
+    from aios.drill.stack import descendants
+
+    stopped: list[int] = []
+    while new := [p for p in [pid, *descendants(pid)] if p not in stopped]:
+        for p in new:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGSTOP)
+            stopped.append(p)
+    return stopped
 
 
 def cost_kind(process_name: str) -> str:
@@ -299,18 +314,24 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                     await result
             except Exception as exc:  # noqa: BLE001 - the chaos must go on (e.g. while the server restarts)
                 log.warning("%s: %s: %s", name, type(exc).__name__, exc)
-            await asyncio.sleep(seconds)
+            await pause(seconds)
+
+    async def pause(seconds: float) -> None:
+        """Sleep, but wake when the chaos stops (so a status check is never cancelled half-way: it would
+        leave a Crashed status-check run and a sweep cut short)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def state_chaos() -> None:
         while not stop.is_set():
             try:
                 down = await asyncio.to_thread(chaos.state_tick)
                 if down:
-                    await asyncio.sleep(down)
+                    await pause(down)
                     await asyncio.to_thread(chaos.clear_state_faults)
             except Exception as exc:  # noqa: BLE001
                 log.warning("state chaos: %s", exc)
-            await asyncio.sleep(rng.uniform(2, 5))
+            await pause(rng.uniform(2, 5))
 
     def outage_over() -> None:
         if chaos.claude_down_until and time.monotonic() > chaos.claude_down_until:
@@ -371,8 +392,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             await asyncio.sleep(max(0.0, chaos.claude_down_until - time.monotonic()))
             chaos.costs.mark("the last outage's end")
         stop.set()
-        for t in background:
-            t.cancel()
+        await asyncio.gather(*background)
         chaos.clear_all()
         chaos.claude_up()
         for _ in range(30):
