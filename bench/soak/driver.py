@@ -109,6 +109,9 @@ def soak_environment(sink: Sink) -> dict[str, str]:
         # The audit tells them apart from the runs' calls by the schema they ask for.
         "AIOS_CONNECT_TIMEOUT": "1",
         "AIOS_READ_TIMEOUT": "3",
+        # Probes time out like the runs' calls (default 5 s): a status check probes its targets one by one,
+        # so a few hung models would hold each check (every 10 s) for 10-25 s.
+        "AIOS_PROBE_TIMEOUT": "3",
         "AIOS_BREAKER_COOLDOWN": "5",
         "AIOS_ALERT_URLS": f"json://{sink.url.removeprefix('http://')}/alerts",
         "AIOS_STATE_SKILL_BACKENDS": json.dumps(BACKENDS),
@@ -392,8 +395,9 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             await asyncio.sleep(max(0.0, chaos.claude_down_until - time.monotonic()))
             chaos.costs.mark("the last outage's end")
         stop.set()
+        chaos.clear_all()  # first, so a status check still probing finishes fast (its probes stop timing out)
         await asyncio.gather(*background)
-        chaos.clear_all()
+        chaos.clear_all()  # and what a tick in flight put on meanwhile
         chaos.claude_up()
         for _ in range(30):
             try:
