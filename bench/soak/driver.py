@@ -41,8 +41,8 @@ CANARIES = {  # accepted by the emulators, so they travel every real code path
     "airtable": "patSOAKCANARYairtable.000000000000000000000000",
     "sheets": "ya29.SOAKCANARYsheets0000000000000000000000",
 }
-# The LLM emulator keeps its last 10,000 requests; a soak makes ~5 a second (runs, memory, probes), so a
-# pull every 30 s loses none, and each pull moves the whole log (megabytes of JSON at the end of a soak).
+# The LLM emulator keeps its last 10,000 requests; a soak makes about one a second (answers, retries,
+# memory extraction, probes), so a pull every 30 s loses none, and each pull moves the whole log.
 TAP_SECONDS = 30.0
 HEARTBEAT_SECONDS = 30  # Prefect's minimum: a killed process's Running runs are Crashed ~90 s later
 log = logging.getLogger("aios.soak")
