@@ -474,6 +474,10 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                 "PYTHONPATH": str(ROOT),
                 # LocalStack passes no PREFECT_* setting of ours on; `aios deploy` sizes the zombie automation to it
                 "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+                # Results (cached paid answers, keyed by occurrence = the soak id) in the stack's own folder, not
+                # the project's .aios/results: a soak with the same seed found the last one's answers there, and
+                # paid (and was faulted) less -- its paid-call figures and its speed were not its own.
+                "PREFECT_LOCAL_STORAGE_PATH": str(stack.workdir / "results"),
             })
             stack.run("deploy", timeout=300)
             os.environ.update(stack.env)
