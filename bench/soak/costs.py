@@ -1,7 +1,8 @@
 """Where a soak's wall time goes: how long each phase took, CPU seconds by kind of process, and the runs'
 queue waits and durations as the Prefect API recorded them (worker runs apart from in-process ones).
 
-On a 2-core machine the soak is bound by CPU, so CPU seconds per run and per process say what to cut.
+Beside other sessions' load the soak is bound by CPU, so CPU seconds per run and per process say what to
+cut; alone on the machine it used under one of 2 cores, and the phases and waits say where it idles.
 """
 
 from __future__ import annotations
