@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from bench.soak import audit as auditor
+from bench.soak.costs import Costs, run_latencies
 from bench.soak.schedule import LLM_FAULTS, OUTAGE_MODES, STATE_FAULTS, SoakPlan, offered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,9 @@ CANARIES = {  # accepted by the emulators, so they travel every real code path
     "airtable": "patSOAKCANARYairtable.000000000000000000000000",
     "sheets": "ya29.SOAKCANARYsheets0000000000000000000000",
 }
+# The LLM emulator keeps its last 10,000 requests; a soak makes about one a second (answers, retries,
+# memory extraction, probes), so a pull every 30 s loses none, and each pull moves the whole log.
+TAP_SECONDS = 30.0
 HEARTBEAT_SECONDS = 30  # Prefect's minimum: a killed process's Running runs are Crashed ~90 s later
 log = logging.getLogger("aios.soak")
 
@@ -51,10 +55,16 @@ class SoakConfig:
     outages: int = 4
     outage_seconds: tuple[float, float] = (5.0, 60.0)
     kills_every: int = 100
-    max_backlog: int = 12  # submitted runs waiting in the queue at most
+    max_backlog: int = 16  # submitted runs waiting in the queue at most: as many as the drainers' slots
+    submit_seconds: float = 1.0  # how often the driver tops the backlog up
     drainers: int = 2
-    drainer_concurrency: int = 6
+    drainer_concurrency: int = 8  # runs at once per drainer: most of a run is waiting (timeouts, retry-after)
     process_workers: int = 1
+    # A process worker's run costs ~10 CPU-seconds (the worker, Prefect's workspace supervisor and the engine
+    # are each a Python process) against ~0.3 s in a drainer: one run at a time, polled every 5 s, keeps it
+    # racing the drainers for the same runs and holding runs to be killed, at a few percent of the runs.
+    worker_limit: int = 1
+    worker_query_seconds: float = 5.0
     check_seconds: float = 10.0  # the status check (with its probes) every 10 s: its 1-minute schedule, sped up
     tick_seconds: float = 0.5  # how often a new per-request LLM fault is put on a random model
     settle_seconds: float = 1800.0  # at most, after the last submission (a stuck soak ends by the stall rule in drive)
@@ -99,6 +109,9 @@ def soak_environment(sink: Sink) -> dict[str, str]:
         # The audit tells them apart from the runs' calls by the schema they ask for.
         "AIOS_CONNECT_TIMEOUT": "1",
         "AIOS_READ_TIMEOUT": "3",
+        # Probes time out like the runs' calls (default 5 s): a status check probes its targets one by one,
+        # so a few hung models would hold each check (every 10 s) for 10-25 s.
+        "AIOS_PROBE_TIMEOUT": "3",
         "AIOS_BREAKER_COOLDOWN": "5",
         "AIOS_ALERT_URLS": f"json://{sink.url.removeprefix('http://')}/alerts",
         "AIOS_STATE_SKILL_BACKENDS": json.dumps(BACKENDS),
@@ -122,12 +135,12 @@ def soak_environment(sink: Sink) -> dict[str, str]:
 class Chaos:
     """Puts faults on the emulators from the fault tables and the plan; kills and restarts processes."""
 
-    def __init__(self, stack, config: SoakConfig, plan: SoakPlan) -> None:
+    def __init__(self, stack, config: SoakConfig, plan: SoakPlan, costs: Costs) -> None:
         from aios.emulators.control import EmulatorControl
         from aios.emulators.faults import MODES
         from aios.config.settings import get_settings
 
-        self.stack, self.config, self.plan = stack, config, plan
+        self.stack, self.config, self.plan, self.costs = stack, config, plan, costs
         self.rng = random.Random(config.seed * 7919)
         self.control = EmulatorControl(stack.emulator_url)
         self.llm_faults, missing = offered(LLM_FAULTS, set(MODES))
@@ -141,7 +154,7 @@ class Chaos:
 
     def log(self, msg: str) -> None:
         if self.config.verbose:
-            print(f"  [{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+            print(f"  [{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}] {msg}", flush=True)
 
     def llm_tick(self) -> None:
         """One per-request fault on one random model (a model rule beats an outage's '*' rule for its few requests)."""
@@ -185,16 +198,19 @@ class Chaos:
         self.log("Claude back")
 
     def kill_one(self) -> None:
-        """SIGKILL a drainer or worker (with the runs it is executing) and start a new one."""
-        victims = [p for p in self.stack.processes if p.name.startswith(("soak-drainer", "worker"))]
+        """SIGKILL the process worker and a drainer in turn (the oldest one of its kind), with the runs it
+        is executing, and start a new one."""
+        kinds = ("worker", "soak-drainer")
+        kind = kinds[self.rotation % 2]
+        self.rotation += 1
+        victims = [p for p in self.stack.processes if p.name.startswith(kind)] or [
+            p for p in self.stack.processes if p.name.startswith(kinds)
+        ]
         if not victims:
             return
-        from aios.drill.stack import descendants
-
-        victim = victims[self.rotation % len(victims)]
-        self.rotation += 1
-        held = descendants(victim.proc.pid)  # a worker's flow-run processes may sit in sessions of their own
-        for pid in held:
+        victim = victims[0]
+        self.costs.charge(cost_kind(victim.name), victim.proc.pid)
+        for pid in freeze_tree(victim.proc.pid):  # a worker's flow-run processes may sit in sessions of their own
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
@@ -204,7 +220,7 @@ class Chaos:
         self.kills["worker" if victim.name.startswith("worker") else "drainer"] += 1
         self.log(f"SIGKILLed {victim.name}")
         if victim.name.startswith("worker"):
-            self.stack.start_workers(1, limit=2)
+            self.stack.start_workers(1, limit=self.config.worker_limit)
         else:
             start_drainers(self.stack, 1, self.config.drainer_concurrency)
 
@@ -212,6 +228,32 @@ class Chaos:
         self.control.clear_faults()
         self.control.clear_status()
         self.clear_state_faults()
+
+
+def freeze_tree(pid: int) -> list[int]:
+    """SIGSTOP a process and everything below it, until no new process shows up; returns them all.
+
+    Killing from one snapshot of the tree misses a process started after the snapshot (a worker's
+    supervisor starting the flow-run engine just then), which would then run its flow on, unkilled.
+    A stopped process starts nothing, so once a pass finds no new one the tree is complete.
+    """
+    from aios.drill.stack import descendants
+
+    stopped: list[int] = []
+    while new := [p for p in [pid, *descendants(pid)] if p not in stopped]:
+        for p in new:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGSTOP)
+            stopped.append(p)
+    return stopped
+
+
+def cost_kind(process_name: str) -> str:
+    """The kind of a stack process, as the CPU figures name it."""
+    for prefix, kind in (("soak-drainer", "drainers"), ("worker", "process workers (with their flow processes)"), ("prefect-server", "Prefect server")):
+        if process_name.startswith(prefix):
+            return kind
+    return process_name
 
 
 def start_drainers(stack, count: int, concurrency: int) -> None:
@@ -275,18 +317,24 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                     await result
             except Exception as exc:  # noqa: BLE001 - the chaos must go on (e.g. while the server restarts)
                 log.warning("%s: %s: %s", name, type(exc).__name__, exc)
-            await asyncio.sleep(seconds)
+            await pause(seconds)
+
+    async def pause(seconds: float) -> None:
+        """Sleep, but wake when the chaos stops (so a status check is never cancelled half-way: it would
+        leave a Crashed status-check run and a sweep cut short)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def state_chaos() -> None:
         while not stop.is_set():
             try:
                 down = await asyncio.to_thread(chaos.state_tick)
                 if down:
-                    await asyncio.sleep(down)
+                    await pause(down)
                     await asyncio.to_thread(chaos.clear_state_faults)
             except Exception as exc:  # noqa: BLE001
                 log.warning("state chaos: %s", exc)
-            await asyncio.sleep(rng.uniform(2, 5))
+            await pause(rng.uniform(2, 5))
 
     def outage_over() -> None:
         if chaos.claude_down_until and time.monotonic() > chaos.claude_down_until:
@@ -296,7 +344,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
         asyncio.create_task(every(config.check_seconds, lambda: status_check(), "status-check")),
         asyncio.create_task(every(config.tick_seconds, lambda: asyncio.to_thread(chaos.llm_tick), "llm chaos")),
         asyncio.create_task(every(1.0, outage_over, "outages")),
-        asyncio.create_task(every(5.0, lambda: asyncio.to_thread(tap.pull), "request tap")),
+        asyncio.create_task(every(TAP_SECONDS, lambda: asyncio.to_thread(tap.pull), "request tap")),
         asyncio.create_task(state_chaos()),
     ]
     outages = sorted(plan.outages, key=lambda o: o.at_run)
@@ -333,20 +381,23 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                 if not restarted and submitted >= plan.restart_at:
                     restarted = True
                     chaos.log("restarting the Prefect server")
+                    chaos.costs.charge("Prefect server", next(p for p in stack.processes if p.name == "prefect-server").proc.pid)
                     await asyncio.to_thread(stack.restart_prefect)
                     chaos.restarts += 1
                     chaos.log("Prefect server back")
                     break
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(config.submit_seconds)
 
         # Recovery: faults off, the status check sees Claude healthy, the deferred queue drains.
+        chaos.costs.mark("submission")
         chaos.log("all submitted; recovering")
         if chaos.claude_down_until:
             await asyncio.sleep(max(0.0, chaos.claude_down_until - time.monotonic()))
+            chaos.costs.mark("the last outage's end")
         stop.set()
-        for t in background:
-            t.cancel()
-        chaos.clear_all()
+        chaos.clear_all()  # first, so a status check still probing finishes fast (its probes stop timing out)
+        await asyncio.gather(*background)
+        chaos.clear_all()  # and what a tick in flight put on meanwhile
         chaos.claude_up()
         for _ in range(30):
             try:
@@ -356,11 +407,12 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             except Exception as exc:  # noqa: BLE001
                 log.warning("status-check: %s", exc)
             await asyncio.sleep(1)
+        chaos.costs.mark("status checks until Claude is healthy")
         from aios.outage.recovery import STUCK_PENDING
 
         zombie_window = 3 * HEARTBEAT_SECONDS + 15  # deployments/automation.py: 3 heartbeats, + the trigger's evaluation lag
         deadline = time.monotonic() + config.settle_seconds
-        last, steady_since, next_check = None, time.monotonic(), time.monotonic() + config.check_seconds
+        last, steady_since, next_check, next_pull = None, time.monotonic(), time.monotonic() + config.check_seconds, 0.0
         while time.monotonic() < deadline:
             if time.monotonic() >= next_check:  # the status check also resubmits crashed and stuck runs
                 next_check = time.monotonic() + config.check_seconds
@@ -369,12 +421,16 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
                         steady_since = time.monotonic()
                 except Exception as exc:  # noqa: BLE001
                     log.warning("status-check: %s", exc)
-            waiting = await _count(client, ["SCHEDULED", "PENDING"])
+            scheduled = await _count(client, ["SCHEDULED"])
+            pending = await _count(client, ["PENDING"])
             running = await _count(client, ["RUNNING"])
-            tap.pull()
-            if (waiting, running) != last:
-                last, steady_since = (waiting, running), time.monotonic()
-                chaos.log(f"settling: {waiting} waiting, {running} running")
+            waiting = scheduled + pending
+            if time.monotonic() >= next_pull:
+                await asyncio.to_thread(tap.pull)
+                next_pull = time.monotonic() + TAP_SECONDS
+            if (scheduled, pending, running) != last:
+                last, steady_since = (scheduled, pending, running), time.monotonic()
+                chaos.log(f"settling: {scheduled} scheduled, {pending} pending, {running} running")
             # Done, or stuck for longer than aios's recovery takes to notice a run a killed process held:
             # Running ones are marked Crashed when their heartbeats stop, Pending ones resubmitted after
             # STUCK_PENDING; the status check then submits them again. What still hangs after that is lost.
@@ -382,6 +438,7 @@ async def drive(stack, config: SoakConfig, plan: SoakPlan, chaos: Chaos, tap: au
             if (waiting, running) == (0, 0) or time.monotonic() - steady_since > stall:
                 break
             await asyncio.sleep(2)
+        chaos.costs.mark("settle")
 
 
 def run_soak(config: SoakConfig) -> auditor.SoakReport:
@@ -401,11 +458,14 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
 
     plan = SoakPlan.draw(config.seed, config.runs, config.outage_seconds, config.outages, [m for m in OUTAGE_MODES if m in MODES])
     plan.kills_every = config.kills_every
+    costs = Costs()
     sink = Sink()
     saved = dict(os.environ)
     os.environ.update(soak_environment(sink))
     try:
-        with session_database(config.database_prefix) as db, LocalStack(project=ROOT, database_url=db, scheduler=False) as stack:
+        with session_database(config.database_prefix) as db, LocalStack(
+            project=ROOT, database_url=db, scheduler=False, worker_query_seconds=config.worker_query_seconds
+        ) as stack:
             stack.env.update({
                 "ANTHROPIC_API_KEY": CANARIES["anthropic"],
                 "OPENAI_API_KEY": CANARIES["openai"],
@@ -414,6 +474,10 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                 "PYTHONPATH": str(ROOT),
                 # LocalStack passes no PREFECT_* setting of ours on; `aios deploy` sizes the zombie automation to it
                 "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+                # Results (cached paid answers, keyed by occurrence = the soak id) in the stack's own folder, not
+                # the project's .aios/results: a soak with the same seed found the last one's answers there, and
+                # paid (and was faulted) less -- its paid-call figures and its speed were not its own.
+                "PREFECT_LOCAL_STORAGE_PATH": str(stack.workdir / "results"),
             })
             stack.run("deploy", timeout=300)
             os.environ.update(stack.env)
@@ -421,13 +485,18 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
             reset_runtime()
             clear_store_cache()
             with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
-                chaos = Chaos(stack, config, plan)
+                chaos = Chaos(stack, config, plan, costs)
                 tap = auditor.RequestTap(stack.emulator_url)
+                costs.mark("stack start, deploy")
                 start_drainers(stack, config.drainers, config.drainer_concurrency)
-                stack.start_workers(config.process_workers, limit=2)
+                stack.start_workers(config.process_workers, limit=config.worker_limit)
                 started = time.monotonic()
                 asyncio.run(drive(stack, config, plan, chaos, tap))
                 wall = time.monotonic() - started
+                latencies = run_latencies(asyncio.run(auditor._all_flow_runs(list(SKILLS))))
+                for p in stack.processes:
+                    costs.charge(cost_kind(p.name), p.proc.pid)
+                costs.charge_postgres(db.rsplit("/", 1)[1])
                 for p in [p for p in stack.processes if p.name.startswith(("soak-drainer", "worker"))]:
                     p.stop()
                     stack.processes.remove(p)
@@ -438,6 +507,7 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                         sync(backend=backend)
                     except Exception as exc:  # noqa: BLE001 - what is left shows in the audit
                         log.warning("journal sync %s: %s", backend, exc)
+                costs.mark("stop, journal sync")
                 report = asyncio.run(
                     auditor.audit(
                         seed=config.seed, runs=config.runs, skills=SKILLS, emulator_url=stack.emulator_url,
@@ -446,6 +516,8 @@ def run_soak(config: SoakConfig) -> auditor.SoakReport:
                     )
                 )
                 report.wall_seconds = wall
+                costs.mark("audit")
+                report.notes += costs.lines(config.runs) + latencies
                 if any(report.zero_lines.values()):
                     report.notes.append(f"the stack's files (logs, state, journal, memory) are kept in {stack.workdir}")
                 else:

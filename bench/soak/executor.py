@@ -1,7 +1,7 @@
 """A soak drainer process: runs the skill runs submitted to the pool's `default` queue in-process, and
 drains the deferred queue with aios's own `drain_deferred` whenever it is resumed.
 
-    python -m bench.soak.executor --concurrency 6
+    python -m bench.soak.executor --concurrency 8
 
 Claims a run the way a Prefect worker does (proposing PENDING, which the server grants to one
 claimant only), so it races fairly with process workers and the other drainers. It is SIGKILLed and
@@ -16,6 +16,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 log = logging.getLogger("aios.soak.executor")
+# Each poll is a work-pool read that also updates the queue's and pool's status on the server: on 2 cores the
+# polls of every claimant add up (by their intervals, ~10 a second in a soak that polled every 0.5 s). The driver keeps the backlog
+# deeper than the drainers' free slots, so a slot that frees up waits at most a poll for its next run.
+POLL_SECONDS = 1.0
+# Parked runs wait for Claude anyway (the queue is paused while it is down): a few seconds more cost nothing.
+DEFERRED_POLL_SECONDS = 5.0
 
 
 async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
@@ -41,13 +47,16 @@ async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
                 claimed = await claim_run(client, flow_run.id)  # the list read above may be stale by now
                 if claimed is None:
                     return
+                # As aios's drainer does: no deployment here, so no suspension observer (a thread, an event loop
+                # and a websocket per run, blocking this loop while it connects); the engine reads it back.
+                claimed = claimed.model_copy(update={"deployment_id": None})
                 await run_flow_async(flow, flow_run=claimed, parameters=claimed.parameters, return_type="state")
         except Exception as exc:  # noqa: BLE001 - one run's trouble (e.g. the API restarting) must not stop the loop
             log.warning("run %s: %s: %s", flow_run.id, type(exc).__name__, exc)
         finally:
             active.discard(flow_run.id)
 
-    async with get_client() as client:
+    async with get_client() as client:  # inside serve()'s shared client context: the one client of this process
         while True:
             free = concurrency - len(active)
             if free > 0:
@@ -61,7 +70,7 @@ async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
                 for r in [r for r in responses if r.flow_run.id not in active][:free]:
                     active.add(r.flow_run.id)
                     asyncio.create_task(execute(client, r.flow_run))
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(POLL_SECONDS)
 
 
 async def serve_deferred_queue(flows, concurrency: int) -> None:
@@ -69,22 +78,28 @@ async def serve_deferred_queue(flows, concurrency: int) -> None:
 
     while True:
         try:
-            await drain_deferred(flows, concurrency=concurrency, idle_polls=1, poll_seconds=0.5)
+            await drain_deferred(flows, concurrency=concurrency, idle_polls=1, poll_seconds=POLL_SECONDS)
         except Exception as exc:  # noqa: BLE001
             log.warning("drain failed: %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(DEFERRED_POLL_SECONDS)
 
 
 async def serve(concurrency: int, queue: str) -> None:
+    from prefect.context import AsyncClientContext, SyncClientContext
+
     from flows.skill_flow import skill_flows
 
     flows = skill_flows()
-    await asyncio.gather(serve_default_queue(flows, concurrency, queue), serve_deferred_queue(flows, max(2, concurrency // 2)))
+    # One Prefect client of each kind for every run in this process, as aios's drainer keeps: the engine
+    # otherwise builds an async client per run and a sync one per result lookup (each loads the CA bundle).
+    with SyncClientContext.get_or_create():
+        async with AsyncClientContext.get_or_create():
+            await asyncio.gather(serve_default_queue(flows, concurrency, queue), serve_deferred_queue(flows, max(2, concurrency // 2)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--queue", default="default")
     args = parser.parse_args()
     from aios.config.bootstrap import prepare_environment

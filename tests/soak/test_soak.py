@@ -26,12 +26,12 @@ def test_a_small_chaos_soak_loses_nothing_and_does_nothing_twice():
     """Every submitted run ends with an aios record; each figure the issue requires to be 0 is 0.
 
     The schedule is the full soak's: per-request provider faults on every model, two Claude outages
-    (short, so the test stays short), Sheets/Airtable throttling and outages, a drainer and a worker
-    SIGKILLed with the runs they held, and one Prefect server restart.
+    (short, so the test stays short), Sheets/Airtable throttling and outages, the process worker (at run
+    25) and a drainer (at run 75) SIGKILLed with the runs they held, and one Prefect server restart.
     """
     proc = subprocess.Popen(
         [sys.executable, "bench/soak.py", "--runs", str(RUNS), "--seed", "13", "--outages", "2",
-         "--outage-min", "4", "--outage-max", "8", "--kills-every", "30", "--json"],
+         "--outage-min", "4", "--outage-max", "8", "--kills-every", "50", "--json"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
