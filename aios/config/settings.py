@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     work_pool: str = "aios"
     deferred_queue: str = "deferred"
     default_queue: str = "default"
+    stuck_pending_seconds: float = Field(default=300.0, gt=0)  # a claimed run not started by then is submitted again
     json_logs: bool = False
     memory_dir: Path | None = None  # default <home>/memory
     memory_extraction: bool = True  # for skills whose metadata says memory: "true"

@@ -65,14 +65,13 @@ from prefect.states import Cancelled, Crashed, Running, Scheduled
 
 MAX_RESUBMISSIONS = 2  # the third crash of one occurrence is left Crashed, for a person to look at
 RESUBMITTED = "Resubmitted"  # the name of the final state of a run that was submitted again
-STUCK_PENDING = timedelta(minutes=5)  # a worker or drainer starts a claimed run within seconds; this is far past that
 RESUBMITS_TAG = "resubmits:"  # resubmits:<flow run id>, one per earlier run of the same occurrence
 OCCURRENCE_TAG = "occurrence:"  # occurrence:<idempotency key or first run id> the answer cache is keyed by
 STORY_TAGS = ("outcome:", "triage:", "answered-by:", "failover")  # the old run's outcome, not the new one's
 SILENCE = "no heartbeat"  # how the zombie automation and the sweep begin the message of a Crashed they set
 SUPERSEDED = "Superseded"  # the name of the final state of a run that found a successor doing its work
 # The earliest a run can be declared dead after it was created: three of Prefect's shortest heartbeats (30 s)
-# without one (the automation, the sweep, whatever this process's own beat); a stuck claim takes STUCK_PENDING.
+# without one (the automation, the sweep, whatever this process's own beat); a stuck claim takes stuck_pending().
 EARLIEST_DEATH = timedelta(seconds=3 * 30)
 
 
@@ -220,8 +219,18 @@ async def resubmit_crashed(skill_names: Iterable[str], confirm: timedelta | None
     return resubmitted
 
 
-async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedelta = STUCK_PENDING) -> list[str]:
-    """Submit each deployment run of a skill that sat in Pending longer than `older_than` again, once; returns the new ids.
+def stuck_pending() -> timedelta:
+    """How long a claimed run may sit in Pending before it is submitted again (`AIOS_STUCK_PENDING_SECONDS`,
+    default 5 minutes): a worker or drainer starts a claimed run within seconds, a loaded worker host
+    starting a Python process per run within a minute or two; this is far past that."""
+    from aios.config.settings import get_settings
+
+    return timedelta(seconds=get_settings().stuck_pending_seconds)
+
+
+async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedelta | None = None) -> list[str]:
+    """Submit each deployment run of a skill that sat in Pending longer than `older_than` (default:
+    stuck_pending()) again, once; returns the new ids.
 
     Pending is the claim: a worker or drainer that died between claiming and starting a run leaves it
     there, and no heartbeat ever comes (heartbeats start with Running), so the zombie automation never
@@ -232,7 +241,7 @@ async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedel
     if not names:
         return []
     resubmitted: list[str] = []
-    cutoff = datetime.now(UTC) - older_than
+    cutoff = datetime.now(UTC) - (older_than if older_than is not None else stuck_pending())
     async with get_client() as client:
         for run in await _skill_runs_in(client, names, StateType.PENDING):
             if run.deployment_id is None or run.state is None or run.state.timestamp > cutoff:

@@ -26,3 +26,19 @@ def test_a_silence_is_believed_only_a_confirm_window_after_the_mark_and_only_if_
     assert not still_silent(NOW - timedelta(seconds=60), NOW, CONFIRM, heard=True), "it beat: alive"
     assert still_silent(NOW - timedelta(seconds=60), NOW, CONFIRM, heard=False)
     assert still_silent(NOW - CONFIRM, NOW, CONFIRM, heard=False)
+
+
+def test_a_stuck_claim_waits_five_minutes_unless_the_setting_says_otherwise(monkeypatch):
+    from aios.config.settings import reload_settings
+    from aios.outage.recovery import stuck_pending
+
+    monkeypatch.delenv("AIOS_STUCK_PENDING_SECONDS", raising=False)
+    reload_settings()
+    try:
+        assert stuck_pending() == timedelta(minutes=5)
+        monkeypatch.setenv("AIOS_STUCK_PENDING_SECONDS", "60")
+        reload_settings()
+        assert stuck_pending() == timedelta(seconds=60)
+    finally:
+        monkeypatch.undo()
+        reload_settings()
