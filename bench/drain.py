@@ -21,7 +21,6 @@ import asyncio
 import cProfile
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aios.config.bootstrap import prepare_environment  # noqa: E402
+from bench.api_requests import ApiRequests  # noqa: E402
 
 prepare_environment()
 
@@ -41,7 +41,7 @@ async def park(skill, count: int) -> list[str]:
 
     class Ctx:  # each parked run stands for its own scheduled occurrence
         def __init__(self) -> None:
-            self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False})
+            self.flow_run = type("FR", (), {"id": uuid4(), "deployment_id": None, "expected_start_time": None, "auto_scheduled": False, "tags": [], "idempotency_key": None})
 
     await deferral.set_paused(True)
     ids = await asyncio.gather(*(deferral.park_run(skill, {"week": f"bench-{i}"}, Ctx()) for i in range(count)))
@@ -70,8 +70,10 @@ async def count_outcomes(ids: list[str]) -> tuple[int, int]:
 
     from aios.state import open_store
 
-    store = open_store()
-    lost = sum(1 for i in ids if not ((r := store.get("runs", i)) and r.data.get("status") == "completed"))
+    # Per parked input, not per parked run: a drained run whose Claude call failed is parked again (a defer
+    # skill runs on Claude only) and completes as a new run of the same input.
+    completed = {(r.data.get("inputs") or {}).get("week") for r in open_store().list("runs") if r.data.get("status") == "completed"}
+    lost = sum(1 for i in range(len(ids)) if f"bench-{i}" not in completed)
     async with get_client() as client:
         offset, runs = 0, []
         while True:
@@ -108,7 +110,7 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
     if mode.startswith("worker"):
         return measure_workers(stack, database, ids, int(mode.split("×")[1]))
     else:
-        tally, cpu = ApiTally(stack.api_url), CpuTally(stack, database)
+        tally, cpu = ApiRequests(stack.api_url), CpuTally(stack, database)
         rows = asyncio.run(server_rows(database))
         load = os.getloadavg()[0]
         started = time.perf_counter()
@@ -134,53 +136,6 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
 
 
 # --------------------------------------------------------------------------- load-independent evidence
-
-
-class ApiTally:
-    """Count this process's HTTP requests to the Prefect API by endpoint while draining.
-
-    Wraps httpx's `send` for the span of the drain (every Prefect client, sync or async, sends through
-    it), so the figure is requests per drained run whatever the load. Events travel on a websocket
-    and show in `rows_per_run` instead.
-    """
-
-    ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-    def __init__(self, api_url: str) -> None:
-        self.api_url = api_url
-        self.counts: dict[str, int] = {}
-
-    def note(self, request) -> None:
-        url = str(request.url)
-        if url.startswith(self.api_url):
-            key = f"{request.method} {self.ID.sub('{id}', url[len(self.api_url):].split('?')[0])}"
-            self.counts[key] = self.counts.get(key, 0) + 1
-
-    def __enter__(self) -> ApiTally:
-        import httpx
-
-        self.saved = httpx.Client.send, httpx.AsyncClient.send
-        sync_send, async_send = self.saved
-
-        def send(client, request, *args, **kwargs):
-            self.note(request)
-            return sync_send(client, request, *args, **kwargs)
-
-        async def asend(client, request, *args, **kwargs):
-            self.note(request)
-            return await async_send(client, request, *args, **kwargs)
-
-        httpx.Client.send, httpx.AsyncClient.send = send, asend
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import httpx
-
-        httpx.Client.send, httpx.AsyncClient.send = self.saved
-
-    def per_run(self, runs: int) -> dict[str, float]:
-        table = {k: round(v / runs, 2) for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1])}
-        return {"total": round(sum(self.counts.values()) / runs, 2), **table}
 
 
 def cpu_seconds(pid: int, children: bool = False) -> float:

@@ -53,15 +53,14 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")  # before Prefect is imported
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.api_requests, from any working directory
 
 import anthropic  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -81,6 +80,7 @@ from aios.config.runtime import get_runtime, reset_runtime  # noqa: E402
 from aios.config.settings import reload_settings  # noqa: E402
 from aios.skills.loader import find_skill  # noqa: E402
 from aios.drill.stack import LocalStack  # noqa: E402
+from bench.api_requests import ApiRequests  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SKILL = "research-lead"
@@ -186,47 +186,6 @@ async def bench_failover(settings, emulator: EmulatorControl, n: int, figures: d
         **sdk, "ms": sdk["ms"] - SDK_ATTEMPTS * SDK_CONNECT_TIMEOUT * 1000}
 
 
-class APIRequests:
-    """Counts this process's requests to the Prefect API, by method and path (ids folded).
-
-    Round trips to the API are the part of (c) that does not depend on the machine's load, so the count per
-    run is the steadiest evidence of what a change did. Both httpx client classes are wrapped while counting
-    (Prefect makes some calls on a sync client); the requests themselves go out unchanged.
-    """
-
-    ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-    def __init__(self, api_url: str) -> None:
-        self.api_url, self.counts = api_url.rstrip("/"), Counter()
-
-    def count(self, request) -> None:
-        url = str(request.url)
-        if url.startswith(self.api_url):
-            self.counts[f"{request.method} {self.ID.sub('{id}', url[len(self.api_url):].split('?')[0])}"] += 1
-
-    async def per_run(self, fn: Callable[[], Awaitable[object]], runs: int) -> dict[str, float]:
-        import httpx
-
-        sync_send, async_send = httpx.Client.send, httpx.AsyncClient.send
-
-        def sync_counted(client, request, *args, **kwargs):
-            self.count(request)
-            return sync_send(client, request, *args, **kwargs)
-
-        async def async_counted(client, request, *args, **kwargs):
-            self.count(request)
-            return await async_send(client, request, *args, **kwargs)
-
-        self.counts.clear()
-        httpx.Client.send, httpx.AsyncClient.send = sync_counted, async_counted
-        try:
-            for _ in range(runs):
-                await fn()
-        finally:
-            httpx.Client.send, httpx.AsyncClient.send = sync_send, async_send
-        return {path: count / runs for path, count in sorted(self.counts.items())}
-
-
 async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     from prefect import flow
 
@@ -272,11 +231,13 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     figures["c_overhead"] = {"ms": overhead, "n": n}
     from prefect.settings import PREFECT_API_URL
 
-    requests = APIRequests(PREFECT_API_URL.value())  # after the timed samples, so they run unwrapped
     say(f"c: Prefect API requests per run, {API_COUNT_RUNS} runs each")
-    for name in ("empty_async_flow", "skill_flow"):
-        paths = await requests.per_run(runs[name], API_COUNT_RUNS)
-        figures[f"c_api_requests_{name}"] = {"requests": round(sum(paths.values()), 2), "paths": paths, "n": API_COUNT_RUNS}
+    for name in ("empty_async_flow", "skill_flow"):  # after the timed samples, so they run unwrapped
+        with ApiRequests(PREFECT_API_URL.value()) as requests:
+            for _ in range(API_COUNT_RUNS):
+                await runs[name]()
+        paths = requests.per_run(API_COUNT_RUNS)
+        figures[f"c_api_requests_{name}"] = {"requests": paths.pop("total"), "paths": paths, "n": API_COUNT_RUNS}
 
 
 async def bench_hedging(settings, emulator: EmulatorControl, n: int, hedge_runs: int, figures: dict, say) -> None:
