@@ -293,11 +293,13 @@ async def superseded(flow_run: FlowRun | None) -> str | None:
     """Why this running skill run must not record its occurrence's outcome -- another run was submitted
     in its place -- or None when it still holds its occurrence (see the module docstring).
 
-    A run created less than EARLIEST_DEATH ago cannot have been declared dead yet, so it asks nothing.
+    A run created less than EARLIEST_DEATH ago (or less than the stuck-claim window, when that is shorter)
+    cannot have been declared dead yet, so it asks nothing.
     """
     import httpx
 
-    if flow_run is None or (flow_run.created is not None and flow_run.created > datetime.now(UTC) - EARLIEST_DEATH):
+    youngest_dead = min(EARLIEST_DEATH, stuck_pending())
+    if flow_run is None or (flow_run.created is not None and flow_run.created > datetime.now(UTC) - youngest_dead):
         return None
     try:
         async with get_client() as client:
