@@ -53,6 +53,8 @@ async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | N
     The parked run shows as Late while the queue is paused, so its name, tags and state message say
     what it waits for and which run parked it; a Markdown artifact on each run links to the other.
     """
+    from aios.outage.recovery import PARKED_BY_TAG
+
     settings = get_runtime().settings
     flow_run = ctx.flow_run if ctx is not None else None
     parent = flow_run if isinstance(flow_run, FlowRun) else None  # a real run to link (not a bare occurrence)
@@ -71,7 +73,7 @@ async def park_run(skill: Skill, inputs: dict[str, Any], ctx: FlowRunContext | N
                 idempotency_key=idempotency_key(skill.name, ctx),
                 work_queue_name=settings.deferred_queue,
                 name=f"{skill.name} · parked, waits for Claude",
-                tags=["aios-deferred", story.WAITING_TAG] + ([f"parked-by:{parent.id}"] if parent else []),
+                tags=["aios-deferred", story.WAITING_TAG] + ([f"{PARKED_BY_TAG}{parent.id}"] if parent else []),
                 state=Scheduled(message=f"{waits} (queue '{settings.deferred_queue}' is paused until Claude is healthy)"),
             )
         except PrefectHTTPStatusError as exc:  # e.g. inputs the deployment's schema refuses: a record, not a crash

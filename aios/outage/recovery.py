@@ -67,6 +67,7 @@ MAX_RESUBMISSIONS = 2  # the third crash of one occurrence is left Crashed, for 
 RESUBMITTED = "Resubmitted"  # the name of the final state of a run that was submitted again
 RESUBMITS_TAG = "resubmits:"  # resubmits:<flow run id>, one per earlier run of the same occurrence
 OCCURRENCE_TAG = "occurrence:"  # occurrence:<idempotency key or first run id> the answer cache is keyed by
+PARKED_BY_TAG = "parked-by:"  # parked-by:<flow run id>, on a run parked in the deferred queue by that run
 STORY_TAGS = ("outcome:", "triage:", "answered-by:", "failover")  # the old run's outcome, not the new one's
 SILENCE = "no heartbeat"  # how the zombie automation and the sweep begin the message of a Crashed they set
 SUPERSEDED = "Superseded"  # the name of the final state of a run that found a successor doing its work
@@ -272,6 +273,13 @@ async def submit_again(
         return None
     if current.state.name == RESUBMITTED:
         return None
+    if parked := await _parked_by(client, run.id):
+        # It died after it parked its occurrence (Claude was down) and before it recorded that: the parked run
+        # carries the occurrence, and a successor beside it would answer it twice (the 1,000-run soak found four).
+        closing = final(current.state)
+        closing.message = f"{closing.message}; not submitted again: flow run {parked} it parked carries its occurrence"
+        await client.set_flow_run_state(run.id, closing, force=True)
+        return None
     occurrence = occurrence_of(run)
     kept = [t for t in run.tags if not t.startswith((*STORY_TAGS, OCCURRENCE_TAG))]
     new = await client.create_flow_run_from_deployment(
@@ -287,6 +295,12 @@ async def submit_again(
     closing.message = f"{closing.message}; resubmitted as flow run {new.id}"
     await client.set_flow_run_state(run.id, closing, force=True)  # Crashed -> Crashed is refused unless forced
     return str(new.id)
+
+
+async def _parked_by(client: PrefectClient, run_id: UUID) -> str | None:
+    """The run this one parked in the deferred queue (aios/outage/deferral.py tags it parked-by:<id>), if any."""
+    found = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"{PARKED_BY_TAG}{run_id}"])), limit=1)
+    return str(found[0].id) if found else None
 
 
 async def superseded(flow_run: FlowRun | None) -> str | None:

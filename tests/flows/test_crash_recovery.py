@@ -139,3 +139,31 @@ async def test_a_run_claimed_by_a_drainer_that_died_before_starting_it_is_resubm
     assert open_store().get("runs", str(run_id)) is None
     assert open_store().get("runs", new_id).version == 1
     assert len(emulator.requests("anthropic")) == 1
+
+
+async def test_a_run_that_died_after_parking_its_occurrence_is_not_submitted_again_so_it_runs_once(deployed, emulator):
+    """The 1,000-run soak: a drained run found Claude down again, parked its occurrence, and was killed before
+    it recorded that; its resubmission and the run it parked both completed. The parked run carries it."""
+    from prefect.states import Running
+
+    await deferral.set_paused(True)
+    try:
+        run_id = await claimed_parked_run("reparked")
+        async with get_client() as client:
+            await client.set_flow_run_state(run_id, Running())  # the drainer started it ...
+            dead = await client.read_flow_run(run_id)
+        skill = find_skill(get_settings().skills_dir, "weekly-report")
+        parked = await deferral.park_run(skill, dead.parameters["inputs"], type("Ctx", (), {"flow_run": dead})())  # ... it parked, then died
+        assert await recovery.crash_silent_running(["weekly-report"], window=timedelta(0)) == [str(run_id)]
+        assert await recovery.resubmit_crashed(["weekly-report"], confirm=timedelta(0)) == [], "the parked run carries the occurrence"
+        assert await recovery.resubmit_crashed(["weekly-report"], confirm=timedelta(0)) == [], "and a later sweep agrees"
+        async with get_client() as client:
+            closed = await client.read_flow_run(run_id)
+            assert closed.state.name == recovery.RESUBMITTED and parked in closed.state.message, closed.state.message
+            assert await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"resubmits:{run_id}"]))) == []
+    finally:
+        await deferral.set_paused(False)
+    finished = await wait_final(parked)  # the session's process worker runs it from the resumed queue
+    assert finished.state.is_completed() and finished.state.name == "Completed", finished.state_name
+    assert open_store().get("runs", parked).version == 1
+    assert len([r for r in emulator.requests("anthropic") if r.get("status") == 200]) == 1, "answered once"
