@@ -273,7 +273,7 @@ async def submit_again(
         return None
     if current.state.name == RESUBMITTED:
         return None
-    if parked := await _parked_by(client, run.id):
+    if parked := await _tagged_run(client, f"{PARKED_BY_TAG}{run.id}"):  # the run it parked, if any
         # It died after it parked its occurrence (Claude was down) and before it recorded that: the parked run
         # carries the occurrence, and a successor beside it would answer it twice (the 1,000-run soak found four).
         closing = final(current.state)
@@ -297,9 +297,9 @@ async def submit_again(
     return str(new.id)
 
 
-async def _parked_by(client: PrefectClient, run_id: UUID) -> str | None:
-    """The run this one parked in the deferred queue (aios/outage/deferral.py tags it parked-by:<id>), if any."""
-    found = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"{PARKED_BY_TAG}{run_id}"])), limit=1)
+async def _tagged_run(client: PrefectClient, tag: str) -> str | None:
+    """The id of a flow run carrying `tag` (a lineage tag such as resubmits:<id> or parked-by:<id>), if any."""
+    found = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])), limit=1)
     return str(found[0].id) if found else None
 
 
@@ -330,7 +330,5 @@ async def superseded(flow_run: FlowRun | None) -> str | None:
 
 
 async def _successor(client: PrefectClient, run_id: UUID) -> str | None:
-    found = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"{RESUBMITS_TAG}{run_id}"])), limit=1
-    )
-    return f"declared dead while it ran; flow run {found[0].id} was submitted in its place and records the occurrence" if found else None
+    successor = await _tagged_run(client, f"{RESUBMITS_TAG}{run_id}")
+    return f"declared dead while it ran; flow run {successor} was submitted in its place and records the occurrence" if successor else None
