@@ -21,7 +21,7 @@ from uuid import UUID
 
 from prefect import Flow
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateType
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import AsyncClientContext, SyncClientContext
 from prefect.flow_engine import run_flow_async
@@ -60,6 +60,17 @@ async def claim_run(client, flow_run_id: UUID) -> FlowRun | None:
     return claimed[0] if claimed else None
 
 
+async def run_claimed(flow: Flow, flow_run: FlowRun) -> State | None:
+    """Run a claimed run in this process, to its final state.
+
+    Without its deployment here, Prefect does not start its suspension observer for the run (a thread
+    with its own event loop and a websocket, which blocks this loop while it connects and stops):
+    skill flows never suspend. The engine reads the run again, deployment and all, before the body runs.
+    """
+    flow_run = flow_run.model_copy(update={"deployment_id": None})
+    return await run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+
+
 class DrainStats(BaseModel):
     started: int = 0
     completed: int = 0
@@ -81,11 +92,7 @@ async def drain_deferred(
     running: set[asyncio.Task] = set()
 
     async def execute(flow: Flow, flow_run: FlowRun) -> None:
-        # Without its deployment here, Prefect does not start its suspension observer for the run (a thread
-        # with its own event loop and a websocket, which blocks this loop while it connects and stops):
-        # skill flows never suspend. The engine reads the run again, deployment and all, before the body runs.
-        flow_run = flow_run.model_copy(update={"deployment_id": None})
-        state = await run_flow_async(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+        state = await run_claimed(flow, flow_run)
         if state is not None and state.is_completed():
             stats.completed += 1
         else:

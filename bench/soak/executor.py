@@ -26,9 +26,8 @@ DEFERRED_POLL_SECONDS = 5.0
 
 async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.flow_engine import run_flow_async
 
-    from aios.outage.drainer import claim_run
+    from aios.outage.drainer import claim_run, run_claimed
     from aios.config.runtime import get_runtime
 
     pool = get_runtime().settings.work_pool
@@ -47,10 +46,7 @@ async def serve_default_queue(flows, concurrency: int, queue: str) -> None:
                 claimed = await claim_run(client, flow_run.id)  # the list read above may be stale by now
                 if claimed is None:
                     return
-                # As aios's drainer does: no deployment here, so no suspension observer (a thread, an event loop
-                # and a websocket per run, blocking this loop while it connects); the engine reads it back.
-                claimed = claimed.model_copy(update={"deployment_id": None})
-                await run_flow_async(flow, flow_run=claimed, parameters=claimed.parameters, return_type="state")
+                await run_claimed(flow, claimed)  # as aios's drainer runs one
         except Exception as exc:  # noqa: BLE001 - one run's trouble (e.g. the API restarting) must not stop the loop
             log.warning("run %s: %s: %s", flow_run.id, type(exc).__name__, exc)
         finally:
