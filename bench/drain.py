@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from aios.config.bootstrap import prepare_environment  # noqa: E402
 from bench.api_requests import ApiRequests  # noqa: E402
+from bench.cpu import cpu_seconds  # noqa: E402
 
 prepare_environment()
 
@@ -136,16 +137,6 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
 
 
 # --------------------------------------------------------------------------- load-independent evidence
-
-
-def cpu_seconds(pid: int, children: bool = False) -> float:
-    """User + system CPU of one process (all its threads), or of its exited children it waited for; 0 once gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    at = 13 if children else 11  # cutime, cstime / utime, stime (fields 16-17 / 14-15 of proc(5), counted from `state`)
-    return (int(fields[at]) + int(fields[at + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuTally:

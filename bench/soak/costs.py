@@ -14,17 +14,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bench.cpu import cpu_seconds
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
+def own_and_reaped_cpu(pid: int) -> float:
     """User + system CPU of a process and of the children it has reaped; 0 for a process gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(v) for v in fields[11:15]) / TICK  # utime stime cutime cstime
+    return cpu_seconds(pid) + cpu_seconds(pid, children=True)
 
 
 def machine_busy_seconds() -> float:
@@ -52,14 +49,14 @@ class Costs:
         """Add the CPU of a process and of every live process below it (call just before it ends)."""
         from aios.drill.stack import descendants
 
-        self.cpu[kind] += cpu_seconds(pid) + sum(cpu_seconds(p) for p in descendants(pid))
+        self.cpu[kind] += own_and_reaped_cpu(pid) + sum(own_and_reaped_cpu(p) for p in descendants(pid))
 
     def charge_postgres(self, database: str) -> None:
         """The CPU of the PostgreSQL backends serving `database` now (those of closed connections are gone)."""
         from aios.drill.stack import _admin
 
         for pid in _admin(f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'"):
-            self.cpu["PostgreSQL (open connections)"] += cpu_seconds(int(pid))
+            self.cpu["PostgreSQL (open connections)"] += own_and_reaped_cpu(int(pid))
 
     def lines(self, runs: int) -> list[str]:
         own = resource.getrusage(resource.RUSAGE_SELF)
