@@ -40,7 +40,8 @@ The occurrence is executed (recorded, Completed) once; it is paid once when the 
 the old run's answer reached the result cache (keyed by the occurrence), twice when it asks while the
 old run still waits for it. A run marked Crashed but not yet submitted again takes itself back to
 Running first, so the next sweep leaves it alone. Only a run old enough to have been declared dead
-(created 90 s ago or more) pays for these two reads; while the API is away it records, as before.
+(created 90 s ago or more, or the stuck-claim window when that is shorter) pays for these two reads;
+while the API is away it records, as before.
 """
 
 from __future__ import annotations
