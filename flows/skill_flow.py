@@ -145,6 +145,7 @@ async def run_skill(skill: Skill, inputs: dict[str, Any] | None = None) -> Skill
     ctx = FlowRunContext.get()
     run = SkillRun(
         run_id=str(ctx.flow_run.id) if ctx and ctx.flow_run else uuid4().hex,
+        first_run_id=recovery.first_run_of(ctx.flow_run) if ctx and ctx.flow_run else None,
         skill=skill.name,
         triage=skill.triage,
         status=RunStatus.failed,

@@ -285,6 +285,9 @@ class LocalStack:
             "AIOS_STATE_PATH": str(self.workdir / "state" / "aios.json"),
             "AIOS_STATE_JOURNAL_PATH": str(self.workdir / "state" / "journal.jsonl"),
             "AIOS_MEMORY_DIR": str(self.workdir / "memory"),
+            # The stack's own failure memory: a drill's outage must not open the circuits of the project it runs
+            # in, nor two stacks from one checkout (a soak and the test suite) trip each other's.
+            "AIOS_BREAKER_PATH": str(self.workdir / "breakers.json"),
         }
         emulator = spawn(
             "emulator",

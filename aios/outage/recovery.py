@@ -6,10 +6,12 @@ crash can still hold an anyio CapacityLimiter token for that flow run id, and wh
 again it asks for a second token and the whole worker process exits ("this borrower is already holding
 one of this CapacityLimiter's tokens", Prefect 3.8.8 workers/base.py). A new id is nothing any worker has
 seen, whatever its bookkeeping. The new run is created from the same deployment with the same
-parameters, job variables, work queue and tags, plus `resubmits:<old id>` (one per run in its lineage)
-and `occurrence:<...>`, the occurrence the crashed run answered: flows/skill_flow.py keys the paid answer
-by that occurrence and looks for the record under every run of the lineage, so nothing is paid or
-recorded twice. Its idempotency key is derived from the crashed run's id, so however many sweeps see the
+parameters, job variables, work queue and tags, plus `resubmits:<old id>` (one per run in its lineage),
+`first-run:<id>` (the run the occurrence began with) and `occurrence:<...>`, the occurrence the crashed run
+answered: flows/skill_flow.py keys the paid answer by that occurrence, looks for the record under every run
+of the lineage and writes it under the first run's id, so nothing is paid or recorded twice -- even when
+the new run could not see its predecessor's record (the store did not answer, or the record waits in a dead
+host's write journal: the 1,000-run soak found one such occurrence recorded twice). Its idempotency key is derived from the crashed run's id, so however many sweeps see the
 crash, one new run exists; the old run's state is renamed Resubmitted with a message naming the new run,
 which also keeps later sweeps from looking at it again.
 
@@ -46,6 +48,7 @@ while the API is away it records, as before.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -64,9 +67,12 @@ from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Cancelled, Crashed, Running, Scheduled
 
-MAX_RESUBMISSIONS = 2  # the third crash of one occurrence is left Crashed, for a person to look at
+log = logging.getLogger("aios.recovery")
+MAX_RESUBMISSIONS = 2  # a run of an occurrence submitted twice already that dies again is given up, with a record
 RESUBMITTED = "Resubmitted"  # the name of the final state of a run that was submitted again
+GIVEN_UP = "Given up"  # the name of the final state of a run past MAX_RESUBMISSIONS (its record says failed)
 RESUBMITS_TAG = "resubmits:"  # resubmits:<flow run id>, one per earlier run of the same occurrence
+FIRST_RUN_TAG = "first-run:"  # first-run:<flow run id>, the run an occurrence began with (the server keeps no tag order)
 OCCURRENCE_TAG = "occurrence:"  # occurrence:<idempotency key or first run id> the answer cache is keyed by
 PARKED_BY_TAG = "parked-by:"  # parked-by:<flow run id>, on a run parked in the deferred queue by that run
 STORY_TAGS = ("outcome:", "triage:", "answered-by:", "failover")  # the old run's outcome, not the new one's
@@ -90,6 +96,12 @@ def occurrence_of(flow_run: FlowRun) -> str:
     """The occurrence a flow run answers: the one its tags carry (a resubmission), else its idempotency
     key (a scheduled occurrence, a parked run, a submitted run), else the run itself."""
     return carried_occurrence(flow_run.tags) or flow_run.idempotency_key or str(flow_run.id)
+
+
+def first_run_of(flow_run: FlowRun) -> str:
+    """The run this run's occurrence began with: the one its tags name (a resubmission), else itself.
+    The occurrence's record lives under its id (`SkillRun.record_key`)."""
+    return next((t.removeprefix(FIRST_RUN_TAG) for t in flow_run.tags if t.startswith(FIRST_RUN_TAG)), str(flow_run.id))
 
 
 def resubmitted_from(tags: Iterable[str]) -> list[str]:
@@ -206,13 +218,14 @@ async def resubmit_crashed(skill_names: Iterable[str], confirm: timedelta | None
         for run in await _skill_runs_in(client, names, StateType.CRASHED, name="Crashed"):
             if run.deployment_id is None:
                 continue  # an in-process run: its caller saw the crash; there is no deployment to submit it to
-            if len(resubmitted_from(run.tags)) >= MAX_RESUBMISSIONS:
-                continue
             if silenced(run.state):
                 now = datetime.now(UTC)
                 heard = await _heard_from(client, run.id, now - 2 * confirm, now)
                 if not still_silent(run.state.timestamp, now, confirm, heard):
                     continue  # alive after all, or too early to tell
+            if len(resubmitted_from(run.tags)) >= MAX_RESUBMISSIONS:
+                await give_up(client, run, Crashed(name=GIVEN_UP, message=f"crashed: {run.state.message or 'its process died'}"))
+                continue
             new_id = await submit_again(
                 client, run, lambda state: Crashed(name=RESUBMITTED, message=f"crashed: {state.message or 'its process died'}")
             )
@@ -232,12 +245,14 @@ def stuck_pending() -> timedelta:
 
 async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedelta | None = None) -> list[str]:
     """Submit each deployment run of a skill that sat in Pending longer than `older_than` (default:
-    stuck_pending()) again, once; returns the new ids.
+    stuck_pending()) again; returns the new ids.
 
     Pending is the claim: a worker or drainer that died between claiming and starting a run leaves it
     there, and no heartbeat ever comes (heartbeats start with Running), so the zombie automation never
     sees it. The old run is Cancelled (named Resubmitted), so a claimant that wakes up late finds it
-    finished. Once only: a resubmitted run stuck in Pending again is left there, for a person to look at.
+    finished. At most MAX_RESUBMISSIONS times per occurrence (crashes count too); then it is given up, with a
+    failed record (the 1,000-run soak lost two runs a second killed claimant left in Pending, when the rule was
+    "once, then leave it for a person").
     """
     names = list(skill_names)
     if not names:
@@ -248,7 +263,8 @@ async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedel
         for run in await _skill_runs_in(client, names, StateType.PENDING):
             if run.deployment_id is None or run.state is None or run.state.timestamp > cutoff:
                 continue
-            if resubmitted_from(run.tags):
+            if len(resubmitted_from(run.tags)) >= MAX_RESUBMISSIONS:
+                await give_up(client, run, Cancelled(name=GIVEN_UP, message="left in Pending: its claimant never started it"))
                 continue
 
             def cancelled(state: State) -> State:
@@ -259,6 +275,40 @@ async def resubmit_stuck_pending(skill_names: Iterable[str], older_than: timedel
             if new_id:
                 resubmitted.append(new_id)
     return resubmitted
+
+
+async def give_up(client: PrefectClient, run: FlowRun, closing: State) -> None:
+    """Close a run whose occurrence died MAX_RESUBMISSIONS + 1 times, leaving a failed record (unless one of
+    its lineage recorded before dying), so it is accounted for and `aios state` shows it: never lost silently."""
+    from aios.config.settings import get_settings
+    from aios.errors import ConfigError
+    from aios.runs import recorder
+    from aios.runs.record import RunStatus, SkillRun
+    from aios.skills.loader import find_skill
+    from aios.state import StateError
+
+    current = await client.read_flow_run(run.id)  # the list may be stale: a claimant or another sweep was here
+    if current.state is None or run.state is None or current.state.id != run.state.id:
+        return
+    lineage = [*resubmitted_from(run.tags), str(run.id)]
+    closing.message = f"{closing.message}; given up after {len(lineage)} runs of this occurrence died"
+    try:
+        skill = find_skill(get_settings().skills_dir, (await client.read_flow(run.flow_id)).name)
+    except ConfigError as exc:  # the skill is gone: the state says why, there is nothing to record it as
+        skill, closing.message = None, f"{closing.message}; no record: {exc}"
+    try:
+        recorded = skill is None or recorder.recorded_run(skill.name, lineage, strict=True) is not None
+    except StateError:
+        return  # the store cannot say whether one of them recorded: the next sweep looks again
+    if not recorded:
+        recorder.store_record(
+            SkillRun(
+                run_id=str(run.id), first_run_id=first_run_of(run), skill=skill.name, triage=skill.triage,
+                status=RunStatus.failed, inputs=(run.parameters or {}).get("inputs") or {}, reason=closing.message,
+            )
+        )
+    await client.set_flow_run_state(run.id, closing, force=True)
+    log.warning("flow run %s: %s", run.id, closing.message)
 
 
 async def submit_again(
@@ -288,7 +338,7 @@ async def submit_again(
         parameters=run.parameters,
         job_variables=run.job_variables or None,
         work_queue_name=run.work_queue_name,
-        tags=list(dict.fromkeys([*kept, f"{RESUBMITS_TAG}{run.id}", f"{OCCURRENCE_TAG}{occurrence}"])),
+        tags=list(dict.fromkeys([*kept, f"{RESUBMITS_TAG}{run.id}", f"{FIRST_RUN_TAG}{first_run_of(run)}", f"{OCCURRENCE_TAG}{occurrence}"])),
         idempotency_key=f"aios-resubmit:{run.id}",  # one successor per run, however many sweeps see it
         state=Scheduled(message=f"resubmits flow run {run.id}"),
     )

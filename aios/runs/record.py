@@ -23,6 +23,8 @@ class RunStatus(StrEnum):
 
 class SkillRun(BaseModel):
     run_id: str
+    #: the run this run's occurrence began with: itself, or the crashed run it resubmits (aios/outage/recovery.py)
+    first_run_id: str | None = None
     skill: str
     triage: Triage
     status: RunStatus
@@ -45,6 +47,13 @@ class SkillRun(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status is RunStatus.completed
+
+    @property
+    def record_key(self) -> str:
+        """Where the record lives: under the first run of the occurrence, so a resubmission that could not
+        see its predecessor's record (the store did not answer, or it waits in a dead host's journal)
+        overwrites it instead of adding a second one."""
+        return self.first_run_id or self.run_id
 
     def summary(self) -> dict[str, Any]:
         """The `aios run --json` shape."""

@@ -27,12 +27,14 @@ from aios.state import StateError, open_store
 log = logging.getLogger("aios.run")
 
 
-def recorded_run(skill: str, run_ids: Iterable[str]) -> SkillRun | None:
+def recorded_run(skill: str, run_ids: Iterable[str], *, strict: bool = False) -> SkillRun | None:
     """The record one of these runs of an occurrence already left (a retried or resubmitted run returns it
     instead of doing its work again); `run_ids` are the run itself and the crashed runs it resubmits.
 
     A store that cannot answer counts as no record: the run then works, and its answers come from
-    the result cache, so nothing is paid twice and the upsert keyed by run id writes one record.
+    the result cache, so nothing is paid twice and the upsert under the occurrence's first run
+    (`SkillRun.record_key`) writes one record. `strict` raises StateError instead, for a caller that
+    would write a failed record over a completed one it could not see.
     """
     try:
         store = open_store(skill=skill)
@@ -41,22 +43,25 @@ def recorded_run(skill: str, run_ids: Iterable[str]) -> SkillRun | None:
             if record is not None and record.data.get("status") is not None:
                 return SkillRun.model_validate(record.data)
     except StateError:
-        return None
+        if strict:
+            raise
     return None
 
 
-async def record_run(run: SkillRun) -> None:
-    """Write the run's record keyed by run id (a retry overwrites, never adds), in a thread while the artifact goes to the API."""
+def store_record(run: SkillRun) -> None:
+    """Write the run's record under its occurrence's first run (a retry or a resubmission overwrites, never adds);
+    a record the store refuses goes to the journal."""
     data = run.model_dump(mode="json", exclude_none=True)
+    try:
+        open_store(skill=run.skill).upsert(RUNS_TABLE, run.record_key, data)
+    except StateError as exc:
+        run.not_recorded = f"the state store refused the run record ({exc}); {journal_run(run, data, exc)}"
+        log.warning("%s: %s", run.skill, run.not_recorded, extra={"skill": run.skill})
 
-    def write_record() -> None:
-        try:
-            open_store(skill=run.skill).upsert(RUNS_TABLE, run.run_id, data)
-        except StateError as exc:
-            run.not_recorded = f"the state store refused the run record ({exc}); {journal_run(run, data, exc)}"
-            log.warning("%s: %s", run.skill, run.not_recorded, extra={"skill": run.skill})
 
-    writes = [asyncio.to_thread(write_record)]
+async def record_run(run: SkillRun) -> None:
+    """Store the run's record (in a thread) while its artifact goes to the API."""
+    writes = [asyncio.to_thread(store_record, run)]
     if FlowRunContext.get() is not None:
         writes.append(
             acreate_markdown_artifact(
@@ -90,7 +95,7 @@ def journal_run(run: SkillRun, data: dict, problem: StateError) -> str:
         path, store = project_root() / "state" / "journal.jsonl", "unknown:unrecorded"
     now = datetime.now(UTC)
     entry = JournalEntry(
-        id=uuid4().hex, store=store, table=RUNS_TABLE, key=run.run_id, op="upsert", data=data,
+        id=uuid4().hex, store=store, table=RUNS_TABLE, key=run.record_key, op="upsert", data=data,
         version=1, updated_at=now, journaled_at=now, reason=str(problem),
     )
     try:

@@ -43,6 +43,46 @@ def soak_id_of(inputs: dict[str, Any] | None) -> str | None:
 
 
 @dataclass
+class AlertTally:
+    """What the health alerts said: which subjects changed, and whether a change was alerted twice."""
+
+    claude: int = 0  # alerts naming a change of the provider "anthropic"
+    models: int = 0  # alerts naming only model-level changes ("openai:gpt-5.4-mini")
+    other: int = 0  # alerts naming another provider, not Claude
+    repeated: list[str] = field(default_factory=list)  # "subject: old -> new" alerted again with nothing between
+
+
+_CHANGE_LINE = re.compile(r"^(?P<subject>[\w.:-]+): (?P<old>\w+) -> (?P<new>\w+)")
+
+
+def tally_alerts(alerts: list[dict[str, Any]]) -> AlertTally:
+    """Read the health alerts in the order they arrived (Apprise json:// bodies: title, message).
+
+    One alert per change means a subject's transition is never alerted twice in a row: after
+    `anthropic: healthy -> down` the next alert naming anthropic must say something else.
+    """
+    tally = AlertTally()
+    last: dict[str, tuple[str, str]] = {}
+    for alert in alerts:
+        if "failing over" in alert.get("title", ""):
+            continue
+        changes = [m for line in str(alert.get("message", "")).splitlines() if (m := _CHANGE_LINE.match(line.strip()))]
+        subjects = {m["subject"] for m in changes}
+        if "anthropic" in subjects:
+            tally.claude += 1
+        elif subjects and all(":" in s for s in subjects):
+            tally.models += 1
+        else:
+            tally.other += 1
+        for m in changes:
+            transition = (m["old"], m["new"])
+            if last.get(m["subject"]) == transition:
+                tally.repeated.append(f"{m['subject']}: {m['old']} -> {m['new']}")
+            last[m["subject"]] = transition
+    return tally
+
+
+@dataclass
 class SoakReport:
     submitted: int = 0
     known_to_prefect: int = 0
@@ -62,6 +102,7 @@ class SoakReport:
     completed_runs: int = 0
     health_alerts: int = 0
     failover_alerts: int = 0
+    alert_tally: AlertTally = field(default_factory=AlertTally)
     outages: int = 0
     journal_entries_left: int = 0
     canary_hits: dict[str, int] = field(default_factory=dict)
@@ -82,6 +123,7 @@ class SoakReport:
             "duplicate memory facts": self.duplicate_memory_facts,
             "schema-invalid outputs persisted": self.schema_invalid_persisted,
             "journal entries left after recovery": self.journal_entries_left,
+            "health alerts repeating a change already alerted": len(self.alert_tally.repeated),
             "canary API keys found in logs, state, artifacts and spans": sum(self.canary_hits.values()),
         }
 
@@ -104,7 +146,12 @@ class SoakReport:
         per_run = self.paid_calls / self.completed_runs if self.completed_runs else float("nan")
         out.append(f"paid model calls per completed run     {per_run:.2f}  ({self.paid_calls} skill calls answered with 200 / {self.completed_runs} completed; by mode {dict(self.paid_calls_by_mode)}; besides: {self.memory_calls} memory extractions, {self.probe_calls} health probes)")
         per_outage = self.health_alerts / self.outages if self.outages else float("nan")
-        out.append(f"health alerts per outage               {per_outage:.2f}  ({self.health_alerts} for {self.outages} outages; one per change = 2: down, recovered)  + {self.failover_alerts} failover alerts")
+        tally = self.alert_tally
+        claude_per_outage = tally.claude / self.outages if self.outages else float("nan")
+        out.append(f"health alerts per outage               {per_outage:.2f}  ({self.health_alerts} for {self.outages} Claude outages)  + {self.failover_alerts} failover alerts")
+        out.append(f"  naming Claude's provider health      {claude_per_outage:.2f} per outage  (one per change: down and recovered = 2, a degraded step between = 3); the others name only model-level changes ({tally.models}: the schedule's per-model outages and error rates) or other providers ({tally.other})")
+        if tally.repeated:
+            out.append(f"  repeated changes: {tally.repeated[:5]}")
         rate = self.submitted / self.wall_seconds if self.wall_seconds else 0.0
         out.append(f"wall time                              {self.wall_seconds:.0f} s  = {rate:.2f} runs/s  ({self.through_workers} runs through process workers, the rest through in-process drainers)")
         out += [f"note: {n}" for n in self.notes]
@@ -128,6 +175,7 @@ class SoakReport:
             "memory_calls": self.memory_calls,
             "completed_runs": self.completed_runs,
             "health_alerts": self.health_alerts,
+            "alert_tally": {"claude": self.alert_tally.claude, "models": self.alert_tally.models, "other": self.alert_tally.other},
             "outages": self.outages,
             "kills": self.kills,
             "restarts": self.restarts,
@@ -341,6 +389,7 @@ async def audit(
     report.probe_calls, report.memory_calls = kinds["probe"], kinds["memory"]
     report.health_alerts = sum(1 for a in alerts if "failing over" not in a.get("title", ""))
     report.failover_alerts = len(alerts) - report.health_alerts
+    report.alert_tally = tally_alerts(alerts)
     journal = workdir / "state" / "journal.jsonl"
     report.journal_entries_left = sum(1 for line in journal.read_text().splitlines() if line.strip()) if journal.exists() else 0
     report.canary_hits = await _canaries(canaries, workdir, {**sink_bodies, "alerts": [json.dumps(a).encode() for a in alerts]})

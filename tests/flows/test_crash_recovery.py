@@ -109,7 +109,8 @@ async def test_a_running_run_whose_process_died_before_its_first_heartbeat_is_cr
     finished = await wait_final(resubmitted[0])  # the session's process worker runs it from the resumed queue
     assert finished.state.is_completed(), finished.state_name
     assert f"resubmits:{run_id}" in finished.tags, finished.tags
-    assert open_store().get("runs", resubmitted[0]).version == 1
+    record = open_store().get("runs", str(run_id))  # under the occurrence's first run: a resubmission overwrites it
+    assert record.data["run_id"] == resubmitted[0] and record.version == 1
     assert len(emulator.requests("anthropic")) == 1
 
 
@@ -136,8 +137,9 @@ async def test_a_run_claimed_by_a_drainer_that_died_before_starting_it_is_resubm
     assert old.state.type is StateType.CANCELLED and old.state.name == "Resubmitted" and new_id in old.state.message
     assert (await state_names(run_id)).count("Running") == 0, "the abandoned claim never ran"
     assert (await state_names(new_id)).count("Running") == 1
-    assert open_store().get("runs", str(run_id)) is None
-    assert open_store().get("runs", new_id).version == 1
+    assert open_store().get("runs", new_id) is None, "the occurrence's record lives under its first run"
+    record = open_store().get("runs", str(run_id))
+    assert record.data["run_id"] == new_id and record.version == 1
     assert len(emulator.requests("anthropic")) == 1
 
 
@@ -167,3 +169,25 @@ async def test_a_run_that_died_after_parking_its_occurrence_is_not_submitted_aga
     assert finished.state.is_completed() and finished.state.name == "Completed", finished.state_name
     assert open_store().get("runs", parked).version == 1
     assert len([r for r in emulator.requests("anthropic") if r.get("status") == 200]) == 1, "answered once"
+
+
+async def test_an_occurrence_whose_claimants_keep_dying_is_given_up_with_a_failed_record_not_left_pending(deployed, emulator):
+    """The 1,000-run soak lost two runs: resubmitted once, claimed by a drainer killed in turn, left Pending."""
+    await deferral.set_paused(True)
+    try:
+        first = await claimed_parked_run("given-up")
+        run_id = first
+        for _ in range(recovery.MAX_RESUBMISSIONS):
+            [run_id] = await recovery.resubmit_stuck_pending(["weekly-report"], older_than=timedelta(0))
+            async with get_client() as client:
+                assert await claim_run(client, run_id) is not None  # claimed again, and that claimant dies too
+        assert await recovery.resubmit_stuck_pending(["weekly-report"], older_than=timedelta(0)) == []
+        async with get_client() as client:
+            last = await client.read_flow_run(run_id)
+    finally:
+        await deferral.set_paused(False)
+    assert last.state.type is StateType.CANCELLED and last.state.name == recovery.GIVEN_UP, last.state_name
+    record = open_store().get("runs", str(first))  # the occurrence's record, under its first run
+    assert record.data["status"] == "failed" and record.data["run_id"] == str(run_id), record.data
+    assert f"given up after {recovery.MAX_RESUBMISSIONS + 1} runs" in record.data["reason"], record.data["reason"]
+    assert emulator.requests("anthropic") == [], "none of them ever ran"

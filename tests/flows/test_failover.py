@@ -90,6 +90,17 @@ async def test_open_breaker_stops_calls_to_the_dead_target(emulator, settings_en
     assert [a.error_class for a in second.attempts[:2]] == [ErrorClass.circuit_open] * 2
 
 
+async def test_a_stacks_open_circuits_stay_in_its_own_folder_not_the_projects(emulator, settings_env, stack):
+    """A drill (or the test suite, or a soak) in a user's project must not leave that project's Claude circuit open."""
+    project_file = stack.project / ".aios" / "breakers.json"
+    before = project_file.read_bytes() if project_file.exists() else None
+    settings_env(AIOS_BREAKER_THRESHOLD=1, AIOS_BREAKER_COOLDOWN=300)
+    emulator.set_fault("anthropic", "overloaded")
+    await run_flow("research-lead")
+    assert "anthropic" in (stack.workdir / "breakers.json").read_text()
+    assert (project_file.read_bytes() if project_file.exists() else None) == before
+
+
 async def test_schema_invalid_answer_is_reasked_once_then_fails_over(emulator):
     emulator.set_fault("anthropic", "schema_invalid")
     _, run = await run_flow("research-lead")

@@ -174,9 +174,10 @@ async def test_a_worker_killed_mid_call_is_crashed_by_the_zombie_automation_and_
     hung = [r for r in emulator.requests("anthropic") if r["mode"] == "hang"]
     assert len(hung) == 1 and hung[0]["status"] is None, "the killed call never got an answer to pay for"
     store = open_store(skill="weekly-report")
-    assert store.get("runs", str(run.id)) is None, "the killed run never wrote a record"
-    record = store.get("runs", new_id)
-    assert record is not None and record.data["status"] == "completed" and record.version == 1
+    assert store.get("runs", new_id) is None, "the occurrence's record lives under its first run"
+    record = store.get("runs", str(run.id))
+    assert record is not None and record.data["run_id"] == new_id, "the killed run never wrote a record"
+    assert record.data["status"] == "completed" and record.version == 1
     # A killed worker is not a provider outage: no alert is about it, and none is sent twice. (A health change
     # the session's own scheduled status check saw meanwhile, e.g. a probe slowed by a loaded machine, may
     # alert once: seen in a full run beside a soak.)

@@ -107,8 +107,9 @@ async def test_a_live_run_declared_dead_and_submitted_again_stands_down_so_its_o
         history = [s.name for s in await client.read_flow_run_states(run.id)]
         assert "Completed" not in history, history
     store = open_store(skill="weekly-report")
-    assert store.get("runs", str(run.id)) is None, "the superseded run wrote no record"
-    record = store.get("runs", new_id)
-    assert record is not None and record.data["status"] == "completed" and record.version == 1
+    assert store.get("runs", new_id) is None, "the occurrence's record lives under its first run"
+    record = store.get("runs", str(run.id))
+    assert record is not None and record.data["run_id"] == new_id, "the superseded run wrote no record"
+    assert record.data["status"] == "completed" and record.version == 1
     # The successor asked while the live run still waited for its answer, so there was none to reuse yet.
     assert len([r for r in emulator.requests() if r.get("status") == 200]) == 2
