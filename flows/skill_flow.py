@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import uuid4
 
-from prefect import Flow, flow, task
+from prefect import Flow, task
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.transactions import get_transaction
 from prefect.states import Cancelled, Completed, Failed, State
@@ -328,7 +328,8 @@ def build_skill_flow(name: str) -> Flow:
     # already left its record returns that record, and paid answers come from the cache.
     # No `flow_run_name`: Prefect would resolve it before the body with a blocking result-storage lookup
     # and one more API call per run; the run is named once, with its outcome, at the end (tell_story).
-    return flow(
+    return SkillFlow(
+        fn=skill_flow,
         name=name,
         persist_result=True,
         result_storage=host_result_storage(),
@@ -336,7 +337,25 @@ def build_skill_flow(name: str) -> Flow:
         retry_delay_seconds=FLOW_RETRY_DELAY,
         validate_parameters=False,
         log_prints=True,
-    )(skill_flow)
+    )
+
+
+class SkillFlow(Flow):
+    """A skill's flow. Called in-process, its runs borrow this process's Prefect clients (aios/runs/clients.py)
+    instead of building two per run; run by a worker or the drainer, it is an ordinary Prefect flow."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _with_shared_clients(super().__call__(*args, **kwargs))
+
+
+async def _with_shared_clients(run: Any) -> Any:
+    from aios.runs.clients import shared_clients
+
+    try:
+        async with shared_clients():
+            return await run
+    finally:
+        run.close()  # a no-op once it ran; if the clients could not be built, it never starts
 
 
 def host_result_storage() -> Path | None:
