@@ -18,6 +18,7 @@ from uuid import uuid4
 from prefect import Flow, task
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.transactions import get_transaction
+from prefect.utilities.annotations import quote
 from prefect.states import Cancelled, Completed, Failed, State
 from pydantic import BaseModel, WithJsonSchema
 
@@ -208,7 +209,9 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     from aios.outage import alerts
 
     key = answer_key(skill, run.inputs, FlowRunContext.get())
-    state = await call_model(skill_request(skill, run.inputs), policy, key, return_state=True)
+    # quote: Prefect would otherwise walk every field of the request and the policy twice per run looking
+    # for upstream futures (there are none); the task receives them unwrapped.
+    state = await call_model(quote(skill_request(skill, run.inputs)), quote(policy), key, return_state=True)
     result = await state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result  # a bug, not an outage: let Prefect show it
@@ -240,7 +243,7 @@ async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) ->
         output_schema=FACTS_SCHEMA,
         max_tokens=1024,
     )
-    state = await call_model(request, policy, memory_key(skill, _memory_occurrence(run)), return_state=True)
+    state = await call_model(quote(request), quote(policy), memory_key(skill, _memory_occurrence(run)), return_state=True)
     result = await state.result(raise_on_failure=False)
     if not isinstance(result, ChainResult):  # memory is a bonus: a failed extraction never fails the run
         return f"not extracted: {result.message}" if isinstance(result, NoAnswerRecord) else "not extracted"
