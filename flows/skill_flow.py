@@ -348,7 +348,8 @@ class SkillFlow(Flow):
     instead of building two per run; run by a worker or the drainer, it is an ordinary Prefect flow."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _with_shared_clients(super().__call__(*args, **kwargs))
+        run = super().__call__(*args, **kwargs)
+        return _with_shared_clients(run) if asyncio.iscoroutine(run) else run  # skill flows are async
 
 
 async def _with_shared_clients(run: Any) -> Any:
@@ -405,4 +406,4 @@ _FLOWS: dict[str, Flow] | None = None
 FLOW_RETRIES = 2
 FLOW_RETRY_DELAY = 2  # seconds
 
-__all__ = ["RUNS_TABLE", "Triage", "build_skill_flow", "call_model", "final_state", "run_skill", "skill_flows"]
+__all__ = ["RUNS_TABLE", "SkillFlow", "Triage", "build_skill_flow", "call_model", "final_state", "run_skill", "skill_flows"]
