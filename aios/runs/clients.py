@@ -3,8 +3,9 @@
 Prefect builds an async client for every flow run it starts without one in context, and a sync one
 for every result-storage lookup; each loads the CA bundle (≈ 18 ms of blocked event loop on this
 kind of machine, more under load) and the async one fetches a CSRF token before its first write.
-A process that runs many skills (the warm runner, the drainer, a script) needs one of each: they are
-built on the first run and lent to every later one, on the same loop and with the same API settings.
+A process that runs many skills in-process (the warm runner, a script; the drainer holds its own pair
+per drain) needs one of each: they are built on the first run and lent to every later one on the same
+loop with the same API settings (`flows.skill_flow.SkillFlow` asks for them).
 """
 
 from __future__ import annotations
