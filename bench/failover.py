@@ -25,6 +25,9 @@ SDK defaults: (a) and (b) first call for a naive integration - the same chain, b
     task, validation, the state record and the artifact. Skill flows are async, so the empty flow is
     async too (a sync Prefect flow costs ~1.1 s more, joining its heartbeat). Then `API_COUNT_RUNS` more runs of
     each flow count the requests each makes to the Prefect API (load-independent; printed under the table).
+    A skill flow called in-process borrows its process's Prefect clients (aios/runs/clients.py) where Prefect
+    builds two per run, each loading the CA bundle; the target compares with Prefect's empty flow as Prefect
+    runs it, and "like for like" with the empty flow on the same shared clients: what aios alone adds.
 
 (d) Hedging (issue 15 item 4), with the DEFAULT settings (3 s connect timeout, hedge_after = p95 x 2 of the
     primary's recent answer times within [0.5 s, 10 s]); the chain [anthropic, openai] shares one
@@ -189,6 +192,7 @@ async def bench_failover(settings, emulator: EmulatorControl, n: int, figures: d
 async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     from prefect import flow
 
+    from aios.runs.clients import shared_clients
     from flows.skill_flow import build_skill_flow
 
     skill_flow = build_skill_flow(SKILL)
@@ -215,7 +219,12 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
     async def empty_run():
         await empty_flow(return_state=True)
 
-    runs = {"empty_async_flow": empty_run, "bare_sdk_call": bare_call, "skill_flow": skill_run}
+    async def empty_shared_run():
+        async with shared_clients():
+            await empty_flow(return_state=True)
+
+    runs = {"empty_async_flow": empty_run, "empty_async_flow_shared": empty_shared_run, "bare_sdk_call": bare_call,
+            "skill_flow": skill_run}
     say(f"c: warm-up, then {n} x {', '.join(runs)}")
     for fn in runs.values():
         for _ in range(2):
@@ -229,6 +238,8 @@ async def bench_overhead(settings, n: int, figures: dict, say) -> None:
         figures[f"c_{name}"] = {"ms": value, "n": n}
     overhead = med["skill_flow"] - med["empty_async_flow"] - med["bare_sdk_call"]
     figures["c_overhead"] = {"ms": overhead, "n": n}
+    like_for_like = med["skill_flow"] - med["empty_async_flow_shared"] - med["bare_sdk_call"]
+    figures["c_overhead_shared"] = {"ms": like_for_like, "n": n}
     from prefect.settings import PREFECT_API_URL
 
     say(f"c: Prefect API requests per run, {API_COUNT_RUNS} runs each")
@@ -418,6 +429,8 @@ ROWS = [  # (key, label)
     ("c_overhead", "(c) aios overhead: skill flow − (empty async flow + bare SDK call)"),
     ("c_skill_flow", "    skill flow research-lead (async, in-process)"),
     ("c_empty_async_flow", "    empty async Prefect flow"),
+    ("c_overhead_shared", "(c) like for like: skill flow − (empty async flow on shared clients + bare SDK call)"),
+    ("c_empty_async_flow_shared", "    empty async Prefect flow on this process's shared clients, as skill flows run"),
     ("c_bare_sdk_call", "    bare SDK call to the emulator (same prompt)"),
     ("d_hedge_after", "(d) hedge_after derived from the warm window (ms, default rule)"),
     ("d_blackhole_first", "(d) black hole · default settings, hedging · first-call penalty"),

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import uuid4
 
-from prefect import Flow, flow, task
+from prefect import Flow, task
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.transactions import get_transaction
+from prefect.utilities.annotations import quote
 from prefect.states import Cancelled, Completed, Failed, State
 from pydantic import BaseModel, WithJsonSchema
 
@@ -209,7 +210,9 @@ async def ask_models(skill: Skill, run: SkillRun, policy: FallbackPolicy, health
     from aios.outage import alerts
 
     key = answer_key(skill, run.inputs, FlowRunContext.get())
-    state = await call_model(skill_request(skill, run.inputs), policy, key, return_state=True)
+    # quote: Prefect would otherwise walk every field of the request and the policy twice per run looking
+    # for upstream futures (there are none); the task receives them unwrapped.
+    state = await call_model(quote(skill_request(skill, run.inputs)), quote(policy), key, return_state=True)
     result = await state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result  # a bug, not an outage: let Prefect show it
@@ -241,7 +244,7 @@ async def extract_memory(skill: Skill, run: SkillRun, policy: FallbackPolicy) ->
         output_schema=FACTS_SCHEMA,
         max_tokens=1024,
     )
-    state = await call_model(request, policy, memory_key(skill, _memory_occurrence(run)), return_state=True)
+    state = await call_model(quote(request), quote(policy), memory_key(skill, _memory_occurrence(run)), return_state=True)
     result = await state.result(raise_on_failure=False)
     if not isinstance(result, ChainResult):  # memory is a bonus: a failed extraction never fails the run
         return f"not extracted: {result.message}" if isinstance(result, NoAnswerRecord) else "not extracted"
@@ -329,7 +332,8 @@ def build_skill_flow(name: str) -> Flow:
     # already left its record returns that record, and paid answers come from the cache.
     # No `flow_run_name`: Prefect would resolve it before the body with a blocking result-storage lookup
     # and one more API call per run; the run is named once, with its outcome, at the end (tell_story).
-    return flow(
+    return SkillFlow(
+        fn=skill_flow,
         name=name,
         persist_result=True,
         result_storage=host_result_storage(),
@@ -337,7 +341,26 @@ def build_skill_flow(name: str) -> Flow:
         retry_delay_seconds=FLOW_RETRY_DELAY,
         validate_parameters=False,
         log_prints=True,
-    )(skill_flow)
+    )
+
+
+class SkillFlow(Flow):
+    """A skill's flow. Called in-process, its runs borrow this process's Prefect clients (aios/runs/clients.py)
+    instead of building two per run; run by a worker or the drainer, it is an ordinary Prefect flow."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run = super().__call__(*args, **kwargs)
+        return _with_shared_clients(run) if asyncio.iscoroutine(run) else run  # skill flows are async
+
+
+async def _with_shared_clients(run: Any) -> Any:
+    from aios.runs.clients import shared_clients
+
+    try:
+        async with shared_clients():
+            return await run
+    finally:
+        run.close()  # a no-op once it ran; if the clients could not be built, it never starts
 
 
 def host_result_storage() -> Path | None:
@@ -384,4 +407,4 @@ _FLOWS: dict[str, Flow] | None = None
 FLOW_RETRIES = 2
 FLOW_RETRY_DELAY = 2  # seconds
 
-__all__ = ["RUNS_TABLE", "Triage", "build_skill_flow", "call_model", "final_state", "run_skill", "skill_flows"]
+__all__ = ["RUNS_TABLE", "SkillFlow", "Triage", "build_skill_flow", "call_model", "final_state", "run_skill", "skill_flows"]

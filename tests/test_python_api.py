@@ -73,10 +73,13 @@ async def test_an_undeclared_input_raises_one_config_error_before_any_model_call
 
 
 def test_the_skill_flows_stay_importable_for_prefect_users_from_any_directory(api_env, elsewhere):
-    code = "from flows.skills import research_lead, weekly_report; print(research_lead.name, weekly_report.name, type(research_lead).__name__)"
+    code = (
+        "from prefect import Flow; from flows.skills import research_lead, weekly_report; "
+        "print(research_lead.name, weekly_report.name, isinstance(research_lead, Flow))"
+    )
     proc = python(["-c", code], api_env, elsewhere)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["research-lead", "weekly-report", "Flow"]
+    assert proc.stdout.split() == ["research-lead", "weekly-report", "True"]
 
 
 def test_the_example_runs_a_skill_as_a_subflow_of_the_users_flow(api_env, elsewhere, stack):
