@@ -15,6 +15,8 @@ one slow run does not hold back the others.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -29,6 +31,8 @@ from prefect.states import Pending
 from pydantic import BaseModel
 
 from aios.config.runtime import get_runtime
+
+log = logging.getLogger("aios.drainer")
 
 
 async def claim_runs(client, flow_run_ids: Sequence[UUID]) -> list[FlowRun]:
@@ -78,78 +82,125 @@ class DrainStats(BaseModel):
 
 
 async def drain_deferred(
-    flows: Mapping[str, Flow], concurrency: int = 8, idle_polls: int = 1, poll_seconds: float = 0.5
+    flows: Mapping[str, Flow],
+    concurrency: int = 8,
+    idle_polls: int | None = 1,
+    poll_seconds: float = 0.5,
+    queue: str | None = None,
+    claim_ahead: int | None = None,
 ) -> DrainStats:
     """Run parked runs until the (resumed) deferred queue stays empty for `idle_polls` polls.
 
     `flows` maps a flow's name to the flow to run (the skill flows): runs of any other flow are left
-    to a process worker. Passed in, so this module does not depend on `flows/`.
+    to a process worker. Passed in, so this module does not depend on `flows/`. `queue` serves another
+    queue of aios's pool the same way; `idle_polls=None` serves it for ever (a long-lived executor, such
+    as the soak's on `default`): then a poll, a claim or a run that fails (the server restarting) is
+    logged and the loop goes on, where a drain raises it.
+
+    Claiming takes two round trips to a server that is busy with the runs themselves (~0.3 s each at
+    5 runs/s): so claims go on in the background, `claim_ahead` runs (default a quarter of
+    `concurrency`) are claimed before a slot frees, and a freed slot starts one at once. A claimed run
+    waits in Pending until then (seconds at most); if this process dies meanwhile, crash recovery
+    submits it again after the stuck-claim window, as any claim it held.
     """
     settings = get_runtime().settings
+    queue = queue or settings.deferred_queue
+    ahead = max(1, concurrency // 4) if claim_ahead is None else claim_ahead
     names: dict[UUID, str] = {}  # flow id -> flow name
     others: set[UUID] = set()  # runs of flows not in `flows`: a process worker's
     stats = DrainStats()
     running: set[asyncio.Task] = set()
+    ready: deque[FlowRun] = deque()  # claimed, waiting for a slot
+    waiting: list[FlowRun] = []  # the last poll's list, not claimed yet (stale: claim_runs reads it again)
+
+    def survive(exc: Exception, what: str) -> None:
+        if idle_polls is not None:
+            raise exc
+        log.warning("%s (queue %s): %s: %s", what, queue, type(exc).__name__, exc)
 
     async def execute(flow: Flow, flow_run: FlowRun) -> None:
-        state = await run_claimed(flow, flow_run)
+        try:
+            state = await run_claimed(flow, flow_run)
+        except Exception as exc:  # noqa: BLE001 - survive() raises it unless serving for ever
+            survive(exc, f"run {flow_run.id}")
+            state = None
         if state is not None and state.is_completed():
             stats.completed += 1
         else:
             stats.failed += 1
 
     async def waiting_runs(client) -> list[FlowRun]:
-        """The deferred queue's waiting runs of the flows in `flows`, oldest first."""
+        """The queue's waiting runs of the flows in `flows`, oldest first."""
         responses = await client.get_scheduled_flow_runs_for_work_pool(
             settings.work_pool,
-            work_queue_names=[settings.deferred_queue],
+            work_queue_names=[queue],
             scheduled_before=datetime.now(UTC) + timedelta(seconds=1),
         )
-        waiting = []
+        found = []
         for flow_run in (r.flow_run for r in responses if r.flow_run.id not in others):
             if flow_run.flow_id not in names:
                 names[flow_run.flow_id] = (await client.read_flow(flow_run.flow_id)).name
             if names[flow_run.flow_id] in flows:
-                waiting.append(flow_run)
+                found.append(flow_run)
             else:
                 others.add(flow_run.id)
-        return waiting
+        return found
 
-    async def slot_frees() -> None:
-        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        running.difference_update(done)
-        for task in done:
-            task.result()  # a bug in the drainer itself is raised, not swallowed
+    async def take(client, want: int) -> list[FlowRun]:
+        """Claim up to `want` runs of the last poll's list, polling the queue again once it is used up."""
+        nonlocal waiting
+        if not waiting:
+            waiting = await waiting_runs(client)
+        batch, waiting = waiting[:want], waiting[want:]
+        return await claim_runs(client, [r.id for r in batch]) if batch else []
 
     # One Prefect client of each kind for every run of the drain: the engine otherwise builds an async client
     # per run and a sync one per result-storage lookup, each loading the CA bundle (20-100 ms of blocked loop).
-    idle = 0
+    loop = asyncio.get_running_loop()
+    idle, rest_until = 0, 0.0  # no poll before rest_until: the last one found nothing to take
+    claiming: asyncio.Task | None = None
     with SyncClientContext.get_or_create():
         async with AsyncClientContext.get_or_create() as shared:
             client = shared.client
-            while True:
-                waiting = await waiting_runs(client)
-                if not waiting:
-                    if running:  # what is still running may park nothing new, but poll again once a slot frees
-                        await slot_frees()
-                        continue
-                    idle += 1
-                    if idle >= idle_polls:
-                        break
-                    await asyncio.sleep(poll_seconds)
-                    continue
-                idle = 0
-                started = 0
-                while waiting:
-                    if len(running) >= concurrency:
-                        await slot_frees()
-                    free = concurrency - len(running)
-                    batch, waiting = waiting[:free], waiting[free:]
-                    for flow_run in await claim_runs(client, [r.id for r in batch]):
+            try:
+                while True:
+                    while ready and len(running) < concurrency:
+                        flow_run = ready.popleft()
                         stats.started += 1
-                        started += 1
-                        flow = flows[names[flow_run.flow_id]]
-                        running.add(asyncio.create_task(execute(flow, flow_run)))
-                if not started:  # all taken by others, or refused for now: do not spin
-                    await (slot_frees() if running else asyncio.sleep(poll_seconds))
-    return stats
+                        running.add(asyncio.create_task(execute(flows[names[flow_run.flow_id]], flow_run)))
+                    room = concurrency + ahead - len(running) - len(ready)
+                    if claiming is None and room > 0 and (waiting or loop.time() >= rest_until):
+                        claiming = asyncio.create_task(take(client, room))
+                    if claiming is None and not running:  # resting after an empty poll, nothing to wait for
+                        await asyncio.sleep(max(0.0, rest_until - loop.time()))
+                        continue
+                    pending = running | {claiming} if claiming else running
+                    timeout = None if claiming or room <= 0 else max(0.0, rest_until - loop.time())
+                    done, _ = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        if task is not claiming:
+                            running.discard(task)
+                            task.result()  # a bug in the drainer itself is raised, not swallowed
+                            continue
+                        claiming = None
+                        try:
+                            claimed = task.result()
+                        except Exception as exc:  # noqa: BLE001 - survive() raises it unless serving for ever
+                            survive(exc, "poll or claim")
+                            claimed = []
+                        ready.extend(claimed)
+                        if claimed:
+                            idle = 0
+                        elif not waiting:  # the queue had nothing to take: poll again later, not in a spin
+                            rest_until = loop.time() + poll_seconds
+                            if not running and not ready:
+                                idle += 1
+                                if idle_polls is not None and idle >= idle_polls:
+                                    return stats
+                    if not running and not ready and claiming is None and idle == 0:
+                        rest_until = 0.0  # the last run ended: whether the drain is over is one poll away
+            finally:  # cancelled (a served queue is stopped so) or raising: nothing of this drain outlives it
+                leftovers = [*running, *([claiming] if claiming else [])]
+                for task in leftovers:
+                    task.cancel()  # a run cancelled mid-way ends Crashed, and crash recovery submits it again
+                await asyncio.gather(*leftovers, return_exceptions=True)
