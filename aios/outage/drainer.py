@@ -157,6 +157,9 @@ async def drain_deferred(
     # One Prefect client of each kind for every run of the drain: the engine otherwise builds an async client
     # per run and a sync one per result-storage lookup, each loading the CA bundle (20-100 ms of blocked loop).
     loop = asyncio.get_running_loop()
+    # The model SDKs (anthropic: ~1.2 s of CPU) load in a thread while the first runs are claimed and set up
+    # (mostly waiting on the server), not on this loop in the first run's call, where they stalled every run.
+    preload = asyncio.create_task(asyncio.to_thread(get_runtime().providers.preload))
     idle, rest_until = 0, 0.0  # no poll before rest_until: the last one found nothing to take
     claiming: asyncio.Task | None = None
     with SyncClientContext.get_or_create():
@@ -200,7 +203,7 @@ async def drain_deferred(
                     if not running and not ready and claiming is None and idle == 0:
                         rest_until = 0.0  # the last run ended: whether the drain is over is one poll away
             finally:  # cancelled (a served queue is stopped so) or raising: nothing of this drain outlives it
-                leftovers = [*running, *([claiming] if claiming else [])]
+                leftovers = [*running, *([claiming] if claiming else []), preload]
                 for task in leftovers:
                     task.cancel()  # a run cancelled mid-way ends Crashed, and crash recovery submits it again
                 await asyncio.gather(*leftovers, return_exceptions=True)
