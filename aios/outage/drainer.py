@@ -9,7 +9,9 @@ The list of waiting runs is stale by the time a slot frees up (another drainer m
 to the end meanwhile), so `claim_runs` re-reads the runs it is about to claim, all in one request,
 and claims only those still SCHEDULED; and skill flows persist their final state, so the server
 itself refuses Pending for a Completed run. Slots are refilled as runs end, not batch by batch:
-one slow run does not hold back the others.
+one slow run does not hold back the others; and claiming goes on beside the runs, a few runs ahead,
+so a freed slot does not wait for the claim's round trips. The same loop serves any queue of the
+pool, for as long as asked (the soak's executors serve `default` with it).
 """
 
 from __future__ import annotations
