@@ -9,8 +9,8 @@ The list of waiting runs is stale by the time a slot frees up (another drainer m
 to the end meanwhile), so `claim_runs` re-reads the runs it is about to claim, all in one request,
 and claims only those still SCHEDULED; and skill flows persist their final state, so the server
 itself refuses Pending for a Completed run. Slots are refilled as runs end, not batch by batch:
-one slow run does not hold back the others; and claiming goes on beside the runs, a few runs ahead,
-so a freed slot does not wait for the claim's round trips. The same loop serves any queue of the
+one slow run does not hold back the others; and claiming goes on beside the runs, so the loop does
+not stop starting and reaping runs during a claim's round trips. The same loop serves any queue of the
 pool, for as long as asked (the soak's executors serve `default` with it).
 """
 
@@ -89,7 +89,6 @@ async def drain_deferred(
     idle_polls: int | None = 1,
     poll_seconds: float = 0.5,
     queue: str | None = None,
-    claim_ahead: int | None = None,
 ) -> DrainStats:
     """Run parked runs until the (resumed) deferred queue stays empty for `idle_polls` polls.
 
@@ -100,19 +99,17 @@ async def drain_deferred(
     logged and the loop goes on, where a drain raises it.
 
     Claiming takes two round trips to a server that is busy with the runs themselves (~0.3 s each at
-    5 runs/s): so claims go on in the background, `claim_ahead` runs (default a quarter of
-    `concurrency`) are claimed before a slot frees, and a freed slot starts one at once. A claimed run
-    waits in Pending until then (seconds at most); if this process dies meanwhile, crash recovery
-    submits it again after the stuck-claim window, as any claim it held.
+    5 runs/s), so it goes on beside the runs: slots that free meanwhile are claimed for by the next
+    batch, not one after the other. No run is claimed before a slot is free for it: a claimed run
+    starts at once, so a process that dies leaves in Pending only the runs it was starting.
     """
     settings = get_runtime().settings
     queue = queue or settings.deferred_queue
-    ahead = max(1, concurrency // 4) if claim_ahead is None else claim_ahead
     names: dict[UUID, str] = {}  # flow id -> flow name
     others: set[UUID] = set()  # runs of flows not in `flows`: a process worker's
     stats = DrainStats()
     running: set[asyncio.Task] = set()
-    ready: deque[FlowRun] = deque()  # claimed, waiting for a slot
+    ready: deque[FlowRun] = deque()  # claimed, started at the loop's next turn
     waiting: list[FlowRun] = []  # the last poll's list, not claimed yet (stale: claim_runs reads it again)
 
     def survive(exc: Exception, what: str) -> None:
@@ -173,7 +170,7 @@ async def drain_deferred(
                         flow_run = ready.popleft()
                         stats.started += 1
                         running.add(asyncio.create_task(execute(flows[names[flow_run.flow_id]], flow_run)))
-                    room = concurrency + ahead - len(running) - len(ready)
+                    room = concurrency - len(running) - len(ready)
                     if claiming is None and room > 0 and (waiting or loop.time() >= rest_until):
                         claiming = asyncio.create_task(take(client, room))
                     if claiming is None and not running:  # resting after an empty poll, nothing to wait for

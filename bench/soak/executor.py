@@ -33,11 +33,9 @@ async def serve(concurrency: int, queue: str) -> None:
     # One Prefect client of each kind for both loops and every run in this process (each loop would open its own).
     with SyncClientContext.get_or_create():
         async with AsyncClientContext.get_or_create():
-            # aios's own drainer loop, serving each queue for ever. No run is claimed ahead of a free slot: a drainer
-            # SIGKILLed with claimed runs waiting leaves them Pending for the stuck-claim window (60 s in the soak).
-            await asyncio.gather(
-                drain_deferred(flows, concurrency, None, POLL_SECONDS, queue=queue, claim_ahead=0),
-                drain_deferred(flows, max(2, concurrency // 2), None, DEFERRED_POLL_SECONDS, claim_ahead=0),
+            await asyncio.gather(  # aios's own drainer loop, serving each queue for ever
+                drain_deferred(flows, concurrency, idle_polls=None, poll_seconds=POLL_SECONDS, queue=queue),
+                drain_deferred(flows, max(2, concurrency // 2), idle_polls=None, poll_seconds=DEFERRED_POLL_SECONDS),
             )
 
 
