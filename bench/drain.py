@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -112,9 +113,9 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
         return measure_workers(stack, database, ids, int(mode.split("×")[1]))
     else:
         tally, cpu = ApiRequests(stack.api_url), CpuTally(stack, database)
-        rows = asyncio.run(server_rows(database))
+        rows, events = asyncio.run(server_rows(database)), asyncio.run(event_names(database))
         load = os.getloadavg()[0]
-        started = time.perf_counter()
+        started, resumed = time.perf_counter(), datetime.now(UTC)
         asyncio.run(deferral.set_paused(False))
         profiler = cProfile.Profile() if profile else None
         if profiler is not None:
@@ -125,7 +126,10 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
         if profiler is not None:
             profiler.disable()
             report_profile(profiler, profile, runs)
+        returned = datetime.now(UTC)
         written = {k: v - rows.get(k, 0) for k, v in asyncio.run(server_rows(database)).items()}
+        emitted = {k: v - events.get(k, 0) for k, v in asyncio.run(event_names(database)).items()}
+        timeline = drain_timeline(asyncio.run(run_histories(ids)), resumed, returned, concurrency)
     lost, duplicated = asyncio.run(count_outcomes(ids))
     asyncio.run(delete_runs(ids))
     return {
@@ -133,6 +137,48 @@ def measure(stack, database: str, skill, mode: str, runs: int, concurrency: int,
         "duplicated": duplicated, "load_1min": round(load, 1), "load_1min_end": round(os.getloadavg()[0], 1),
         "api_requests_per_run": tally.per_run(runs), "cpu_ms_per_run": cpu.per_run(runs),
         "rows_per_run": {k: round(v / runs, 1) for k, v in written.items()},
+        "events_per_run": {k: round(v / runs, 2) for k, v in sorted(emitted.items(), key=lambda kv: -kv[1]) if v},
+        "timeline": timeline,
+    }
+
+
+def drain_timeline(histories: dict[str, list], resumed: datetime, returned: datetime, concurrency: int) -> dict:
+    """Where the drain's wall time goes, from the runs' own states (server timestamps): the wait before the
+    first claim, how long a run takes once claimed (latency: queueing on the API server and the drainer's loop),
+    the rate between the ramp-up and the tail, and the tail (the last runs finishing with slots left empty).
+
+    By Little's law, runs/s = runs in flight / seconds per run: if the mean in flight is below the concurrency,
+    claiming is what waits; if it is at the concurrency, each run's latency is what bounds the figure.
+    """
+    import statistics
+
+    claims, ends, spans = [], [], []
+    for states in histories.values():
+        kinds = [s.type.value for s in states]
+        if "PENDING" not in kinds or not states[-1].is_final():
+            continue
+        claim = max(s.timestamp for s in states if s.type.value == "PENDING")
+        claims.append(claim)
+        ends.append(states[-1].timestamp)
+        spans.append((states[-1].timestamp - claim).total_seconds())
+    if len(ends) < 2:
+        return {}
+    claims.sort()
+    ends.sort()
+    elapsed = (returned - resumed).total_seconds()
+    edge = min(concurrency, len(ends) // 4)  # ramp-up and tail: the first and last `edge` completions left out
+    steady = ends[edge : len(ends) - edge]
+    rate = (len(steady) - 1) / max((steady[-1] - steady[0]).total_seconds(), 1e-6) if len(steady) > 1 else None
+    return {
+        "resume_to_first_claim_s": round((claims[0] - resumed).total_seconds(), 2),
+        "resume_to_full_s": round((claims[min(concurrency, len(claims)) - 1] - resumed).total_seconds(), 2),
+        "run_median_s": round(statistics.median(spans), 2),  # claim to final state
+        "claim_to_running_median_s": median_seconds(histories, "PENDING", "RUNNING"),
+        "running_to_end_median_s": median_seconds(histories, "RUNNING", "COMPLETED"),
+        "mean_in_flight": round(sum(spans) / elapsed, 1),
+        "steady_runs_per_s": round(rate, 2) if rate else None,
+        "tail_s": round((ends[-1] - claims[-1]).total_seconds(), 2),  # last claim to last end
+        "last_end_to_return_s": round((returned - ends[-1]).total_seconds(), 2),
     }
 
 
@@ -204,6 +250,19 @@ def postgres_backends(database: str) -> list[int]:
 
 
 ROW_TABLES = ("events", "event_resources", "log", "flow_run_state", "task_run", "task_run_state", "artifact")
+
+
+async def event_names(database: str) -> dict[str, int]:
+    """Events the server stored, by name: which ones a run costs (each also writes its related resources)."""
+    import asyncpg
+
+    from aios.drill.stack import POSTGRES_ADMIN_DSN
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + "/" + database)
+    try:
+        return {r["event"]: r["n"] for r in await conn.fetch("SELECT event, count(*) AS n FROM events GROUP BY event")}
+    finally:
+        await conn.close()
 
 
 async def server_rows(database: str) -> dict[str, int]:
@@ -293,13 +352,11 @@ def median_seconds(histories: dict[str, list], since: str, until: str) -> float 
             start = max(i for i, k in enumerate(kinds) if k == since and until in kinds[i:])
             end = kinds.index(until, start)
             spans.append((states[end].timestamp - states[start].timestamp).total_seconds())
-    return round(statistics.median(spans), 1) if spans else None
+    return round(statistics.median(spans), 2) if spans else None
 
 
 def measure_workers(stack, database: str, ids: list[str], workers: int) -> dict:
     """Start `workers` process workers on the paused queue holding the parked runs `ids`, resume, time the drain."""
-    from datetime import UTC, datetime
-
     from aios.outage import deferral
 
     runs = len(ids)
@@ -385,6 +442,8 @@ def evidence_lines(r: dict) -> str:
         f"   CPU per run: {cpu['total']} ms (" + ", ".join(f"{k} {v}" for k, v in cpu.items() if k != "total")
         + f"): {os.cpu_count()} cores bound the drain at ≈ {os.cpu_count() * 1000 / max(cpu['total'], 1):.1f} runs/s",
         "   server rows written per run: " + ", ".join(f"{k} {v:g}" for k, v in r["rows_per_run"].items()),
+        "   events per run: " + ", ".join(f"{k} {v:g}" for k, v in r["events_per_run"].items()),
+        "   timeline: " + ", ".join(f"{k} {v}" for k, v in r["timeline"].items()),
     ])
 
 

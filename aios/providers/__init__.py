@@ -41,6 +41,16 @@ class Providers:
             self._adapters[name] = adapter
         return adapter
 
+    def preload(self) -> None:
+        """Import the SDK of each configured endpoint now. A process about to run many skills at once (the
+        drainer, in a thread while it claims its first runs) would otherwise import it on its event loop in
+        the first run's call, stalling every run it has started."""
+        kinds = {endpoint.kind for endpoint in self.settings.endpoints.values()}
+        if "anthropic" in kinds:
+            import aios.providers.anthropic_provider  # noqa: F401
+        if kinds - {"anthropic"}:
+            import aios.providers.openai_provider  # noqa: F401
+
     async def complete(self, target: Target, request: ModelRequest, feedback: str | None, timeouts: Timeouts) -> Reply:
         return await self.adapter(target.provider).complete(target, request, feedback, timeouts)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from uuid import uuid4
 
@@ -53,6 +54,41 @@ async def test_drainer_and_worker_together_run_each_parked_run_once(deployed, em
         assert record is not None and record.data["status"] == "completed"
         assert record.version == 1, "one completed write per parked run: it ran once"
     assert stats.started >= 1, "the drainer took part"
+
+
+async def test_a_drainer_serving_a_queue_for_ever_keeps_polling_once_it_is_empty_and_runs_what_comes_later(deployed, emulator):
+    skill = find_skill(get_settings().skills_dir, "weekly-report")
+    await deferral.set_paused(True)
+    ids = [await deferral.park_run(skill, {"week": f"serve-{i}"}, Occurrence()) for i in range(2)]
+    await deferral.set_paused(False)
+    serving = asyncio.create_task(drain_deferred(skill_flows(), concurrency=2, idle_polls=None, poll_seconds=0.2))
+    try:
+        await until_final(ids)
+        await asyncio.sleep(1.5)  # several empty polls: a drain would have returned after the first
+        assert not serving.done(), "the loop stopped serving the queue"
+        ids.append(await deferral.park_run(skill, {"week": "serve-later"}, Occurrence()))
+        await until_final(ids[-1:])
+        assert not serving.done()
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    async with get_client() as client:
+        for run_id in ids:
+            history = await client.read_flow_run_states(run_id)
+            assert [s.type.value for s in history].count("RUNNING") == 1, f"{run_id}: {[s.name for s in history]}"
+            assert max(history, key=lambda s: s.timestamp).is_completed()
+
+
+async def until_final(ids: list[str], timeout: float = 120) -> None:
+    async with get_client() as client:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = [await client.read_flow_run(i) for i in ids]
+            if all(r.state and r.state.is_final() for r in runs):
+                return
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"not final within {timeout:.0f} s: {ids}")
 
 
 
