@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from aios.config.bootstrap import result_storage
+from aios.config.kept_server import keep_database_connections
 
 EMULATOR_KEY = "emulator-key"  # the emulators accept any non-empty key; this one is not a secret
 
@@ -314,6 +315,7 @@ class LocalStack:
             server_env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = "false"
         if self.database_url:
             server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.database_url
+            keep_database_connections(server_env)
         if self.server_workers > 1:
             server_env.update(redis_messaging(self.redis_db))
             # Migrate once up front: several API workers migrating a fresh database race each other.
