@@ -72,13 +72,6 @@ def run_occurrence(ctx: FlowRunContext | None) -> str | None:
     return occurrence_of(ctx.flow_run)
 
 
-def occurrence_run_ids(ctx: FlowRunContext) -> list[str]:
-    """This flow run and every earlier run of its occurrence it resubmits: any of them may hold its record."""
-    from aios.outage.recovery import resubmitted_from
-
-    return [str(ctx.flow_run.id), *resubmitted_from(ctx.flow_run.tags)]
-
-
 def memory_key(skill: Skill, occurrence: str) -> str:
     """The memory extraction of one occurrence is asked once, whatever retries or resubmits its run."""
     return _digest("memory", skill.name, occurrence)
@@ -302,14 +295,14 @@ def build_skill_flow(name: str) -> Flow:
 
     async def skill_flow(inputs: dict[str, Any] | None = None) -> State:
         from aios.outage.health_store import fleet_problem
-        from aios.outage.recovery import SUPERSEDED, Superseded
+        from aios.outage.recovery import SUPERSEDED, Superseded, lineage_of
         from aios.runs import recorder
 
         ctx = FlowRunContext.get()
         if problem := fleet_problem(get_runtime().settings):  # a worker on a fleet: `aios doctor`'s reason, no model call
             await no_retry_for(ctx)
             return Failed(message=problem)
-        if ctx and ctx.flow_run and (done := recorder.recorded_run(name, occurrence_run_ids(ctx))):
+        if ctx and ctx.flow_run and (done := recorder.recorded_run(name, lineage_of(ctx.flow_run))):
             state = final_state(done)  # this occurrence already finished its work: write nothing twice
         else:
             try:

@@ -87,9 +87,14 @@ class Superseded(Exception):
     """This run was declared dead and submitted again while it ran: its successor records the occurrence."""
 
 
+def _tag_value(tags: Iterable[str], prefix: str) -> str | None:
+    """What the first tag starting with `prefix` says after it, or None."""
+    return next((t.removeprefix(prefix) for t in tags if t.startswith(prefix)), None)
+
+
 def carried_occurrence(tags: Iterable[str]) -> str | None:
     """The occurrence a resubmitted run answers, as its tags carry it; None for a first run."""
-    return next((t.removeprefix(OCCURRENCE_TAG) for t in tags if t.startswith(OCCURRENCE_TAG)), None)
+    return _tag_value(tags, OCCURRENCE_TAG)
 
 
 def occurrence_of(flow_run: FlowRun) -> str:
@@ -101,12 +106,17 @@ def occurrence_of(flow_run: FlowRun) -> str:
 def first_run_of(flow_run: FlowRun) -> str:
     """The run this run's occurrence began with: the one its tags name (a resubmission), else itself.
     The occurrence's record lives under its id (`SkillRun.record_key`)."""
-    return next((t.removeprefix(FIRST_RUN_TAG) for t in flow_run.tags if t.startswith(FIRST_RUN_TAG)), str(flow_run.id))
+    return _tag_value(flow_run.tags, FIRST_RUN_TAG) or str(flow_run.id)
 
 
 def resubmitted_from(tags: Iterable[str]) -> list[str]:
     """The ids of the earlier runs of this occurrence (a run crashed, its resubmission crashed, ...)."""
     return [t.removeprefix(RESUBMITS_TAG) for t in tags if t.startswith(RESUBMITS_TAG)]
+
+
+def lineage_of(flow_run: FlowRun) -> list[str]:
+    """This run and every earlier run of its occurrence it resubmits: any of them may hold its record."""
+    return [str(flow_run.id), *resubmitted_from(flow_run.tags)]
 
 
 async def resubmit_lost(skill_names: Iterable[str]) -> list[str]:
@@ -224,14 +234,17 @@ async def resubmit_crashed(skill_names: Iterable[str], confirm: timedelta | None
                 if not still_silent(run.state.timestamp, now, confirm, heard):
                     continue  # alive after all, or too early to tell
             if len(resubmitted_from(run.tags)) >= MAX_RESUBMISSIONS:
-                await give_up(client, run, Crashed(name=GIVEN_UP, message=f"crashed: {run.state.message or 'its process died'}"))
+                await give_up(client, run, _crashed(GIVEN_UP, run.state))
                 continue
-            new_id = await submit_again(
-                client, run, lambda state: Crashed(name=RESUBMITTED, message=f"crashed: {state.message or 'its process died'}")
-            )
+            new_id = await submit_again(client, run, lambda state: _crashed(RESUBMITTED, state))
             if new_id:
                 resubmitted.append(new_id)
     return resubmitted
+
+
+def _crashed(name: str, state: State) -> State:
+    """The closing state of a crashed run: still Crashed, renamed, saying how it died."""
+    return Crashed(name=name, message=f"crashed: {state.message or 'its process died'}")
 
 
 def stuck_pending() -> timedelta:
@@ -287,10 +300,9 @@ async def give_up(client: PrefectClient, run: FlowRun, closing: State) -> None:
     from aios.skills.loader import find_skill
     from aios.state import StateError
 
-    current = await client.read_flow_run(run.id)  # the list may be stale: a claimant or another sweep was here
-    if current.state is None or run.state is None or current.state.id != run.state.id:
+    if run.state is None or await _unchanged(client, run, still=run.state.id) is None:
         return
-    lineage = [*resubmitted_from(run.tags), str(run.id)]
+    lineage = lineage_of(run)
     closing.message = f"{closing.message}; given up after {len(lineage)} runs of this occurrence died"
     try:
         skill = find_skill(get_settings().skills_dir, (await client.read_flow(run.flow_id)).name)
@@ -319,10 +331,8 @@ async def submit_again(
     `final(current state)` is the old run's closing state; `still` is the state id the old run must still
     be in (None: still the type it was listed with). Returns the new run's id when this call closed the old run.
     """
-    current = await client.read_flow_run(run.id)  # the list may be stale: another sweep or the claimant was here
-    if current.state is None or (current.state.id != still if still else current.state.type is not run.state.type):
-        return None
-    if current.state.name == RESUBMITTED:
+    current = await _unchanged(client, run, still)
+    if current is None or current.state.name == RESUBMITTED:
         return None
     if parked := await _tagged_run(client, f"{PARKED_BY_TAG}{run.id}"):  # the run it parked, if any
         # It died after it parked its occurrence (Claude was down) and before it recorded that: the parked run
@@ -346,6 +356,15 @@ async def submit_again(
     closing.message = f"{closing.message}; resubmitted as flow run {new.id}"
     await client.set_flow_run_state(run.id, closing, force=True)  # Crashed -> Crashed is refused unless forced
     return str(new.id)
+
+
+async def _unchanged(client: PrefectClient, run: FlowRun, still: UUID | None = None) -> FlowRun | None:
+    """The run as the server has it now, if it is still in state `still` (None: still of the type it was
+    listed with); None when it moved on. A sweep's list may be stale: a claimant or another sweep was here."""
+    current = await client.read_flow_run(run.id)
+    if current.state is None or (current.state.id != still if still else current.state.type is not run.state.type):
+        return None
+    return current
 
 
 async def _tagged_run(client: PrefectClient, tag: str) -> str | None:
